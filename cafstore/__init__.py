@@ -1,0 +1,63 @@
+"""cafstore: Metaflow-style flows on a Git-like content-addressed store.
+
+Everything a flow author or notebook user needs is importable from here::
+
+    from cafstore import FlowSpec, step, Parameter, Flow, Run, namespace
+
+Names are resolved lazily: every task process imports this package, so it
+must cost next to nothing until a name is actually used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # store
+    "Store": "cafstore.store",
+    "ObjectId": "cafstore.store",
+    "StoreConfig": "cafstore.store",
+    # authoring (cafstore.runner)
+    "FlowSpec": "cafstore.runner.flowspec",
+    "step": "cafstore.runner.decorators",
+    "retry": "cafstore.runner.decorators",
+    "catch": "cafstore.runner.decorators",
+    "timeout": "cafstore.runner.decorators",
+    "cache": "cafstore.runner.decorators",
+    "Parameter": "cafstore.runner.parameters",
+    "JSONType": "cafstore.runner.parameters",
+    "IncludeFile": "cafstore.runner.parameters",
+    "current": "cafstore.runner.current",
+    "merge_artifacts": "cafstore.runner.merge",
+    # client
+    "Metaflow": "cafstore.client",
+    "Flow": "cafstore.client",
+    "Run": "cafstore.client",
+    "Step": "cafstore.client",
+    "Task": "cafstore.client",
+    "DataArtifact": "cafstore.client",
+    "namespace": "cafstore.client",
+    "get_namespace": "cafstore.client",
+    "default_namespace": "cafstore.client",
+    # errors
+    "CafstoreError": "cafstore.exception",
+    "MetaflowException": "cafstore.exception",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cafstore' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return __all__

@@ -1,0 +1,181 @@
+"""Every error a cafstore user can see, in one tree.
+
+Catch ``CafstoreError`` to catch them all. The classes are grouped by the
+layer that raises them, and a wrapped low-level failure keeps its cause
+(``raise ... from exc``) so a bug report still shows where it came from::
+
+    CafstoreError (alias: MetaflowException)
+    ├── StoreError                    the content-addressed store
+    │   ├── StoreNotFound             no store at the given path
+    │   ├── ObjectNotFound            no object with that id
+    │   ├── CorruptObject             bytes on disk do not hash to their id
+    │   ├── RefConflict               compare-and-swap of a ref lost the race
+    │   ├── InvalidRecord             a record that cannot be encoded canonically
+    │   ├── ArtifactSerializationError  a value that neither pickle nor cloudpickle can store
+    │   ├── ArtifactLoadError         a stored value that cannot be unpickled here
+    │   └── StorageFull               the disk (or the store's quota) is full
+    ├── FlowError                     authoring and running flows
+    │   ├── GraphError                the DAG breaks a rule (file:line, step)
+    │   ├── ParameterError            a parameter is missing, malformed or assigned
+    │   ├── CommandLineError          a bad option on a flow's or cafstore's command line
+    │   ├── MergeArtifactsError       merge_artifacts used wrongly
+    │   │   ├── UnhandledInMergeArtifactsException
+    │   │   └── MissingInMergeArtifactsException
+    │   ├── ForeachError              foreach over a non-list, or wider than allowed
+    │   ├── TaskFailed                a step raised (after its retries)
+    │   ├── TaskTimeout               a step ran past its @timeout
+    │   └── ResumeError               resume cannot reuse the origin run
+    └── ClientError                   reading past runs
+        ├── NotFound                  no such flow, run, step, task or artifact
+        └── NamespaceMismatch (alias: MetaflowNamespaceMismatch)
+
+The Metaflow names exist so that a ported flow's ``except`` clauses keep
+working after changing only the import line.
+"""
+
+from __future__ import annotations
+
+
+class CafstoreError(Exception):
+    """Base of every error cafstore raises on purpose.
+
+    ``headline`` is a short name shown before the message by the command
+    line (``Error in step 'train': ...``); messages themselves are written
+    for the user, one paragraph, naming what is at fault and how to fix it.
+    """
+
+    headline = "cafstore error"
+
+    def __init__(self, msg: str = "", *args: object) -> None:
+        super().__init__(msg, *args)
+        self.message = msg
+
+    def __str__(self) -> str:
+        return self.message or self.__class__.__name__
+
+
+# --- store -----------------------------------------------------------------
+class StoreError(CafstoreError):
+    headline = "store error"
+
+
+class StoreNotFound(StoreError):
+    headline = "no store"
+
+
+class ObjectNotFound(StoreError, KeyError):
+    headline = "object not found"
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.message
+
+
+class CorruptObject(StoreError):
+    headline = "corrupt object"
+
+    def __init__(self, msg: str, oid: str = "") -> None:
+        super().__init__(msg)
+        self.oid = oid
+
+
+class RefConflict(StoreError):
+    headline = "ref changed concurrently"
+
+
+class InvalidRecord(StoreError, TypeError):
+    headline = "invalid record"
+
+
+class ArtifactSerializationError(StoreError, TypeError):
+    headline = "cannot store artifact"
+
+
+class ArtifactLoadError(StoreError):
+    headline = "cannot load artifact"
+
+
+class StorageFull(StoreError, OSError):
+    headline = "store is full"
+
+
+# --- flows -----------------------------------------------------------------
+class FlowError(CafstoreError):
+    headline = "flow error"
+
+
+class GraphError(FlowError):
+    headline = "invalid flow graph"
+
+    def __init__(self, msg: str, file: str = "", line: int = 0, step: str = "") -> None:
+        super().__init__(msg)
+        self.file = file
+        self.line = line
+        self.step = step
+
+
+class ParameterError(FlowError):
+    headline = "bad parameter"
+
+
+class CommandLineError(FlowError):
+    headline = "bad command line"
+
+
+class MergeArtifactsError(FlowError):
+    headline = "merge_artifacts failed"
+
+
+class UnhandledInMergeArtifactsException(MergeArtifactsError):
+    headline = "unhandled artifacts in merge"
+
+    def __init__(self, msg: str, unhandled: object = ()) -> None:
+        super().__init__(msg)
+        self.artifact_names = list(unhandled)  # type: ignore[call-overload]
+
+
+class MissingInMergeArtifactsException(MergeArtifactsError):
+    headline = "missing artifacts in merge"
+
+    def __init__(self, msg: str, unhandled: object = ()) -> None:
+        super().__init__(msg)
+        self.artifact_names = list(unhandled)  # type: ignore[call-overload]
+
+
+class ForeachError(FlowError):
+    headline = "bad foreach"
+
+
+class TaskFailed(FlowError):
+    headline = "task failed"
+
+
+class TaskTimeout(FlowError):
+    headline = "task timed out"
+
+
+class ResumeError(FlowError):
+    headline = "cannot resume"
+
+
+# --- client ----------------------------------------------------------------
+class ClientError(CafstoreError):
+    headline = "client error"
+
+
+class NotFound(ClientError, KeyError):
+    headline = "not found"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NamespaceMismatch(ClientError):
+    headline = "not in the current namespace"
+
+
+# Metaflow's names for the errors its users catch.
+MetaflowException = CafstoreError
+MetaflowNamespaceMismatch = NamespaceMismatch
+MetaflowNotFound = NotFound
+
+__all__ = [name for name in dir() if name[0].isupper()]

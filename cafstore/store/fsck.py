@@ -1,0 +1,114 @@
+"""Integrity check: every object re-hashed, every reference resolved.
+
+fsck reads everything and changes nothing. It separates *problems* (data a
+user could lose or read wrongly: corrupt or missing bytes, dangling
+references) from *notes* (harmless leftovers of a crash: orphan blobs and
+temp files, which ``gc`` removes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any
+
+from cafstore.exception import CafstoreError
+from cafstore.store import records
+from cafstore.store.objectid import ObjectId, hash_bytes, new_hasher
+
+
+@dataclasses.dataclass
+class FsckReport:
+    objects: int = 0
+    records: int = 0
+    refs: int = 0
+    bytes_checked: int = 0
+    problems: list = dataclasses.field(default_factory=list)
+    notes: list = dataclasses.field(default_factory=list)
+    bad_objects: set = dataclasses.field(default_factory=set)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "objects": self.objects, "records": self.records, "refs": self.refs,
+                "bytes_checked": self.bytes_checked, "problems": list(self.problems), "notes": list(self.notes)}
+
+
+class _Progress:
+    """A one-line progress counter on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, enabled: bool, label: str) -> None:
+        self.total, self.label = total, label
+        self.enabled = enabled and sys.stderr.isatty()
+        self.done = 0
+
+    def step(self) -> None:
+        self.done += 1
+        if self.enabled and (self.done % 256 == 0 or self.done == self.total):
+            sys.stderr.write(f"\r{self.label}: {self.done}/{self.total}")
+            if self.done == self.total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _rehash_file(store: Any, oid: ObjectId, size: int) -> ObjectId:
+    view = store.blobs.open(oid)
+    if view.nbytes != size:
+        raise ValueError(f"{view.nbytes} bytes on disk, {size} in the index")
+    hasher = new_hasher(size)
+    hasher.update(view)
+    return ObjectId(hasher.digest())
+
+
+def fsck(store: Any, progress: bool = False) -> FsckReport:
+    report = FsckReport()
+    stats = list(store.iter_objects())
+    indexed = {st.oid for st in stats}
+    bar = _Progress(len(stats), progress, "checking objects")
+    references: list[tuple[str, ObjectId]] = []
+    for st in stats:
+        report.objects += 1
+        bar.step()
+        try:
+            if st.location == "inline":
+                with store._index.read() as txn:
+                    data = txn.get(st.oid.digest, db=store._index.tables["inline"])
+                if data is None:
+                    raise ValueError("inline bytes missing")
+                actual = hash_bytes(data)
+            else:
+                data = None
+                actual = _rehash_file(store, st.oid, st.size)
+            report.bytes_checked += st.size
+        except (CafstoreError, OSError, ValueError) as exc:
+            report.problems.append(f"object {st.oid}: unreadable ({exc})")
+            report.bad_objects.add(st.oid)
+            continue
+        if actual != st.oid:
+            report.problems.append(f"object {st.oid}: corrupt, its bytes hash to {actual}")
+            report.bad_objects.add(st.oid)
+            continue
+        if st.encoding == "record":
+            report.records += 1
+            try:
+                record = records.decode_record(data if data is not None else store.blobs.get(st.oid))
+            except (CafstoreError, ValueError) as exc:
+                report.problems.append(f"record {st.oid}: undecodable ({exc})")
+                continue
+            references.extend((f"record {st.oid}", ref) for ref in records.referenced_ids(record))
+    for name, value in store.list_refs(""):
+        report.refs += 1
+        references.extend((f"ref {name!r}", ref) for ref in records.referenced_ids(value))
+    for holder, ref in references:
+        if ref not in indexed:
+            report.problems.append(f"{holder} refers to missing object {ref}")
+        elif ref in report.bad_objects:
+            report.problems.append(f"{holder} refers to corrupt object {ref}")
+    for oid in store.blobs.iter_ids():
+        if oid not in indexed:
+            report.notes.append(f"orphan blob {oid} (not indexed; `cafstore gc` removes it)")
+    for temp in store.blobs.stray_temp_files():
+        report.notes.append(f"temp file {temp.name} left by an interrupted write (`cafstore gc` removes it)")
+    return report

@@ -1,0 +1,1 @@
+"""The ``cafstore`` command line (installs as ``cafstore.cli``): thin click commands over the other layers."""

@@ -1,0 +1,3 @@
+"""Commands that read past runs: logs, log, dump, tag, namespace, ls."""
+
+COMMANDS: list = []

@@ -1,0 +1,49 @@
+"""What every ``cafstore`` subcommand shares: the store it works on, and how errors are shown."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable, Optional
+
+import click
+
+from cafstore.exception import CafstoreError
+
+
+class CliState:
+    """Global options, resolved lazily so ``--help`` never touches the disk."""
+
+    def __init__(self, store_path: Optional[str]) -> None:
+        self.store_path = store_path
+        self._store = None
+
+    @property
+    def store(self):
+        if self._store is None:
+            from cafstore.store import Store
+            from cafstore.store.discover import discover_path
+
+            self._store = Store(discover_path(explicit=self.store_path))
+        return self._store
+
+
+pass_state = click.make_pass_decorator(CliState, ensure=True)
+
+
+def fail(message: str, code: int = 1) -> "NoReturn":  # type: ignore[name-defined]
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly_errors(func: Callable) -> Callable:
+    """Turn a CafstoreError into one paragraph on stderr and exit 1: never a bare traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CafstoreError as exc:
+            fail(f"{exc.headline}: {exc}")
+
+    return wrapper

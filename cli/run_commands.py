@@ -1,0 +1,3 @@
+"""Commands that run flows: run, resume."""
+
+COMMANDS: list = []

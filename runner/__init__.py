@@ -1,0 +1,1 @@
+"""Running flows: the graph, the scheduler and the task processes."""
