@@ -13,21 +13,28 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── InvalidRecord             a record that cannot be encoded canonically
     │   ├── ArtifactSerializationError  a value that neither pickle nor cloudpickle can store
     │   ├── ArtifactLoadError         a stored value that cannot be unpickled here
-    │   └── StorageFull               the disk (or the store's quota) is full
+    │   ├── StorageFull               the disk (or the store's quota) is full
+    │   └── GcRefused                 gc cannot compute the live set completely: it deleted nothing
     ├── FlowError                     authoring and running flows
     │   ├── GraphError                the DAG breaks a rule (file:line, step)
     │   ├── ParameterError            a parameter is missing, malformed or assigned
+    │   │   └── ParameterAssignmentError  a step assigned to a parameter (also an AttributeError)
     │   ├── CommandLineError          a bad option on a flow's or cafstore's command line
     │   ├── MergeArtifactsError       merge_artifacts used wrongly
     │   │   ├── UnhandledInMergeArtifactsException
     │   │   └── MissingInMergeArtifactsException
+    │   ├── ReadOnlyAttributeError    a step assigned a class constant or reserved name (also an AttributeError)
+    │   ├── UnmergedArtifactError     read of an artifact a join did not pass on (also an AttributeError)
+    │   ├── TransitionError           a step's self.next(...) at run time disagrees with the graph
     │   ├── ForeachError              foreach over a non-list, or wider than allowed
     │   ├── TaskFailed                a step raised (after its retries)
     │   ├── TaskTimeout               a step ran past its @timeout
     │   └── ResumeError               resume cannot reuse the origin run
     └── ClientError                   reading past runs
-        ├── NotFound                  no such flow, run, step, task or artifact
-        └── NamespaceMismatch (alias: MetaflowNamespaceMismatch)
+        ├── NotFound (alias: MetaflowNotFound)  no such flow, run, step, task or artifact
+        ├── NamespaceMismatch (alias: MetaflowNamespaceMismatch)
+        ├── TaggingError (alias: TaggingException)  a bad tag, or removing a system tag
+        └── ProductionTokenError (alias: IncorrectProductionToken)  not authorized for a production namespace
 
 The Metaflow names exist so that a ported flow's ``except`` clauses keep
 working after changing only the import line.
@@ -98,6 +105,16 @@ class StorageFull(StoreError, OSError):
     headline = "store is full"
 
 
+class GcRefused(StoreError):
+    """gc fails closed: ``problems`` lists every ref or record it could not resolve."""
+
+    headline = "gc deleted nothing"
+
+    def __init__(self, msg: str, problems: "list | None" = None) -> None:
+        super().__init__(msg)
+        self.problems = list(problems or [])
+
+
 # --- flows -----------------------------------------------------------------
 class FlowError(CafstoreError):
     headline = "flow error"
@@ -115,6 +132,10 @@ class GraphError(FlowError):
 
 class ParameterError(FlowError):
     headline = "bad parameter"
+
+
+class ParameterAssignmentError(ParameterError, AttributeError):
+    headline = "parameters are immutable"
 
 
 class CommandLineError(FlowError):
@@ -139,6 +160,18 @@ class MissingInMergeArtifactsException(MergeArtifactsError):
     def __init__(self, msg: str, unhandled: object = ()) -> None:
         super().__init__(msg)
         self.artifact_names = list(unhandled)  # type: ignore[call-overload]
+
+
+class ReadOnlyAttributeError(FlowError, AttributeError):
+    headline = "read-only attribute"
+
+
+class UnmergedArtifactError(FlowError, AttributeError):
+    headline = "artifact not merged at join"
+
+
+class TransitionError(FlowError):
+    headline = "bad self.next"
 
 
 class ForeachError(FlowError):
@@ -173,9 +206,19 @@ class NamespaceMismatch(ClientError):
     headline = "not in the current namespace"
 
 
+class TaggingError(ClientError):
+    headline = "cannot change tags"
+
+
+class ProductionTokenError(ClientError):
+    headline = "not authorized for production"
+
+
 # Metaflow's names for the errors its users catch.
 MetaflowException = CafstoreError
 MetaflowNamespaceMismatch = NamespaceMismatch
 MetaflowNotFound = NotFound
+TaggingException = TaggingError
+IncorrectProductionToken = ProductionTokenError
 
 __all__ = [name for name in dir() if name[0].isupper()]

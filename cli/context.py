@@ -36,6 +36,20 @@ def fail(message: str, code: int = 1) -> "NoReturn":  # type: ignore[name-define
     sys.exit(code)
 
 
+def _runs_hit(exc: CafstoreError) -> str:
+    """For a corrupt object: the runs that use it (a scan of the runs' records; only on this error path)."""
+    from cafstore.exception import CorruptObject
+
+    state = click.get_current_context(silent=True)
+    state = state.find_object(CliState) if state else None
+    if not isinstance(exc, CorruptObject) or not exc.oid or state is None:
+        return ""
+    from cafstore.store.repair import runs_using
+
+    runs = runs_using(state.store, [exc.oid])
+    return f" Runs that use it: {', '.join(runs)}." if runs else ""
+
+
 def friendly_errors(func: Callable) -> Callable:
     """Turn a CafstoreError into one paragraph on stderr and exit 1: never a bare traceback."""
 
@@ -44,6 +58,6 @@ def friendly_errors(func: Callable) -> Callable:
         try:
             return func(*args, **kwargs)
         except CafstoreError as exc:
-            fail(f"{exc.headline}: {exc}")
+            fail(f"{exc.headline}: {exc}{_runs_hit(exc)}")
 
     return wrapper

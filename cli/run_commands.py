@@ -1,3 +1,24 @@
-"""Commands that run flows: run, resume."""
+"""Commands that run flows: ``cafstore run FLOWFILE [ARGS]...``."""
 
-COMMANDS: list = []
+from __future__ import annotations
+
+from typing import Tuple
+
+import click
+
+from cafstore.cli.context import CliState, friendly_errors, pass_state
+
+
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("flowfile", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@pass_state
+@friendly_errors
+def run(state: CliState, flowfile: str, args: Tuple[str, ...]) -> None:
+    """Run FLOWFILE: the same as `python FLOWFILE run ARGS...` (see `cafstore run FLOWFILE --help`)."""
+    from cafstore.runner.flowfile import flow_file_argv, run_flow_file
+
+    raise SystemExit(run_flow_file(flowfile, flow_file_argv(state.store_path, list(args))))
+
+
+COMMANDS = [run]

@@ -24,13 +24,30 @@ class StoreConfig:
     initial_map_size: int = 1 << 30
     max_readers: int = 1024
     durable: bool = True  # fsync files and LMDB commits; tests of crash safety need it on
+    # A second fsync per commit (LMDB's meta page) only guards the *last* transaction
+    # against an OS crash or power loss; a killed process loses nothing without it.
+    # Measured: 2.6 ms vs 7 ms per commit under load, and every task commits once.
+    metasync: bool = False
     copy_chunk: int = 4 << 20  # bytes per read/write when streaming files
+    # Chunk-level dedup (cafstore/store/chunks.py, docs/maintenance.md): values of at least
+    # chunk_threshold bytes are cut into content-defined chunks averaging chunk_size bytes.
+    # Off (0) by default: measured, chunked puts run at ~0.4-0.6x and warm reads at ~0.1x of
+    # the whole-object path (a chunked read must copy; a whole object is a zero-copy mmap), so
+    # `cafstore dedup` re-chunks similar objects offline instead. 4 MiB turns it on for puts.
+    # freshen_after: a reused object older than this gets a new created time, so gc's grace
+    # period protects it (keep it well below gc's --grace).
+    chunk_threshold: int = 0
+    chunk_size: int = 1 << 20
+    freshen_after: float = 300.0
 
     @classmethod
     def from_env(cls) -> "StoreConfig":
-        """Defaults, with ``CAFSTORE_INLINE_THRESHOLD`` for experiments and benchmarks."""
+        """Defaults, with ``CAFSTORE_INLINE_THRESHOLD`` / ``CAFSTORE_CHUNK_THRESHOLD`` for experiments and benchmarks."""
         kwargs = {}
         threshold = os.environ.get("CAFSTORE_INLINE_THRESHOLD")
         if threshold:
             kwargs["inline_threshold"] = int(threshold)
+        chunking = os.environ.get("CAFSTORE_CHUNK_THRESHOLD")
+        if chunking:
+            kwargs["chunk_threshold"] = int(chunking)
         return cls(**kwargs)

@@ -62,6 +62,17 @@ def _rehash_file(store: Any, oid: ObjectId, size: int) -> ObjectId:
     return ObjectId(hasher.digest())
 
 
+def _check_chunked(store: Any, st: Any, references: list) -> ObjectId:
+    """A chunk list's chunks become references to check; returns the reassembled content's hash."""
+    from cafstore.store import chunks
+
+    with store._index.read() as txn:
+        payload = txn.get(st.oid.digest, db=store._index.tables["inline"])
+    entries = chunks.decode_list(payload, st.oid)
+    references.extend((f"chunk list of object {st.oid}", cid) for cid, _ in entries)
+    return chunks.rehash(store, st.oid, payload, st.size)
+
+
 def fsck(store: Any, progress: bool = False) -> FsckReport:
     report = FsckReport()
     stats = list(store.iter_objects())
@@ -78,6 +89,9 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
                 if data is None:
                     raise ValueError("inline bytes missing")
                 actual = hash_bytes(data)
+            elif st.location == "chunked":
+                data = None
+                actual = _check_chunked(store, st, references)
             else:
                 data = None
                 actual = _rehash_file(store, st.oid, st.size)

@@ -5,6 +5,15 @@ environment across ``fork()``. ``open_index`` therefore keeps one handle per
 (path, pid): a forked child that touches the store gets its own handle, and
 two ``Store`` objects on one path share one.
 
+A child cannot simply ignore its parent's handle: py-lmdb remembers, per
+process, which environments are open, and a forked child inherits that memory,
+so opening the store again in the child fails ("already open in this
+process"), while closing the inherited handle in the child would release
+reader slots that belong to the parent. So this process's handles are closed
+just *before* every ``fork()`` (``os.register_at_fork``), as py-lmdb's
+documentation prescribes; parent and child both reopen on next use (about a
+millisecond). Open ``Store.iter_refs`` scans survive it (see ``generation``).
+
 Tables (LMDB named databases):
 
 - ``objects``  digest -> packed ObjectMeta (one entry per object, inline or not)
@@ -67,12 +76,21 @@ class Index:
                 max_dbs=len(TABLES) + 4,
                 max_readers=config.max_readers,
                 sync=config.durable,
-                metasync=config.durable,
+                metasync=config.durable and config.metasync,
                 readahead=False,
                 lock=True,
             )
         except lmdb.Error as exc:
             raise StoreError(f"Cannot open the store index at {path}: {exc}") from exc
+        # Free the reader slots of processes that died holding a read snapshot (kill -9):
+        # left alone they pin old pages, so the file only grows, and they fill the reader
+        # table until every new reader fails. LMDB probes each slot's pid; it is cheap.
+        self.env.reader_check()
+        self.closed = False
+        # Bumped whenever this process remaps the environment (growing it, or adopting
+        # another process's growth): py-lmdb then invalidates every open transaction,
+        # and long-lived readers (``Store.iter_refs``) use it to resume in a fresh one.
+        self.generation = 0
         self.tables = {}
         with self.env.begin(write=True) as txn:
             for name in TABLES:
@@ -84,7 +102,7 @@ class Index:
         try:
             return self.env.begin(buffers=False)
         except lmdb.MapResizedError:
-            self.env.set_mapsize(0)  # another process grew the map: adopt its size
+            self._adopt_map_size()  # another process grew the map
             return self.env.begin(buffers=False)
 
     @contextlib.contextmanager
@@ -99,10 +117,19 @@ class Index:
         try:
             txn = self.env.begin(write=True)
         except lmdb.MapResizedError:
-            self.env.set_mapsize(0)
+            self._adopt_map_size()
             txn = self.env.begin(write=True)
         try:
             yield txn
+        except lmdb.MapFullError as exc:
+            # The body outgrew the map. A ``with store.transaction()`` body cannot be
+            # replayed here, so the caller gets the same StorageFull (with the map
+            # already enlarged) as a full commit; ``retrying`` replays its own bodies.
+            txn.abort()
+            self.grow()
+            raise StorageFull(
+                "The store index ran out of room in one transaction; it has been enlarged, retry the command."
+            ) from exc
         except BaseException:
             txn.abort()
             raise
@@ -138,12 +165,19 @@ class Index:
 
     def grow(self) -> None:
         info = self.env.info()
+        self.generation += 1
         try:
             self.env.set_mapsize(info["map_size"] * 2)
         except lmdb.Error as exc:
             raise StorageFull(f"Cannot enlarge the store index beyond {info['map_size']} bytes: {exc}") from exc
 
+    def _adopt_map_size(self) -> None:
+        self.generation += 1
+        self.env.set_mapsize(0)  # 0: take the size another process grew the map to
+
     def close(self) -> None:
+        self.closed = True
+        self.generation += 1
         self.env.close()
 
 
@@ -167,10 +201,35 @@ def open_index(path: Path, config: StoreConfig) -> Index:
         return index
 
 
+def close_index(path: Path) -> None:
+    """Close this process's handle on the index at ``path``, if open (``Store.close``)."""
+    key = (str(path.resolve()), os.getpid())
+    with _lock:
+        index = _open.pop(key, None)
+    if index is not None:
+        index.close()
+
+
 def close_all() -> None:
-    """Close this process's handles: call before fork() in a process that will keep running."""
+    """Close this process's handles (they are reopened on next use). Runs before every fork()."""
     with _lock:
         for key, index in list(_open.items()):
             if key[1] == os.getpid():
                 index.close()
             del _open[key]
+
+
+def _before_fork() -> None:
+    try:
+        close_all()
+    except Exception:  # never make fork() itself fail; the child would then refuse to open
+        pass
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # another thread may have held it at the moment of the fork
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

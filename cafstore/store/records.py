@@ -59,9 +59,16 @@ def _from_json(value: Any) -> Any:
 
 def encode(value: Any) -> bytes:
     """Canonical bytes of a JSON-like value (ObjectIds allowed anywhere)."""
-    return json.dumps(
+    text = json.dumps(
         _to_json(value, "record"), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    )
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from a badly decoded file name
+        raise InvalidRecord(
+            f"A record holds text that is not valid Unicode ({exc.reason}: {exc.object[exc.start:exc.end]!r} "
+            f"near {exc.object[max(0, exc.start - 30):exc.start]!r}); records hold UTF-8 text only."
+        ) from exc
 
 
 def decode(data: "bytes | memoryview") -> Any:

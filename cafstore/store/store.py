@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Optional, Union
 
+import lmdb
+
 from cafstore.exception import CorruptObject, ObjectNotFound, RefConflict, StoreError
-from cafstore.store import records, serialize
+from cafstore.store import freshen, records, serialize
 from cafstore.store.blobs import BlobBackend, LocalBlobBackend
 from cafstore.store.config import StoreConfig
 from cafstore.store.index import (
@@ -23,6 +25,7 @@ from cafstore.store.index import (
     ENCODING_NAMES,
     ENCODING_RAW,
     ENCODING_RECORD,
+    LOCATION_CHUNKED,
     LOCATION_FILE,
     LOCATION_INLINE,
     LOCATION_NAMES,
@@ -50,7 +53,10 @@ class ObjectStat:
 
 
 def _ref_key(name: str) -> bytes:
-    key = name.encode("utf-8")
+    try:
+        key = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StoreError(f"Ref name {name[:80]!r} is not valid Unicode text ({exc.reason}).") from exc
     if not key or len(key) > _MAX_KEY:
         raise StoreError(f"Ref name {name[:80]!r} must be 1 to {_MAX_KEY} bytes of UTF-8.")
     return key
@@ -75,15 +81,18 @@ class Transaction:
     def set_ref(self, name: str, value: Any, expected: Any = MISSING) -> None:
         """Point ``name`` at ``value``; with ``expected``, only if it still holds that (None: absent)."""
         key = _ref_key(name)
+        encoded = records.encode(value)
         if expected is not MISSING:
             raw = self._txn.get(key, db=self._refs)
-            current = None if raw is None else records.decode(raw)
-            if current != expected:
+            # Compared as canonical bytes: Python's 1 == 1.0 == True must not let a CAS
+            # succeed against a different JSON value.
+            if raw != (None if expected is None else records.encode(expected)):
+                current = None if raw is None else records.decode(raw)
                 raise RefConflict(
                     f"Ref {name!r} changed while it was being updated (expected {expected!r}, found "
                     f"{current!r}); re-read it and try again."
                 )
-        self._txn.put(key, records.encode(value), db=self._refs)
+        self._txn.put(key, encoded, db=self._refs)
 
     def delete_ref(self, name: str) -> bool:
         return self._txn.delete(_ref_key(name), db=self._refs)
@@ -111,8 +120,44 @@ class Transaction:
         return self._store._put_serialized(self._txn, blob.pieces, blob.size, ENCODING_ARTIFACT)
 
 
+def _fsync_file(path: "os.PathLike") -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prefix_key(prefix: str) -> bytes:
+    try:
+        return prefix.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise StoreError(f"Ref prefix {prefix[:80]!r} is not valid Unicode text ({exc.reason}).") from exc
+
+
+def _position(cursor: Any, start: bytes, reverse: bool, after: Optional[bytes]) -> bool:
+    """Put ``cursor`` on the first entry of a range scan over keys starting with ``start``.
+
+    ``after``: the last key already seen (resuming), so the scan continues past it.
+    Returns False if there is no such entry at all.
+    """
+    if not reverse:
+        if after is None:
+            return cursor.set_range(start)
+        if not cursor.set_range(after):
+            return False
+        return cursor.next() if cursor.key() == after else True
+    if after is not None:
+        bound = after  # walk back from just before the last key seen
+    else:
+        bound = _prefix_end(start)  # walk back from just past the prefix range
+    if bound and cursor.set_range(bound):
+        return cursor.prev()
+    return cursor.last()  # nothing sorts after the bound: start from the very last key
+
+
 def _scan_refs(txn: Any, db: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    start = prefix.encode("utf-8")
+    start = _prefix_key(prefix)
     cursor = txn.cursor(db=db)
     if not cursor.set_range(start):
         return
@@ -145,7 +190,8 @@ class Store:
     ) -> None:
         from cafstore.store.discover import discover_path
 
-        self.path = Path(path) if path is not None else discover_path()
+        # Absolute: blobs and index must not move if the process changes directory.
+        self.path = (Path(path) if path is not None else discover_path()).absolute()
         self.config = config or StoreConfig.from_env()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -167,17 +213,21 @@ class Store:
     @property
     def _index(self) -> Index:
         # Re-opened after a fork: an LMDB handle must never cross into a child.
-        if self._index_handle is None or self._index_pid != os.getpid():
+        if self._index_handle is None or self._index_pid != os.getpid() or self._index_handle.closed:
             self._index_handle = open_index(self.path / "index", self.config)
             self._index_pid = os.getpid()
         return self._index_handle
 
     def close(self) -> None:
-        """Drop this process's index handle (reopened on next use)."""
-        from cafstore.store.index import close_all
+        """Close this process's handle on this store's index (reopened on next use).
+
+        Other Store objects on the same path share the handle; they reopen it too.
+        Stores on other paths are not affected.
+        """
+        from cafstore.store.index import close_index
 
         self._index_handle = None
-        close_all()
+        close_index(self.path / "index")
 
     # -- objects -----------------------------------------------------------
     def _lookup(self, txn: Any, oid: ObjectId) -> Optional[tuple[int, int, int, float]]:
@@ -187,7 +237,7 @@ class Store:
     def _put_inline(self, txn: Any, data: bytes, encoding: int) -> ObjectId:
         oid = hash_bytes(data)
         tables = self._index.tables
-        if txn.get(oid.digest, db=tables["objects"]) is None:
+        if not freshen.known(self, txn, oid):  # a hit on an old object refreshes it for gc
             txn.put(oid.digest, data, db=tables["inline"])
             txn.put(oid.digest, pack_meta(LOCATION_INLINE, encoding, len(data), time.time()), db=tables["objects"])
         return oid
@@ -200,8 +250,12 @@ class Store:
                 return self._put_inline(txn, data, encoding)
             return self._index.retrying(lambda t: self._put_inline(t, data, encoding))
         oid = hash_pieces(pieces, size)
-        if self.exists(oid):
+        if freshen.known(self, txn, oid):
             return oid  # deduplicated: hashing was the whole cost
+        if self.config.chunk_threshold and size >= self.config.chunk_threshold:
+            from cafstore.store import chunks
+
+            return chunks.put_chunked(self, txn, oid, pieces, size, encoding)
         self.blobs.put_pieces(oid, pieces, size)  # durable before the index refers to it
         self._index_file(txn, oid, size, encoding)
         return oid
@@ -223,37 +277,46 @@ class Store:
     def put_file(self, source: "Union[str, os.PathLike, BinaryIO]") -> ObjectId:
         """Store a file's content by streaming it: memory use stays flat for any size."""
         handle = open(source, "rb") if isinstance(source, (str, os.PathLike)) else source
+        temp = self.blobs.new_temp_path()
         try:
-            temp = self.blobs.new_temp_path()
-            hasher = new_hasher(1 << 30)
-            size = 0
-            head = bytearray()
-            with open(temp, "wb") as out:
-                while True:
-                    chunk = handle.read(self.config.copy_chunk)
-                    if not chunk:
-                        break
-                    hasher.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                    if size <= self.config.inline_threshold:
-                        head += chunk
+            try:
+                hasher = new_hasher(1 << 30)
+                size = 0
+                head = bytearray()
+                with open(temp, "wb") as out:
+                    while True:
+                        chunk = handle.read(self.config.copy_chunk)
+                        if not chunk:
+                            break
+                        hasher.update(chunk)
+                        size += len(chunk)
+                        out.write(chunk)
+                        if size <= self.config.inline_threshold:
+                            head += chunk
+            finally:
+                if handle is not source:
+                    handle.close()
+            oid = ObjectId(hasher.digest())
+            if size <= self.config.inline_threshold:
+                os.unlink(temp)
+                self._index.retrying(lambda t: self._put_inline(t, bytes(head), ENCODING_RAW))
+            elif freshen.known(self, None, oid):
+                os.unlink(temp)  # deduplicated: never fsynced, the page cache just drops it
+            elif self.config.chunk_threshold and size >= self.config.chunk_threshold:
+                from cafstore.store import chunks
+
+                chunks.put_file_chunked(self, oid, temp, size)  # chunk files are fsynced one by one
+            else:
                 if self.config.durable:
-                    out.flush()
-                    os.fsync(out.fileno())
-        finally:
-            if handle is not source:
-                handle.close()
-        oid = ObjectId(hasher.digest())
-        if size <= self.config.inline_threshold:
-            os.unlink(temp)
-            self._index.retrying(lambda t: self._put_inline(t, bytes(head), ENCODING_RAW))
-        elif self.exists(oid):
-            os.unlink(temp)
-        else:
-            self.blobs.put_file(oid, temp)
-            self._index_file(None, oid, size, ENCODING_RAW)
-        return oid
+                    _fsync_file(temp)
+                self.blobs.put_file(oid, temp)
+                self._index_file(None, oid, size, ENCODING_RAW)
+            return oid
+        except BaseException:
+            # A failed read or write leaves no temp file behind (a consumed one is already gone).
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
 
     def exists(self, oid: "ObjectId | str") -> bool:
         oid = ObjectId(oid)
@@ -283,7 +346,18 @@ class Store:
                 # Small objects are always verified: hashing a few KiB costs microseconds.
                 self._verify(oid, data)
                 return memoryview(bytearray(data))
-        view = self.blobs.open(oid)
+            if meta[0] == LOCATION_CHUNKED:
+                chunk_list = txn.get(oid.digest, db=self._index.tables["inline"])
+        if meta[0] == LOCATION_CHUNKED:
+            from cafstore.store import chunks
+
+            return chunks.assemble(self, oid, chunk_list, meta[2], verify=verify)
+        try:
+            view = self.blobs.open(oid)
+        except ObjectNotFound:
+            if self.stat(oid).location != "chunked":  # `cafstore dedup` re-chunked it meanwhile?
+                raise
+            return self.open(oid, verify=verify)
         if verify:
             self._verify(oid, view)
         return view
@@ -302,11 +376,10 @@ class Store:
 
     def iter_objects(self) -> Iterator[ObjectStat]:
         """Every indexed object, in id order (one read transaction, no directory scan)."""
-        with self._index.read() as txn:
-            for key, raw in txn.cursor(db=self._index.tables["objects"]):
-                location, encoding, size, created = unpack_meta(raw)
-                yield ObjectStat(ObjectId(key), size, LOCATION_NAMES.get(location, "?"),
-                                 ENCODING_NAMES.get(encoding, "?"), created)
+        for key, raw in self._range_scan("objects", b""):
+            location, encoding, size, created = unpack_meta(raw)
+            yield ObjectStat(ObjectId(key), size, LOCATION_NAMES.get(location, "?"),
+                             ENCODING_NAMES.get(encoding, "?"), created)
 
     # -- artifacts ---------------------------------------------------------
     def put_artifact(self, value: Any, name: str = "") -> ObjectId:
@@ -359,27 +432,38 @@ class Store:
         ``latest_run`` is a reverse scan that stops at the first match, so it
         costs the same with ten runs or ten thousand.
         """
-        start = prefix.encode("utf-8")
-        with self._index.read() as txn:
-            cursor = txn.cursor(db=self._index.tables["refs"])
-            if not reverse:
-                yield from _scan_refs(txn, self._index.tables["refs"], prefix)
-                return
-            # Position just past the prefix range, then walk backwards.
-            end = _prefix_end(start)
-            positioned = cursor.set_range(end) if end else cursor.last()
-            if positioned:
-                if not cursor.prev():
+        for key, raw in self._range_scan("refs", _prefix_key(prefix), reverse):
+            yield key.decode("utf-8"), records.decode(raw)
+
+    def _range_scan(self, table: str, start: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+        """Entries of ``table`` whose keys start with ``start``, in key order or reversed, lazily.
+
+        One read snapshot, except in one case: when this process remaps or closes
+        the LMDB environment while the scan is suspended (a write that grows the
+        map, a read adopting another process's growth, a ``fork()``: see index.py),
+        py-lmdb invalidates every open transaction; the scan then resumes after the
+        last key it yielded, in a fresh snapshot, instead of failing.
+        """
+        last: Optional[bytes] = None
+        while True:
+            index = self._index
+            generation = index.generation
+            try:
+                with index.read() as txn:
+                    cursor = txn.cursor(db=index.tables[table])
+                    found = _position(cursor, start, reverse, last)
+                    while found:
+                        key = cursor.key()
+                        if not key.startswith(start):
+                            return
+                        value = cursor.value()
+                        last = key
+                        yield key, value
+                        found = cursor.prev() if reverse else cursor.next()
                     return
-            elif not cursor.last():
-                return
-            while True:
-                key = cursor.key()
-                if not key.startswith(start):
-                    return
-                yield key.decode("utf-8"), records.decode(cursor.value())
-                if not cursor.prev():
-                    return
+            except lmdb.Error:
+                if index.generation == generation:
+                    raise
 
     def next_counter(self, name: str) -> int:
         return self._index.retrying(lambda t: Transaction(self, t).next_counter(name))
@@ -414,6 +498,8 @@ class Store:
             if st.location == "inline":
                 out["inline"] += 1
                 out["inline_bytes"] += st.size
+            elif st.location == "chunked":
+                out["chunked"] = out.get("chunked", 0) + 1  # its bytes are counted in its chunks
             else:
                 out["files"] += 1
                 out["file_bytes"] += st.size

@@ -1,0 +1,352 @@
+"""Metaflow (all flows), Flow and Run: the top of the object hierarchy.
+
+Runs are refs ``runs/<Flow>/<run:010d>`` (docs/datamodel.md), so
+``Run('F/5')`` is one LMDB get and ``latest_run`` one reverse range scan
+that stops at the first run the namespace shows: its cost does not grow
+with the number of runs in the store.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Iterator, Optional
+
+from cafstore.client import pathspecs, runstate
+from cafstore.client.base import UNSET, ClientObject, first_ref, mismatch, to_datetime
+from cafstore.client.connection import get_store
+from cafstore.exception import NotFound
+from cafstore.store import records
+
+
+def _resolve_ns(_namespace_check: bool, _current_namespace: Any) -> Any:
+    if not _namespace_check:
+        return None  # no check: behave as the global namespace
+    return _current_namespace
+
+
+class Metaflow(ClientObject):
+    """Every flow in the store; iteration shows flows with a run in the current namespace."""
+
+    _LEVEL = "root"
+
+    def __init__(self, *, store: Any = None, _current_namespace: Any = UNSET) -> None:
+        super().__init__([], store or get_store(), _current_namespace)
+
+    def __repr__(self) -> str:
+        return "Metaflow()"
+
+    __str__ = __repr__
+
+    @property
+    def flows(self) -> list:
+        return list(self)
+
+    def _children(self) -> Iterator["Flow"]:
+        for key, _value in self._store.iter_refs("flows/"):
+            flow = Flow._attach(self._store, key[len("flows/"):], self._ns)
+            if flow.is_in_namespace():
+                yield flow
+
+    def _child(self, name: str) -> "Flow":
+        return Flow(name, store=self._store, _current_namespace=self._ns)
+
+    def __getitem__(self, name: str) -> "Flow":
+        return self._child(str(name))
+
+
+class Flow(ClientObject):
+    """A flow: all its runs, newest first, filtered by the current namespace."""
+
+    _LEVEL = "flow"
+
+    def __init__(self, pathspec: str, *, store: Any = None, _namespace_check: bool = True,
+                 _current_namespace: Any = UNSET) -> None:
+        (name,) = pathspecs.split(pathspec, "flow")
+        super().__init__([name], store or get_store(), _resolve_ns(_namespace_check, _current_namespace))
+        self._info = self._store.get_ref(pathspecs.flow_ref(name))
+        if self._info is None and first_ref(self._store, pathspecs.runs_prefix(name)) is None:
+            raise NotFound(f"Flow {name!r} does not exist in the store at {self._store.path}: it has never run "
+                           "here. Flow names are class names, e.g. Flow('HelloFlow').")
+
+    @classmethod
+    def _attach(cls, store: Any, name: str, ns: Any, info: Any = None) -> "Flow":
+        flow = cls.__new__(cls)
+        ClientObject.__init__(flow, [name], store, ns)
+        flow._info = info
+        return flow
+
+    @property
+    def name(self) -> str:
+        return self.id
+
+    @property
+    def parent(self) -> Metaflow:
+        return Metaflow(store=self._store, _current_namespace=self._ns)
+
+    @property
+    def created_at(self):
+        created = (self._info or {}).get("created")
+        if created is None:
+            scan = first_ref(self._store, pathspecs.runs_prefix(self.id))
+            created = scan[1].get("created") if scan else None
+        return to_datetime(created)
+
+    def is_in_namespace(self) -> bool:
+        """A flow is in a namespace when at least one of its runs is."""
+        return self.latest_run is not None
+
+    def _scan(self, ns: Optional[str], tags: Iterable[str] = ()) -> Iterator["Run"]:
+        tags = list(tags)
+        prefix = pathspecs.runs_prefix(self.id)
+        wanted = tags if ns is None else [ns, *tags]
+        for key, meta in scan_refs(self._store, prefix, wanted):
+            if not runstate.visible(meta) or not runstate.in_namespace(meta, ns):
+                continue
+            if tags:
+                system, user = runstate.tags_of(meta)
+                if not all(t in system or t in user for t in tags):
+                    continue
+            yield Run._attach(self._store, self.id, int(key[len(prefix):]), meta, self._ns)
+
+    def runs(self, *tags: str) -> Iterator["Run"]:
+        """Runs newest first that carry every tag in ``tags`` and are in the current namespace."""
+        return self._scan(self._namespace(), tags)
+
+    def _children(self) -> Iterator["Run"]:
+        return self.runs()
+
+    def _child(self, run_id: str) -> "Run":
+        return Run(f"{self.id}/{run_id}", store=self._store, _current_namespace=self._ns)
+
+    @property
+    def latest_run(self) -> "Optional[Run]":
+        """The newest run in the current namespace, finished or not (None if there is none)."""
+        for run in self.runs():
+            return run
+        return None
+
+    @property
+    def latest_successful_run(self) -> "Optional[Run]":
+        """The newest run in the current namespace that finished successfully."""
+        for run in self.runs():
+            if run.successful:
+                return run
+        return None
+
+
+def scan_refs(store: Any, prefix: str, needles: Iterable[str] = ()) -> Iterator[tuple]:
+    """Refs under ``prefix`` newest first, skipping without decoding those that lack a needle string.
+
+    A run carrying tag ``t`` holds the JSON string ``"t"`` in its encoded ref, so
+    a byte search rules out the others in well under a microsecond each; only
+    candidates are decoded (and checked exactly by the caller). This keeps
+    ``latest_run`` in a namespace whose newest run is far back, and
+    ``runs('rare_tag')``, cheap. Falls back to decoding every ref on a store
+    without a raw range scan.
+    """
+    marks = [json.dumps(n, ensure_ascii=False).encode("utf-8") for n in needles]
+    raw_scan = getattr(store, "_range_scan", None)
+    if not marks or raw_scan is None:
+        yield from store.iter_refs(prefix, reverse=True)
+        return
+    for key, raw in raw_scan("refs", prefix.encode("utf-8"), True):
+        if all(mark in raw for mark in marks):
+            yield key.decode("utf-8"), records.decode(raw)
+
+
+def load_run(store: Any, flow: str, run_id: int, pathspec: str) -> dict:
+    """A visible run's ref value, or NotFound saying why there is none."""
+    meta = store.get_ref(pathspecs.run_ref(flow, run_id))
+    if meta is None:
+        if store.get_ref(pathspecs.flow_ref(flow)) is None and first_ref(store, pathspecs.runs_prefix(flow)) is None:
+            raise NotFound(f"Run {pathspec!r} does not exist: there is no flow {flow!r} in the store at {store.path}.")
+        raise NotFound(f"Run {pathspec!r} does not exist (flow {flow!r} has no run {run_id}).")
+    if not runstate.visible(meta):
+        raise NotFound(f"Run {pathspec!r} was deleted (`cafstore undelete {flow}/{run_id}` restores it "
+                       "until the next gc).")
+    return meta
+
+
+class Run(ClientObject):
+    """One execution of a flow: its steps, status, tags and final data."""
+
+    _LEVEL = "run"
+
+    def __init__(self, pathspec: str, *, store: Any = None, _namespace_check: bool = True,
+                 _current_namespace: Any = UNSET) -> None:
+        flow, raw_id = pathspecs.split(pathspec, "run")
+        run_id = pathspecs.number(raw_id, "run", pathspec)
+        ns = _resolve_ns(_namespace_check, _current_namespace)
+        store = store or get_store()
+        meta = load_run(store, flow, run_id, pathspec)
+        self._setup(store, flow, run_id, meta, ns)
+        self._check_namespace()
+
+    @classmethod
+    def _attach(cls, store: Any, flow: str, run_id: int, meta: dict, ns: Any) -> "Run":
+        run = cls.__new__(cls)
+        run._setup(store, flow, run_id, meta, ns)
+        return run
+
+    def _setup(self, store: Any, flow: str, run_id: int, meta: dict, ns: Any) -> None:
+        ClientObject.__init__(self, [flow, str(run_id)], store, ns)
+        self._flow, self._run_id, self._meta = flow, run_id, meta
+        self._graph: Any = UNSET
+        self._steps: Any = None
+
+    def _check_namespace(self) -> None:
+        ns = self._namespace()
+        if not runstate.in_namespace(self._meta, ns):
+            raise mismatch("Run", self.pathspec, self.tags, ns)
+
+    # -- properties --------------------------------------------------------
+    @property
+    def parent(self) -> Flow:
+        return Flow._attach(self._store, self._flow, self._ns)
+
+    @property
+    def system_tags(self) -> frozenset:
+        return runstate.tags_of(self._meta)[0]
+
+    @property
+    def user_tags(self) -> frozenset:
+        return runstate.tags_of(self._meta)[1]
+
+    @property
+    def created_at(self):
+        return to_datetime(self._meta.get("created"))
+
+    @property
+    def finished_at(self):
+        return to_datetime(self._meta.get("finished"))
+
+    @property
+    def status(self) -> str:
+        """``running``, ``succeeded``, ``failed`` or ``crashed`` (a dead scheduler left it running)."""
+        return runstate.status_of(self._meta)
+
+    @property
+    def successful(self) -> bool:
+        return self._meta.get("status") == runstate.SUCCEEDED
+
+    @property
+    def finished(self) -> bool:
+        """True once the run succeeded or failed; a crashed run is not finished."""
+        return self._meta.get("status") in (runstate.SUCCEEDED, runstate.FAILED)
+
+    @property
+    def crashed(self) -> bool:
+        return self.status == runstate.CRASHED
+
+    @property
+    def user(self) -> Optional[str]:
+        return self._meta.get("user")
+
+    @property
+    def trigger(self) -> None:
+        """What triggered the run: always None (cafstore has no event triggers yet)."""
+        return None
+
+    @property
+    def origin_pathspec(self) -> Optional[str]:
+        """For a resumed run, the run it originally came from (through chains of resumes)."""
+        origin = self._meta.get("origin_run_id")
+        return None if origin is None else f"{self._flow}/{origin}"
+
+    @property
+    def code(self):
+        """The flow file's source as it was when this run started (a str with ``.path``, ``.flowspec``)."""
+        from cafstore.client.tasks import FlowCode
+
+        oid = self._meta.get("code")
+        return None if oid is None else FlowCode.load(self._store, oid, self._meta.get("code_path"))
+
+    @property
+    def end_task(self):
+        """The task of the end step, once it has run (None before)."""
+        from cafstore.client.tasks import Step
+
+        return Step._attach(self, "end").task  # one reverse scan: None when end has no task
+
+    @property
+    def data(self):
+        """The end task's artifacts (``run.data.x``); None if the end step has not run."""
+        task = self.end_task
+        return None if task is None else task.data
+
+    def _repr_html_(self) -> str:
+        from cafstore.client.html import run_html
+
+        return run_html(self)
+
+    # -- steps -------------------------------------------------------------
+    def _graph_steps(self) -> Optional[list]:
+        """The graph record's steps in run order (None when the run stored no graph)."""
+        if self._graph is UNSET:
+            oid = self._meta.get("graph")
+            self._graph = self._store.get_record(oid).get("steps") if oid else None
+        return self._graph
+
+    def _step_names(self) -> list:
+        """Names of the steps that have at least one finished task, in run order (start first)."""
+        if self._steps is not None:
+            return self._steps
+        graph = self._graph_steps()
+        if graph:
+            names = [node["name"] for node in graph
+                     if first_ref(self._store, pathspecs.tasks_prefix(self._flow, self._run_id, node["name"]))]
+        else:
+            names, starts = [], {}
+            for key, _oid in self._store.iter_refs(pathspecs.tasks_prefix(self._flow, self._run_id)):
+                step = key.split("/")[3]
+                if step not in starts:
+                    names.append(step)
+                    starts[step] = 0.0
+            names.sort(key=lambda n: (n != "start", n == "end", n))
+        if self.finished:
+            self._steps = names  # a finished run's steps never change again
+        return names
+
+    def steps(self, *tags: str) -> Iterator[Any]:
+        """The run's steps, most recent first (like Metaflow); ``tags`` must all be on the run."""
+        if not all(t in self.tags for t in tags):
+            return iter(())
+        return self._children()
+
+    def _children(self) -> Iterator[Any]:
+        from cafstore.client.tasks import Step
+
+        for name in reversed(self._step_names()):
+            yield Step._attach(self, name)
+
+    def _child(self, name: str) -> Any:
+        from cafstore.client.tasks import Step
+
+        if first_ref(self._store, pathspecs.tasks_prefix(self._flow, self._run_id, name)) is None:
+            raise NotFound(f"Run {self.pathspec} has no step {name!r} (steps that ran: "
+                           f"{', '.join(self._step_names()) or 'none yet'}).")
+        return Step._attach(self, name)
+
+    # -- tags --------------------------------------------------------------
+    def add_tag(self, tag: str) -> None:
+        """Add one user tag (visible to every reader at once)."""
+        self.replace_tags([], [tag])
+
+    def add_tags(self, tags: Iterable[str]) -> None:
+        self.replace_tags([], tags)
+
+    def remove_tag(self, tag: str) -> None:
+        """Remove one user tag; removing a system tag raises TaggingError."""
+        self.replace_tags([tag], [])
+
+    def remove_tags(self, tags: Iterable[str]) -> None:
+        self.replace_tags(tags, [])
+
+    def replace_tag(self, tag_to_remove: str, tag_to_add: str) -> None:
+        self.replace_tags([tag_to_remove], [tag_to_add])
+
+    def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
+        """Remove some user tags and add others in one atomic change of the run's ref."""
+        from cafstore.client.tags import change_tags
+
+        self._meta = change_tags(self._store, self._flow, self._run_id, add=tags_to_add, remove=tags_to_remove)

@@ -1,0 +1,52 @@
+"""``_repr_html_`` for Run and Task: what a notebook shows when a cell evaluates to one."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any, Iterable
+
+from cafstore.client.display import duration_text, human_size, run_summary
+
+_STYLE = "border-collapse:collapse;font-family:monospace;font-size:12px"
+_COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "crashed": "#c62828", "running": "#1565c0"}
+
+
+def _table(rows: Iterable[tuple]) -> str:
+    cells = "".join(
+        f"<tr><th style='text-align:left;padding:2px 8px'>{escape(str(k))}</th>"
+        f"<td style='text-align:left;padding:2px 8px'>{v}</td></tr>" for k, v in rows)
+    return f"<table style='{_STYLE}'>{cells}</table>"
+
+
+def _status(status: str) -> str:
+    return f"<span style='color:{_COLORS.get(status, 'inherit')}'>{escape(status)}</span>"
+
+
+def run_html(run: Any) -> str:
+    s = run_summary(run)
+    steps = ", ".join(escape(name) for name in run._step_names()) or "-"
+    rows = [("status", _status(s["status"])), ("user", escape(s["user"] or "-")),
+            ("created", escape(str(run.created_at))), ("duration", escape(duration_text(s["duration"]))),
+            ("user tags", escape(", ".join(s["user_tags"]) or "-")),
+            ("system tags", escape(", ".join(s["system_tags"]))), ("steps", steps)]
+    if run.origin_pathspec:
+        rows.append(("resumed from", escape(run.origin_pathspec)))
+    return f"<div><b>Run('{escape(run.pathspec)}')</b>{_table(rows)}</div>"
+
+
+def task_html(task: Any, tail_lines: int = 20) -> str:
+    status = "succeeded" if task.successful else "failed"
+    rows = [("status", _status(status)), ("attempt", task.attempt), ("started", escape(str(task.created_at))),
+            ("finished", escape(str(task.finished_at)))]
+    if task.exception is not None:
+        rows.append(("exception", escape(str(task.exception))))
+    store = task._store
+    arts = "".join(
+        f"<tr><td style='padding:0 8px'>{escape(name)}</td><td style='padding:0 8px'>"
+        f"{escape(human_size(store.stat(oid).size))}</td></tr>"
+        for name, oid in sorted(task._artifact_ids().items()))
+    rows.append(("artifacts", f"<table style='{_STYLE}'>{arts}</table>" if arts else "-"))
+    out = task.stdout.splitlines()[-tail_lines:]
+    if out:
+        rows.append(("stdout (tail)", "<pre style='margin:0'>" + escape("\n".join(out)) + "</pre>"))
+    return f"<div><b>Task('{escape(task.pathspec)}')</b>{_table(rows)}</div>"

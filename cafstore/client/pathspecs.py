@@ -1,0 +1,69 @@
+"""Pathspecs (``Flow/run/step/task/artifact``) and the ref names they map to.
+
+The ref layout is docs/datamodel.md's: run and task numbers are zero-padded
+to ten digits so key order is numeric order. Everything that spells a ref
+name lives here, so the client has one place that knows the contract.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+from cafstore.exception import NotFound
+
+LEVELS = ("flow", "run", "step", "task", "artifact")
+
+
+def flow_ref(flow: str) -> str:
+    return f"flows/{flow}"
+
+
+def runs_prefix(flow: str) -> str:
+    return f"runs/{flow}/"
+
+
+def run_ref(flow: str, run_id: int) -> str:
+    return f"runs/{flow}/{run_id:010d}"
+
+
+def tasks_prefix(flow: str, run_id: int, step: Optional[str] = None) -> str:
+    base = f"tasks/{flow}/{run_id:010d}/"
+    return base if step is None else f"{base}{step}/"
+
+
+def task_ref(flow: str, run_id: int, step: str, task_id: int) -> str:
+    return f"tasks/{flow}/{run_id:010d}/{step}/{task_id:010d}"
+
+
+def number(text: "str | int", what: str, pathspec: str) -> int:
+    """A run or task id as an int: ``'5'``, ``5`` and ``'0000000005'`` are the same run."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        raw = str(text).strip()
+        if not raw.isdigit():
+            raise NotFound(f"{what.capitalize()} id {raw!r} in {pathspec!r} is not a number: "
+                           f"cafstore {what} ids are integers (e.g. HelloFlow/3).")
+        value = int(raw)
+    if value < 0 or value >= 10 ** 10:
+        raise NotFound(f"{what.capitalize()} id {value} in {pathspec!r} is out of range.")
+    return value
+
+
+def split(pathspec: str, level: str) -> List[str]:
+    """Split ``pathspec`` into exactly the components ``level`` needs, or raise NotFound explaining the form."""
+    want = LEVELS.index(level) + 1
+    parts = [p for p in str(pathspec).strip().strip("/").split("/")]
+    if len(parts) != want or not all(parts):
+        example = "/".join(["HelloFlow", "3", "start", "1", "name"][:want])
+        raise NotFound(f"{pathspec!r} is not a {level} pathspec: expected {want} part(s) like {example!r}.")
+    return parts
+
+
+def parse_any(pathspec: str) -> List[str]:
+    """Components of a pathspec of any depth (1 to 5 parts)."""
+    parts = str(pathspec).strip().strip("/").split("/")
+    if not 1 <= len(parts) <= len(LEVELS) or not all(parts):
+        raise NotFound(f"{pathspec!r} is not a pathspec: expected Flow, Flow/run, Flow/run/step, "
+                       "Flow/run/step/task or Flow/run/step/task/artifact.")
+    return parts

@@ -1,0 +1,72 @@
+"""Changing a run's user tags: one read-modify-write of its ref per change.
+
+System tags (``user:anne``, ``runtime:dev``, ``production:<token>``...) are
+facts about how a run was made and never change; user tags are annotations
+that change at any time. Every change, however many tags it touches, is a
+single ``Store.update_ref``: the new tag list is computed from the ref as it
+is inside the write transaction, so two processes tagging one run at once
+both keep their changes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, List
+
+from cafstore.client import pathspecs, runstate
+from cafstore.exception import NotFound, TaggingError
+
+MAX_TAG_LENGTH = 500
+
+
+def validate(tags: Iterable[Any], what: str = "tag", strict: bool = True) -> List[str]:
+    """Tags as a list of strings, or TaggingError naming the bad one.
+
+    ``strict=False`` (tags to remove) checks only that they are strings, so a
+    tag given at ``run --tag`` time with unusual characters can still be removed.
+    """
+    if isinstance(tags, (str, bytes)):
+        raise TaggingError(f"Pass {what}s as a list of strings, not the single string {tags!r}.")
+    out = []
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise TaggingError(f"A {what} is a string, not {type(tag).__name__} {tag!r}.")
+        if not strict:
+            out.append(tag)
+            continue
+        if not tag.strip():
+            raise TaggingError(f"A {what} cannot be empty or only whitespace.")
+        if len(tag) > MAX_TAG_LENGTH:
+            raise TaggingError(f"The {what} {tag[:40]!r}... is {len(tag)} characters long; "
+                               f"tags have at most {MAX_TAG_LENGTH}.")
+        if any(ord(ch) < 32 for ch in tag):
+            raise TaggingError(f"The {what} {tag!r} contains a control character (such as a newline).")
+        out.append(tag)
+    return out
+
+
+def change_tags(store: Any, flow: str, run_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> dict:
+    """Remove then add user tags of ``flow/run_id`` atomically; returns the run ref's new value.
+
+    Adding a tag the run already has as a system tag is a no-op; removing a
+    system tag raises TaggingError (nothing is changed); removing an absent
+    tag is a no-op.
+    """
+    add, remove = validate(add), validate(remove, strict=False)
+    pathspec = f"{flow}/{run_id}"
+
+    def change(meta: Any) -> dict:
+        if not runstate.visible(meta):
+            raise NotFound(f"Run {pathspec!r} does not exist (or was deleted), so its tags cannot change.")
+        system, user = runstate.tags_of(meta)
+        fixed = sorted(t for t in remove if t in system and t not in user)
+        if fixed:
+            raise TaggingError(
+                f"Cannot remove {', '.join(map(repr, fixed))} from {pathspec}: system tags record how a run "
+                "was made and never change. Only user tags can be removed "
+                f"(this run's: {', '.join(sorted(user)) or 'none'})."
+            )
+        tags = set(user) - set(remove)
+        tags.update(t for t in add if t not in system)
+        return {**meta, "user_tags": sorted(tags)}
+
+    return store.update_ref(pathspecs.run_ref(flow, run_id), change)

@@ -1,0 +1,368 @@
+"""Garbage collection: retention, then mark from every ref, then sweep in short batches.
+
+The order of operations is what makes gc safe to run next to live flows and
+safe to kill at any moment:
+
+1. **Plan** which run refs retention drops (``retention.py``); change nothing.
+2. **Mark** from every ref except those, plus every object written within the
+   grace period (a writer's records that no ref points at yet). Records and
+   chunk lists are followed through the ObjectIds they contain. Fail closed:
+   a ref or record that cannot be read or decoded, or a reference to an
+   object that is not there, means the live set is unknown -- gc raises
+   ``GcRefused`` before deleting anything, including run refs.
+3. **Drop** the planned runs, one short transaction each, re-checking the
+   rules inside it; a run that became protected meanwhile is marked instead.
+4. **Re-scan** the object table and mark from objects that appeared while we
+   marked (records whose refs we may have missed).
+5. **Sweep** unmarked objects older than the grace period in batches of short
+   write transactions, referrers before what they refer to (so a killed gc
+   never leaves a record pointing at a swept object), re-reading each
+   object's created time inside the transaction (a writer that reused it has
+   freshened it: see ``freshen.py``). Index entries go first, then files.
+6. Remove orphan blob files and stray temp files older than the grace period.
+
+A gc killed between any two steps leaves at worst unindexed files and temp
+files, which fsck reports as notes and the next gc removes.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import os
+import sys
+import time
+import uuid
+from typing import Any, Iterable, Optional
+
+from cafstore.exception import CafstoreError, GcRefused
+from cafstore.store import records, retention
+from cafstore.store.blobs import LocalBlobBackend
+from cafstore.store.index import (
+    ENCODING_NAMES,
+    ENCODING_RECORD,
+    LOCATION_CHUNKED,
+    LOCATION_FILE,
+    unpack_meta,
+)
+from cafstore.store.objectid import ObjectId, hash_bytes
+
+DEFAULT_GRACE = 3600.0
+
+
+@dataclasses.dataclass
+class GcReport:
+    dry_run: bool
+    grace: float
+    dropped_runs: list = dataclasses.field(default_factory=list)  # (Flow/N, reason)
+    notes: list = dataclasses.field(default_factory=list)
+    warnings: list = dataclasses.field(default_factory=list)
+    scanned: int = 0
+    live: int = 0  # reachable from the refs gc keeps
+    recent: int = 0  # not reachable from refs, but kept: within the grace period or reached from such objects
+    removed: list = dataclasses.field(default_factory=list)  # (oid, kind, bytes)
+    orphan_files: list = dataclasses.field(default_factory=list)  # (name, bytes)
+    temp_files: list = dataclasses.field(default_factory=list)  # (name, bytes)
+    seconds: float = 0.0
+
+    @property
+    def freed_bytes(self) -> int:
+        return sum(item[-1] for group in (self.removed, self.orphan_files, self.temp_files) for item in group)
+
+    def by_kind(self) -> dict:
+        out: dict = {}
+        for _, kind, size in self.removed:
+            count, total = out.get(kind, (0, 0))
+            out[kind] = (count + 1, total + size)
+        return out
+
+    def to_dict(self) -> dict:
+        return {"dry_run": self.dry_run, "grace": self.grace, "scanned": self.scanned, "live": self.live,
+                "recent": self.recent, "dropped_runs": [list(d) for d in self.dropped_runs],
+                "removed_objects": len(self.removed), "removed_by_kind": self.by_kind(),
+                "orphan_files": len(self.orphan_files), "temp_files": len(self.temp_files),
+                "freed_bytes": self.freed_bytes, "notes": self.notes, "warnings": self.warnings,
+                "seconds": round(self.seconds, 3)}
+
+
+class Progress:
+    """A one-line counter on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._last = 0.0
+
+    def show(self, label: str, done: int, total: int, final: bool = False) -> None:
+        if not self.enabled or (not final and time.monotonic() - self._last < 0.1):
+            return
+        self._last = time.monotonic()
+        sys.stderr.write(f"\r{label}: {done}/{total}" + ("\n" if final else ""))
+        sys.stderr.flush()
+
+
+class _Marker:
+    """The mark phase: a set of live digests grown along records and chunk lists."""
+
+    def __init__(self, store: Any, objects: dict) -> None:
+        self.store, self.objects = store, objects
+        self.tables = store._index.tables
+        self.marked: set = set()
+        self.problems: list = []
+        self.warnings: list = []
+
+    def mark(self, roots: Iterable[tuple[bytes, str]], progress: Optional[Progress] = None) -> None:
+        stack = list(roots)
+        with self.store._index.read() as txn:
+            while stack:
+                digest, holder = stack.pop()
+                if digest in self.marked:
+                    continue
+                meta = self.objects.get(digest)
+                if meta is None:
+                    raw = txn.get(digest, db=self.tables["objects"])  # written after our scan?
+                    if raw is None:
+                        message = f"{holder} refers to missing object {digest.hex()}"
+                        # A lost chunk cannot hide live objects (chunks refer to nothing).
+                        (self.warnings if holder.startswith("chunk list") else self.problems).append(message)
+                        continue
+                    meta = self.objects[digest] = unpack_meta(raw)
+                self.marked.add(digest)
+                if progress and len(self.marked) % 1024 == 0:
+                    progress.show("marking", len(self.marked), len(self.objects))
+                if meta[0] == LOCATION_CHUNKED or meta[1] == ENCODING_RECORD:
+                    stack.extend(self._children(txn, digest, meta))
+
+    def _children(self, txn: Any, digest: bytes, meta: tuple) -> list:
+        oid = ObjectId(digest)
+        what = "chunk list of object" if meta[0] == LOCATION_CHUNKED else "record"
+        try:
+            if meta[0] == LOCATION_FILE:
+                payload = self.store.blobs.get(oid)
+            else:
+                payload = txn.get(digest, db=self.tables["inline"])
+            if payload is None:
+                raise ValueError("its bytes are missing")
+            if meta[0] != LOCATION_CHUNKED and hash_bytes(payload) != oid:
+                raise ValueError("its bytes no longer hash to its id (corrupt)")
+            value = records.decode_record(payload)
+        except (CafstoreError, ValueError, OSError) as exc:
+            self.problems.append(f"{what} {oid} cannot be read: {exc}")
+            return []
+        holder = f"{what} {oid}"
+        return [(child.digest, holder) for child in records.referenced_ids(value)]
+
+
+def _load_objects(store: Any) -> dict:
+    with store._index.read() as txn:
+        return {key: unpack_meta(raw) for key, raw in txn.cursor(db=store._index.tables["objects"])}
+
+
+def _ref_roots(store: Any, excluded: set, problems: list) -> list:
+    """(digest, holder) for every ObjectId in every ref not being dropped."""
+    roots = []
+    with store._index.read() as txn:
+        for key, raw in txn.cursor(db=store._index.tables["refs"]):
+            name = key.decode("utf-8", "replace")
+            if name.startswith(tuple(excluded)):
+                continue
+            try:
+                value = records.decode(raw)
+                roots.extend((oid.digest, f"ref {name!r}") for oid in records.referenced_ids(value))
+            except (CafstoreError, ValueError) as exc:
+                problems.append(f"ref {name!r} cannot be decoded: {exc}")
+    return roots
+
+
+def _excluded_refs(drops: list) -> set:
+    out = set()
+    for drop in drops:
+        out.add(retention.run_ref(drop.flow, drop.run_id))
+        out.add(retention.task_prefix(drop.flow, drop.run_id))
+    return out
+
+
+def _refuse(problems: list, dropped: int = 0) -> GcRefused:
+    shown = "\n".join(f"  - {p}" for p in problems[:20])
+    more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+    done = (f" ({dropped} run(s) had already been dropped; their objects stay until gc can run)"
+            if dropped else "")
+    return GcRefused(
+        f"gc deleted nothing{done}: the live set cannot be computed completely, because\n{shown}{more}\n"
+        "Run `cafstore fsck --repair` to list the runs that lost data, then `cafstore rm` them "
+        "(or restore the missing objects) and run gc again.", problems)
+
+
+def collect(store: Any, policy: retention.Policy = retention.Policy(), grace: float = DEFAULT_GRACE,
+            dry_run: bool = False, progress: bool = False, batch: int = 500) -> GcReport:
+    """Run gc on ``store`` (see the module docstring for the steps); returns what it removed."""
+    started = time.time()
+    cutoff = started - grace
+    report = GcReport(dry_run=dry_run, grace=grace)
+    bar = Progress(progress)
+    objects = _load_objects(store)
+    marker = _Marker(store, objects)
+    drops, report.notes = retention.plan(store, policy, started, marker.problems)
+    marker.mark(_ref_roots(store, _excluded_refs(drops), marker.problems), bar)
+    reachable = len(marker.marked)
+    marker.mark([(d, "an object written within the grace period") for d, m in objects.items() if m[3] >= cutoff])
+    if marker.problems:
+        raise _refuse(marker.problems)
+    if not dry_run:
+        for drop in drops:
+            if retention.drop_run(store, drop):
+                report.dropped_runs.append((drop.pathspec, drop.reason))
+                continue
+            report.notes.append(f"kept {drop.pathspec}: it changed while gc ran (pinned, undeleted or resumed)")
+            refs = retention.run_refs(store, drop.flow, drop.run_id)
+            marker.mark([(oid.digest, f"ref {name!r}") for name, value in refs
+                         for oid in records.referenced_ids(value)])
+        # Objects that appeared while we marked may be records whose refs we did not see.
+        for digest, meta in _load_objects(store).items():
+            if objects.get(digest) != meta:
+                objects[digest] = meta
+                if meta[3] >= cutoff:
+                    marker.mark([(digest, "an object written while gc ran")])
+        if marker.problems:
+            raise _refuse(marker.problems, len(report.dropped_runs))
+    else:
+        report.dropped_runs = [(drop.pathspec, drop.reason) for drop in drops]
+    report.warnings = marker.warnings
+    garbage = [d for d, meta in objects.items() if d not in marker.marked and meta[3] < cutoff]
+    report.scanned, report.live = len(objects), reachable
+    report.recent = len(objects) - reachable - len(garbage)
+    _sweep(store, _referrers_first(store, garbage, objects), objects, cutoff, dry_run, report, bar, batch)
+    _remove_orphans(store, cutoff, grace, dry_run, report)
+    report.seconds = time.time() - started
+    return report
+
+
+def _referrers_first(store: Any, garbage: list, objects: dict) -> list:
+    """Garbage in an order where every record or chunk list precedes the objects it refers to."""
+    members = set(garbage)
+    children: dict = {}
+    indegree = dict.fromkeys(garbage, 0)
+    tables = store._index.tables
+    with store._index.read() as txn:
+        for digest in garbage:
+            meta = objects[digest]
+            if meta[0] != LOCATION_CHUNKED and meta[1] != ENCODING_RECORD:
+                continue
+            payload = txn.get(digest, db=tables["inline"])
+            try:
+                value = records.decode_record(payload) if payload is not None else {}
+            except (CafstoreError, ValueError):
+                value = {}  # unreadable garbage: it goes early, which is always safe
+            kids = [oid.digest for oid in records.referenced_ids(value) if oid.digest in members]
+            children[digest] = kids
+            for kid in kids:
+                indegree[kid] += 1
+    ready = collections.deque(d for d in garbage if indegree[d] == 0)
+    order = []
+    while ready:
+        digest = ready.popleft()
+        order.append(digest)
+        for kid in children.get(digest, ()):
+            indegree[kid] -= 1
+            if indegree[kid] == 0:
+                ready.append(kid)
+    return order
+
+
+def _kind(meta: tuple) -> str:
+    encoding = ENCODING_NAMES.get(meta[1], "?")
+    return f"chunked {encoding}" if meta[0] == LOCATION_CHUNKED else encoding
+
+
+def _bytes(meta: tuple) -> int:
+    """Bytes an object occupies by itself (a chunked object's bytes are its chunks')."""
+    return 0 if meta[0] == LOCATION_CHUNKED else meta[2]
+
+
+def _sweep(store: Any, order: list, objects: dict, cutoff: float, dry_run: bool, report: GcReport,
+           bar: Progress, batch: int) -> None:
+    tables = store._index.tables
+    for start in range(0, len(order), batch):
+        group = order[start:start + batch]
+        bar.show("sweeping", start, len(order))
+        if dry_run:
+            report.removed.extend((ObjectId(d).short, _kind(objects[d]), _bytes(objects[d])) for d in group)
+            continue
+
+        def body(txn: Any) -> list:
+            gone = []
+            for digest in group:
+                raw = txn.get(digest, db=tables["objects"])
+                if raw is None:
+                    continue
+                meta = unpack_meta(raw)
+                if meta[3] >= cutoff:
+                    continue  # a writer reused it after we marked (freshen.py)
+                inline = txn.get(digest, db=tables["inline"]) if meta[0] != LOCATION_FILE else None
+                txn.delete(digest, db=tables["objects"])
+                if inline is not None:
+                    txn.delete(digest, db=tables["inline"])
+                gone.append((digest, meta))
+            return gone
+
+        for digest, meta in store._index.retrying(body):
+            size = _bytes(meta)
+            if meta[0] == LOCATION_FILE:
+                size = _remove_blob(store, ObjectId(digest), cutoff)
+            report.removed.append((ObjectId(digest).short, _kind(meta), size))
+    bar.show("sweeping", len(order), len(order), final=bool(order))
+
+
+def _remove_blob(store: Any, oid: ObjectId, cutoff: float) -> int:
+    """Delete a swept object's file unless a writer re-created it after gc decided; returns bytes freed.
+
+    Locally the file is first renamed aside, then its mtime checked: a file a
+    writer replaced after our index commit is young, and is linked back.
+    """
+    blobs = store.blobs
+    if not isinstance(blobs, LocalBlobBackend):
+        if blobs.mtime(oid) >= cutoff:
+            return 0
+        size = blobs.size(oid) or 0
+        blobs.delete(oid)
+        return size
+    path = blobs.path(oid)
+    trash = blobs.tmp / f"gc-{os.getpid()}-{uuid.uuid4().hex}"
+    try:
+        os.rename(path, trash)
+    except FileNotFoundError:
+        return 0
+    stat = os.stat(trash)
+    if stat.st_mtime >= cutoff:
+        try:
+            os.link(trash, path)
+        except FileExistsError:
+            pass
+        os.unlink(trash)
+        return 0
+    os.unlink(trash)
+    return stat.st_size
+
+
+def _remove_orphans(store: Any, cutoff: float, grace: float, dry_run: bool, report: GcReport) -> None:
+    """Blob files no index entry names, and temp files of dead writers, older than the grace period."""
+    tables = store._index.tables
+    for oid in store.blobs.iter_ids():
+        with store._index.read() as txn:
+            if txn.get(oid.digest, db=tables["objects"]) is not None:
+                continue
+        if store.blobs.mtime(oid) >= cutoff:
+            continue
+        size = store.blobs.size(oid) or 0
+        if not dry_run:
+            size = _remove_blob(store, oid, cutoff)
+            if not size and store.blobs.exists(oid):
+                continue
+        report.orphan_files.append((oid.short, size))
+    for temp in store.blobs.stray_temp_files(older_than=grace):
+        try:
+            size = temp.stat().st_size
+            if not dry_run:
+                os.unlink(temp)
+        except FileNotFoundError:
+            continue
+        report.temp_files.append((temp.name, size))

@@ -1,0 +1,159 @@
+"""``fsck --repair`` and the question every corruption report must answer: which runs lost data?
+
+fsck only reads. Repair does the few things that are safe to do without a
+human: remove temp files of dead writers, drop index entries whose bytes are
+gone, and move corrupt objects aside into ``quarantine/`` so that storing the
+same content again (re-running the step) heals the store instead of
+deduplicating against the bad copy. It never invents data and never touches
+refs: the runs that lost data are *listed*, and the user decides (`cafstore
+rm Flow/N`, or re-run / resume them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from typing import Any, Iterable
+
+from cafstore.exception import CafstoreError
+from cafstore.store import freshen, records
+from cafstore.store.blobs import LocalBlobBackend
+from cafstore.store.index import LOCATION_FILE, LOCATION_INLINE, unpack_meta
+from cafstore.store.objectid import ObjectId
+
+QUARANTINE = "quarantine"
+
+
+@dataclasses.dataclass
+class RepairReport:
+    removed_temp: list = dataclasses.field(default_factory=list)
+    removed_entries: list = dataclasses.field(default_factory=list)  # ids whose bytes were gone
+    quarantined: list = dataclasses.field(default_factory=list)  # ids of corrupt objects moved aside
+    lost_runs: dict = dataclasses.field(default_factory=dict)  # "Flow/N" -> [damaged object ids]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _run_of(ref_name: str) -> "str | None":
+    """``runs/F/0000000003`` or ``tasks/F/0000000003/...`` -> ``F/3``."""
+    for prefix in ("runs/", "tasks/"):
+        if ref_name.startswith(prefix):
+            parts = ref_name[len(prefix):].split("/")
+            if len(parts) >= 2 and parts[1].isdigit():
+                return f"{parts[0]}/{int(parts[1])}"
+    return None
+
+
+def runs_using(store: Any, oids: Iterable = (), include_missing: bool = False) -> dict:
+    """{"Flow/N": [object ids]} for every run whose run ref or task records reach one of ``oids``.
+
+    Walks tasks/ and runs/ refs -> records -> artifacts and chunk lists, each
+    object once (a memo of which targets it reaches), so naming the runs hit
+    by a corrupt object costs one pass over the runs' records. With
+    ``include_missing``, any object that is referenced but not indexed counts
+    as a target too (how repair finds runs that lost data).
+    """
+    targets = {ObjectId(o).digest for o in oids}
+    tables = store._index.tables
+    memo: dict = {}
+    out: dict = {}
+    with store._index.read() as txn:
+
+        def reach(root: bytes) -> frozenset:
+            stack = [(root, False)]
+            while stack:
+                digest, expanded = stack.pop()
+                if digest in memo:
+                    continue
+                raw = txn.get(digest, db=tables["objects"])
+                if raw is None:
+                    memo[digest] = frozenset([digest]) if include_missing or digest in targets else frozenset()
+                    continue
+                try:
+                    kids = [c.digest for c in freshen.children(txn, tables, ObjectId(digest), unpack_meta(raw))]
+                except (CafstoreError, ValueError):
+                    kids = []
+                if not expanded:
+                    stack.append((digest, True))
+                    stack.extend((k, False) for k in kids if k not in memo)
+                    continue
+                found = {digest} & targets
+                for kid in kids:
+                    found |= memo.get(kid, frozenset())
+                memo[digest] = frozenset(found)
+            return memo[root]
+
+        for prefix in ("runs/", "tasks/"):
+            for name, value in store.iter_refs(prefix):
+                run = _run_of(name)
+                if run is None:
+                    continue
+                hits: set = set()
+                for oid in records.referenced_ids(value):
+                    hits |= reach(oid.digest)
+                if hits:
+                    out.setdefault(run, set()).update(hits)
+    return {run: sorted(ObjectId(d) for d in hits) for run, hits in sorted(out.items())}
+
+
+def repair(store: Any, grace: float = 3600.0, report: Any = None) -> RepairReport:
+    """Fix what can be fixed safely (see the module docstring); ``report``: a fresh FsckReport, if any."""
+    fsck_report = report if report is not None else store.fsck()
+    out = RepairReport()
+    for temp in store.blobs.stray_temp_files(older_than=grace):
+        try:
+            os.unlink(temp)
+            out.removed_temp.append(temp.name)
+        except FileNotFoundError:
+            continue
+    tables = store._index.tables
+    vanished = [st.oid for st in store.iter_objects() if st.location == "file" and not store.blobs.exists(st.oid)]
+    for oid in vanished:
+        if _drop_entry(store, oid, lambda meta, data, oid=oid: not store.blobs.exists(oid)):
+            out.removed_entries.append(oid)
+    for oid in sorted(set(fsck_report.bad_objects) - set(vanished)):
+        oid = ObjectId(oid)
+        with store._index.read() as txn:
+            raw = txn.get(oid.digest, db=tables["objects"])
+            data = txn.get(oid.digest, db=tables["inline"])
+        if raw is None:
+            continue
+        _quarantine(store, oid, unpack_meta(raw), data)
+        if _drop_entry(store, oid, lambda meta, data: True):
+            out.quarantined.append(oid)
+    damaged = set(out.quarantined) | set(out.removed_entries)
+    out.lost_runs = {run: [str(o) for o in ids] for run, ids in runs_using(store, damaged, True).items()}
+    return out
+
+
+def _drop_entry(store: Any, oid: ObjectId, still_bad: Any) -> bool:
+    tables = store._index.tables
+
+    def body(txn: Any) -> bool:
+        raw = txn.get(oid.digest, db=tables["objects"])
+        if raw is None:
+            return False
+        data = txn.get(oid.digest, db=tables["inline"])
+        if not still_bad(unpack_meta(raw), data):
+            return False
+        txn.delete(oid.digest, db=tables["objects"])
+        if data is not None:
+            txn.delete(oid.digest, db=tables["inline"])
+        return True
+
+    return store._index.retrying(body)
+
+
+def _quarantine(store: Any, oid: ObjectId, meta: tuple, data: "bytes | None") -> None:
+    """Keep a corrupt object's bytes for a human to inspect, out of the store's way."""
+    target = store.path / QUARANTINE
+    target.mkdir(exist_ok=True)
+    if meta[0] == LOCATION_FILE and isinstance(store.blobs, LocalBlobBackend):
+        source = store.blobs.path(oid)
+        if source.exists():
+            shutil.move(str(source), str(target / str(oid)))
+    elif data is not None:
+        suffix = ".inline" if meta[0] == LOCATION_INLINE else ".chunklist"
+        (target / f"{oid}{suffix}").write_bytes(data)

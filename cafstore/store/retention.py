@@ -1,0 +1,282 @@
+"""Which runs gc may drop, and the run-level verbs around it: pin, unpin, rm, undelete.
+
+gc itself only knows refs and objects; *runs* are the unit users think in, so
+retention decides which run refs to drop before marking (docs/datamodel.md
+names the refs: ``runs/<Flow>/<run:010d>``, ``tasks/<Flow>/<run:010d>/...``,
+``pins/<Flow>/<run:010d>``). The rules, in order:
+
+- never a run still in progress: status ``running`` and its scheduler pid is
+  alive (a run started on another host is assumed alive: we cannot check);
+  a ``running`` run whose pid is dead crashed, and counts as finished-failed;
+- never a pinned run, nor the origin of a run in progress (a resume reads it);
+- a run marked deleted (``cafstore rm``) is dropped;
+- otherwise, only when ``--keep-last`` or ``--older-than`` is given: a run is
+  dropped when it is outside the last N of its flow *and* older than the
+  duration (either option alone is the whole condition), unless it carries a
+  user tag (``--include-tagged`` lifts that).
+
+Dropping re-checks these rules inside the write transaction that deletes the
+refs, so a run pinned or undeleted meanwhile survives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import os
+import re
+import socket
+import time
+from typing import Any, Optional
+
+from cafstore.exception import CafstoreError, CommandLineError, NotFound
+from cafstore.store import records
+
+RUNS, TASKS, PINS = "runs/", "tasks/", "pins/"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """What the user asked gc to drop besides runs marked deleted."""
+
+    keep_last: Optional[int] = None
+    older_than: Optional[float] = None  # seconds
+    flow: Optional[str] = None
+    include_tagged: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Drop:
+    flow: str
+    run_id: int
+    reason: str
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow}/{self.run_id}"
+
+
+def run_ref(flow: str, run_id: int) -> str:
+    return f"{RUNS}{flow}/{run_id:010d}"
+
+
+def task_prefix(flow: str, run_id: int) -> str:
+    return f"{TASKS}{flow}/{run_id:010d}/"
+
+
+def pin_ref(flow: str, run_id: int) -> str:
+    return f"{PINS}{flow}/{run_id:010d}"
+
+
+def parse_pathspec(text: str) -> tuple[str, int]:
+    """``Flow/N`` -> (flow, N), with a message users can act on."""
+    flow, _, run = text.strip().strip("/").partition("/")
+    if not flow or not run.isdigit():
+        raise CommandLineError(f"{text!r} is not a run: write it as FlowName/RunNumber, e.g. HelloFlow/3.")
+    return flow, int(run)
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``15m``, ``12h``, ``30d``, ``2w`` (a bare number is seconds) -> seconds."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise CommandLineError(f"{text!r} is not a duration: use a number with s, m, h, d or w, e.g. 30d.")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def split_run_ref(name: str) -> Optional[tuple[str, int]]:
+    """``runs/Flow/0000000012`` -> ("Flow", 12); None for anything else."""
+    if not name.startswith(RUNS):
+        return None
+    flow, _, run = name[len(RUNS):].rpartition("/")
+    return (flow, int(run)) if flow and run.isdigit() else None
+
+
+def is_running(meta: Any, host: Optional[str] = None) -> bool:
+    """Status 'running' and the scheduler still alive (a dead pid means the run crashed)."""
+    if not isinstance(meta, dict) or meta.get("status") != "running":
+        return False
+    pid, run_host = meta.get("pid"), meta.get("host")
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # cannot tell: keep it
+    if run_host and run_host != (host or socket.gethostname()):
+        return True  # another machine's process: cannot check, so assume alive
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _age_reference(meta: dict) -> float:
+    for key in ("finished", "created"):
+        value = meta.get(key)
+        if isinstance(value, (int, float)):
+            return float(value)
+    return 0.0
+
+
+def _protection(meta: dict, pinned: bool, is_origin: bool) -> Optional[str]:
+    if is_running(meta):
+        return "still running"
+    if pinned:
+        return "pinned"
+    if is_origin:
+        return "origin of a run in progress"
+    return None
+
+
+def _raw_refs(store: Any, prefix: str, problems: list) -> list:
+    """(name, value) under ``prefix``; a value that does not decode becomes a problem, not a crash."""
+    out = []
+    start = prefix.encode()
+    with store._index.read() as txn:
+        cursor = txn.cursor(db=store._index.tables["refs"])
+        if cursor.set_range(start):
+            for key, raw in cursor:
+                if not key.startswith(start):
+                    break
+                name = key.decode("utf-8", "replace")
+                try:
+                    out.append((name, records.decode(raw)))
+                except (CafstoreError, ValueError) as exc:
+                    problems.append(f"ref {name!r} cannot be decoded: {exc}")
+    return out
+
+
+def plan(store: Any, policy: Policy, now: Optional[float] = None,
+         problems: Optional[list] = None) -> tuple[list, list]:
+    """(runs to drop, notes on runs kept that the user may have expected to go).
+
+    Run and pin refs that cannot be decoded are appended to ``problems``:
+    gc must not guess whether such a run is pinned or running.
+    """
+    now = time.time() if now is None else now
+    problems = [] if problems is None else problems
+    runs = [(split_run_ref(name), meta) for name, meta in _raw_refs(store, RUNS, problems)]
+    runs = [(key, meta if isinstance(meta, dict) else {}) for key, meta in runs if key]
+    pins = {split_run_ref(RUNS + name[len(PINS):]) for name, _ in _raw_refs(store, PINS, problems)}
+    origins = set()
+    for (flow, _), meta in runs:
+        if is_running(meta):
+            for field in ("origin_run_id", "resumed_from"):
+                if isinstance(meta.get(field), int):
+                    origins.add((flow, meta[field]))
+    drops, notes = [], []
+    position: dict = {}
+    for (flow, run_id), meta in sorted(runs, key=lambda item: (item[0][0], -item[0][1])):
+        if policy.flow is not None and flow != policy.flow:
+            continue
+        deleted = bool(meta.get("deleted"))
+        rank = position[flow] = position.get(flow, -1) + (0 if deleted else 1)
+        reason = drop_reason(meta, rank, policy, now)
+        if reason is None:
+            continue
+        protected = _protection(meta, (flow, run_id) in pins, (flow, run_id) in origins)
+        if protected:
+            notes.append(f"kept {flow}/{run_id} ({protected}) although {reason}")
+            continue
+        drops.append(Drop(flow, run_id, reason))
+    return drops, notes
+
+
+def drop_reason(meta: dict, rank: int, policy: Policy, now: float) -> Optional[str]:
+    """Why retention would drop a run at position ``rank`` (0 = newest) of its flow, or None."""
+    if meta.get("deleted"):
+        return "marked deleted"
+    if policy.keep_last is None and policy.older_than is None:
+        return None
+    if meta.get("user_tags") and not policy.include_tagged:
+        return None
+    if policy.keep_last is not None and rank < policy.keep_last:
+        return None
+    if policy.older_than is not None and now - _age_reference(meta) < policy.older_than:
+        return None
+    parts = []
+    if policy.keep_last is not None:
+        parts.append(f"not among the last {policy.keep_last}")
+    if policy.older_than is not None:
+        parts.append(f"older than {policy.older_than / 86400:.3g} days")
+    return " and ".join(parts)
+
+
+def drop_run(store: Any, drop: Drop) -> bool:
+    """Delete a run's ref and task refs in one transaction, if it is still droppable."""
+    name = run_ref(drop.flow, drop.run_id)
+
+    def body(txn: Any) -> bool:
+        meta = txn.get_ref(name)
+        if meta is None:
+            return False
+        meta = meta if isinstance(meta, dict) else {}
+        if txn.get_ref(pin_ref(drop.flow, drop.run_id)) is not None or is_running(meta):
+            return False
+        if drop.reason == "marked deleted" and not meta.get("deleted"):
+            return False  # undeleted meanwhile
+        for task_name, _ in list(txn.list_refs(task_prefix(drop.flow, drop.run_id))):
+            txn.delete_ref(task_name)
+        txn.delete_ref(name)
+        return True
+
+    return store._index.retrying(lambda t: body(_transaction(store, t)))
+
+
+def _transaction(store: Any, txn: Any) -> Any:
+    from cafstore.store.store import Transaction
+
+    return Transaction(store, txn)
+
+
+def run_refs(store: Any, flow: str, run_id: int) -> list:
+    """The refs that make up one run: its run ref and its task refs (what dropping it deletes)."""
+    out = [(run_ref(flow, run_id), store.get_ref(run_ref(flow, run_id)))]
+    return [item for item in out if item[1] is not None] + store.list_refs(task_prefix(flow, run_id))
+
+
+# -- user verbs --------------------------------------------------------------------------------
+def _require_run(store: Any, flow: str, run_id: int) -> dict:
+    meta = store.get_ref(run_ref(flow, run_id))
+    if meta is None:
+        raise NotFound(f"No run {flow}/{run_id} in the store at {store.path}.")
+    return meta
+
+
+def pin(store: Any, flow: str, run_id: int) -> bool:
+    """Make a run a gc root; False if it was pinned already."""
+    _require_run(store, flow, run_id)
+    name = pin_ref(flow, run_id)
+    if store.get_ref(name) is not None:
+        return False
+    store.set_ref(name, {"pinned_at": time.time(), "by": _user()})
+    return True
+
+
+def unpin(store: Any, flow: str, run_id: int) -> bool:
+    return store.delete_ref(pin_ref(flow, run_id))
+
+
+def set_deleted(store: Any, flow: str, run_id: int, deleted: bool) -> bool:
+    """rm (``deleted=True``) / undelete: one read-modify-write of the run ref; False if unchanged."""
+    _require_run(store, flow, run_id)
+    changed = []
+
+    def change(meta: Any) -> Any:
+        if meta is None:
+            raise NotFound(f"Run {flow}/{run_id} was removed meanwhile (by gc?).")
+        was = bool(meta.get("deleted"))
+        changed.append(was != deleted)
+        return {**meta, "deleted": time.time() if deleted else None} if was != deleted else meta
+
+    store.update_ref(run_ref(flow, run_id), change)
+    return changed[-1]
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,194 @@
+"""``@step`` and the step decorators ``@retry``, ``@catch``, ``@timeout``, ``@cache``.
+
+Each decorator only writes down its options on the function it decorates
+and returns that same function, so they stack in any order with ``@step``.
+The runner reads the options back with :func:`step_options`.  Bad options
+are not raised while the flow file is being imported (that would print a
+bare traceback before cafstore's command line runs); they are kept on the
+function and reported by :func:`check_options` as one clear error naming
+the file, line and step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Dict, List, Optional
+
+from cafstore.exception import FlowError
+
+_OPTIONS = "_cafstore_options"
+_ERRORS = "_cafstore_option_errors"
+
+
+def step(func: Callable) -> Callable:
+    """Mark a method of a FlowSpec as a step of the flow."""
+    if not callable(func):
+        raise FlowError(f"@step decorates a method (def name(self): ...), not a {type(func).__name__}.")
+    func.is_step = True  # type: ignore[attr-defined]  # Metaflow's marker, read by some tools
+    func._cafstore_step = True  # type: ignore[attr-defined]
+    return func
+
+
+@dataclasses.dataclass(frozen=True)
+class StepOptions:
+    """What the decorators of one step asked for (defaults: none of them)."""
+
+    retries: int = 0
+    minutes_between_retries: float = 0.0
+    catch: bool = False
+    catch_var: Optional[str] = None
+    print_exception: bool = True
+    timeout: float = 0.0  # seconds; 0 means none
+    cache: bool = False
+
+    @property
+    def attempts(self) -> int:
+        return self.retries + 1
+
+
+def _options(func: Callable) -> Dict[str, Any]:
+    found = getattr(func, _OPTIONS, None)
+    if found is None:
+        found = {}
+        setattr(func, _OPTIONS, found)
+    return found
+
+
+def _complain(func: Callable, text: str) -> None:
+    errors = getattr(func, _ERRORS, None)
+    if errors is None:
+        errors = []
+        setattr(func, _ERRORS, errors)
+    errors.append(text)
+
+
+def _number(value: Any, minimum: float = 0.0) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum
+
+
+def _decorator(name: str, apply: Callable[[Callable, Dict[str, Any]], None], func: Optional[Callable],
+               kwargs: Dict[str, Any], allowed: List[str]) -> Callable:
+    """Support both ``@name`` and ``@name(...)``."""
+
+    def wrap(target: Callable) -> Callable:
+        unknown = sorted(set(kwargs) - set(allowed))
+        if unknown:
+            _complain(target, f"@{name} has no option {', '.join(map(repr, unknown))} "
+                              f"(its options are {', '.join(allowed)}).")
+        apply(target, {k: v for k, v in kwargs.items() if k in allowed})
+        return target
+
+    if func is not None:
+        if not callable(func):
+            raise FlowError(f"@{name} takes keyword options only, e.g. @{name}({allowed[0]}=...).")
+        return wrap(func)
+    return wrap
+
+
+def retry(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
+    """``@retry(times=3, minutes_between_retries=2)``: run a failing step again.
+
+    Each attempt is a fresh task process (so a crash or a timeout is retried
+    too); only the last attempt's artifacts are kept.  ``minutes_between_retries=0``
+    retries at once.
+    """
+
+    def apply(target: Callable, opts: Dict[str, Any]) -> None:
+        times = opts.get("times", 3)
+        minutes = opts.get("minutes_between_retries", 2)
+        if not isinstance(times, int) or isinstance(times, bool) or times < 0:
+            _complain(target, f"@retry(times={times!r}): times must be a whole number of at least 0.")
+            times = 0
+        if not _number(minutes):
+            _complain(target, f"@retry(minutes_between_retries={minutes!r}) must be a number of at least 0.")
+            minutes = 0
+        _options(target).update(retries=times, minutes_between_retries=float(minutes))
+
+    return _decorator("retry", apply, func, kwargs, ["times", "minutes_between_retries"])
+
+
+def catch(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
+    """``@catch(var='error', print_exception=True)``: let the flow go on when the step fails.
+
+    After the last attempt fails, the task succeeds with the artifacts it
+    started with; the exception (a :class:`CaughtException`) is stored in
+    ``var`` if given.
+    """
+
+    def apply(target: Callable, opts: Dict[str, Any]) -> None:
+        var = opts.get("var")
+        if var is not None and (not isinstance(var, str) or not var.isidentifier() or var.startswith("_")):
+            _complain(target, f"@catch(var={var!r}): var must name an artifact, like var='error'.")
+            var = None
+        _options(target).update(catch=True, catch_var=var, print_exception=bool(opts.get("print_exception", True)))
+
+    return _decorator("catch", apply, func, kwargs, ["var", "print_exception"])
+
+
+def timeout(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
+    """``@timeout(seconds=, minutes=, hours=)``: fail the attempt when the step runs longer (the sum)."""
+
+    def apply(target: Callable, opts: Dict[str, Any]) -> None:
+        total = 0.0
+        for unit, factor in (("seconds", 1), ("minutes", 60), ("hours", 3600)):
+            value = opts.get(unit, 0)
+            if not _number(value):
+                _complain(target, f"@timeout({unit}={value!r}): {unit} must be a number of at least 0.")
+                continue
+            total += value * factor
+        if total <= 0 and not getattr(target, _ERRORS, None):
+            _complain(target, "@timeout needs a positive duration, e.g. @timeout(seconds=30).")
+        _options(target)["timeout"] = total
+
+    return _decorator("timeout", apply, func, kwargs, ["seconds", "minutes", "hours"])
+
+
+def cache(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
+    """``@cache``: mark the step as memoisable (reuse is not implemented yet; it runs normally)."""
+
+    def apply(target: Callable, opts: Dict[str, Any]) -> None:
+        _options(target)["cache"] = True
+
+    return _decorator("cache", apply, func, kwargs, [])
+
+
+def step_options(func: Callable) -> StepOptions:
+    """The options the decorators of ``func`` recorded."""
+    return StepOptions(**getattr(func, _OPTIONS, {}))
+
+
+class CaughtException:
+    """What ``@catch(var=...)`` stores: the failed attempt's exception, as text.
+
+    The exception object itself may not be picklable (or importable where the
+    artifact is read), so its type, message and traceback are kept as strings.
+    """
+
+    def __init__(self, type: str, message: str, traceback: str) -> None:
+        self.type = type
+        self.message = message
+        self.traceback = traceback
+
+    @property
+    def exception(self) -> str:  # Metaflow's wrapper spells the message so
+        return self.message
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+    def __repr__(self) -> str:
+        return f"CaughtException({self.type}: {self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CaughtException) and (self.type, self.message) == (other.type, other.message)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def check_options(flow_cls: type, graph: Any) -> None:
+    """Raise FlowError for the first bad decorator option of any step (file:line and step)."""
+    for node in graph:
+        func = getattr(flow_cls, node.name, None)
+        errors = getattr(func, _ERRORS, None)
+        if errors:
+            raise FlowError(f"{node.file}:{node.lineno}: step {node.name!r}: {errors[0]}")

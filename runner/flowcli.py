@@ -1,0 +1,172 @@
+"""A flow's own command line: ``python flow.py [--no-pylint] [--store PATH] [--namespace NS] COMMAND``.
+
+``run`` runs the flow, ``show`` prints its steps, ``logs``/``dump``/``tag``
+come from the client; with no command the graph is checked and the help
+printed.  Every mistake (graph, option, parameter) is printed as one
+paragraph on stderr with a non-zero exit status, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, List, NoReturn, Optional
+
+import click
+
+from cafstore.exception import CafstoreError
+from cafstore.runner.parameters import IncludeFile, flow_parameters
+
+
+class FlowState:
+    """What the group's options and the flow class give every command."""
+
+    def __init__(self, flow_cls: type, store_path: Optional[str], namespace: Optional[str]) -> None:
+        self.flow_cls = flow_cls
+        self.store_path = store_path
+        self.namespace = namespace
+        self._graph: Any = None
+
+    @property
+    def graph(self) -> Any:
+        if self._graph is None:
+            from cafstore.runner.graph import graph_from_class
+
+            self._graph = graph_from_class(self.flow_cls)
+        return self._graph
+
+    @property
+    def store(self) -> Any:
+        """The store the client commands (logs, dump, tag) read."""
+        from cafstore.store import Store
+        from cafstore.store.discover import discover_path
+
+        return Store(discover_path(explicit=self.store_path))
+
+    def checked_graph(self) -> Any:
+        """The graph, after every rule of the graph, the decorators and the parameters passed."""
+        from cafstore.runner.decorators import check_options
+        from cafstore.runner.graph import validate
+        from cafstore.runner.parameters import check_declarations
+
+        validate(self.graph)
+        check_options(self.flow_cls, self.graph)
+        check_declarations(self.flow_cls, self.graph)
+        return self.graph
+
+
+def build_cli(flow_cls: type) -> click.Group:
+    """The click group of ``flow_cls``."""
+
+    @click.group(invoke_without_command=True, help=(flow_cls.__doc__ or f"The flow {flow_cls.__name__}."),
+                 context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.option("--pylint/--no-pylint", default=False, help="Accepted for Metaflow compatibility; ignored.")
+    @click.option("--store", "store_path", metavar="PATH",
+                  help="Store directory (default: $CAFSTORE_HOME, else the nearest .cafstore/ upward).")
+    @click.option("--namespace", metavar="NS", default=None,
+                  help="Namespace for client calls made by the steps (empty: the global namespace).")
+    @click.pass_context
+    def group(ctx: click.Context, pylint: bool, store_path: Optional[str], namespace: Optional[str]) -> None:
+        state = ctx.obj = FlowState(flow_cls, store_path, namespace)
+        if ctx.invoked_subcommand is None:
+            state.checked_graph()
+            click.echo(ctx.get_help())
+
+    @group.command(help="Run the flow.")
+    @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag the run (any text; repeatable).")
+    @click.option("--max-workers", type=int, default=None, metavar="N",
+                  help="Tasks running at once [default: 16, or $CAFSTORE_RUN_MAX_WORKERS].")
+    @click.option("--max-num-splits", type=int, default=None, metavar="N",
+                  help="Widest foreach allowed [default: 100, or $CAFSTORE_RUN_MAX_NUM_SPLITS].")
+    @click.option("--run-id-file", metavar="FILE", default=None,
+                  help="Write the run id to FILE before the first task starts.")
+    @click.option("--production", is_flag=True, help="Run in the flow's production namespace (production:<token>).")
+    @click.option("--authorize", metavar="TOKEN", default=None,
+                  help="The production token someone shared with you (needed once; implies --production).")
+    @click.option("--generate-new-token", is_flag=True,
+                  help="Start a fresh production namespace with a new token (implies --production).")
+    @click.pass_obj
+    def run(state: FlowState, tags: List[str], max_workers: Optional[int], max_num_splits: Optional[int],
+            run_id_file: Optional[str], production: bool, authorize: Optional[str], generate_new_token: bool,
+            **params: Optional[str]) -> int:
+        from cafstore.runner.launch import run_flow
+
+        graph = state.checked_graph()
+        values = {name[len("param__"):]: value for name, value in params.items()}
+        by_name = {param.name: values.get(attr) for attr, param in flow_parameters(flow_cls)}
+        namespace, system_tags = state.namespace, []
+        if production or authorize is not None or generate_new_token:
+            from cafstore.client.production import resolve_production_namespace
+            from cafstore.runner.runs import username
+
+            prod = resolve_production_namespace(state.store, flow_cls.__name__, username(), authorize,
+                                                generate_new_token)
+            click.echo(prod.message)
+            system_tags = [str(prod)]
+            namespace = str(prod) if namespace is None else namespace  # steps' client calls see production
+        return run_flow(flow_cls, graph, state.store_path, namespace, tags, max_workers, max_num_splits,
+                        run_id_file, by_name, extra_system_tags=system_tags)
+
+    taken = {opt for p in run.params for opt in getattr(p, "opts", [])}
+    for attr, param in reversed(flow_parameters(flow_cls)):
+        if not param.errors and param.option not in taken:  # bad ones are reported by check_declarations
+            taken.add(param.option)
+            run.params.insert(0, _option(attr, param))
+
+    @group.command(help="Show the steps of the flow, their docstrings and where each goes next.")
+    @click.pass_obj
+    def show(state: FlowState) -> None:
+        click.echo(state.graph.describe(), nl=False)
+
+    from cafstore.runner.client_commands import add_client_commands
+
+    add_client_commands(group, flow_cls.__name__)
+    return group
+
+
+def _option(attr: str, param: Any) -> click.Option:
+    """A ``--name`` option for a parameter; values stay strings until the run converts them."""
+    kind = "PATH" if isinstance(param, IncludeFile) else param.type_name.upper()
+    parts = [param.help or ""]
+    if param.required:
+        parts.append("[required]")
+    elif param.default is not None and param.show_default and not callable(param.default):
+        parts.append(f"[default: {param.default}]")
+    parts.append(f"[env: {param.env_var}]")
+    return click.Option([param.option, "param__" + attr], type=str, default=None, metavar=kind,
+                        help=" ".join(p for p in parts if p))
+
+
+def run_cli(flow_cls: type, args: List[str], prog_name: str) -> int:
+    """Run the flow's command line on ``args``; the exit status."""
+    try:
+        group = build_cli(flow_cls)
+        value = group.main(args=args, prog_name=prog_name, standalone_mode=False)
+        return value if isinstance(value, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.UsageError as exc:
+        path = exc.ctx.command_path if exc.ctx is not None else prog_name
+        text = exc.format_message().strip()
+        text += "" if text.endswith((".", "?", "!")) else "."
+        _fail(f"bad command line: {text} See `{path} --help` for the options.", 2)
+    except click.Abort:
+        _fail("interrupted.", 130)
+    except CafstoreError as exc:
+        _fail(f"{exc.headline}: {exc}", 1)
+    return 1
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    sys.stdout.flush()
+    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def main(flow_cls: type) -> NoReturn:
+    """Entry point used by ``FlowSpec.__init__`` under ``if __name__ == '__main__':``."""
+    prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else flow_cls.__name__
+    code = run_cli(flow_cls, sys.argv[1:], prog)
+    sys.stdout.flush()
+    sys.exit(code)

@@ -1,0 +1,144 @@
+"""``FlowSpec``: the base class of every flow.
+
+A flow is a subclass with ``@step`` methods.  Instantiating it from the
+flow file's ``if __name__ == '__main__':`` block runs the flow's command
+line (``python flow.py run``).  In a task, the runner builds the object
+without calling ``__init__`` and attaches a :class:`~cafstore.runner.artifacts.TaskState`
+that loads artifacts lazily and records what the step assigns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+from cafstore.exception import ReadOnlyAttributeError, TransitionError
+from cafstore.runner.parameters import Parameter
+
+_MISSING: Any = object()
+#: Attributes every flow has; a step cannot assign them.
+RESERVED = frozenset({"next", "input", "index", "foreach_stack", "merge_artifacts"})
+
+# Set by the spawn task loader while it imports a flow file, so that the
+# file's ``MyFlow()`` under ``if __name__ == '__main__':`` does not start a CLI.
+_LOADING_FOR_TASK = False
+
+
+class FlowSpec:
+    """Base class of flows: subclass it, add ``@step`` methods, call ``MyFlow()`` under ``__main__``."""
+
+    def __init__(self, use_cli: bool = True) -> None:
+        if not use_cli or _LOADING_FOR_TASK:
+            return
+        from cafstore.runner.flowcli import main
+
+        main(type(self))
+
+    # -- graph transitions -------------------------------------------------
+    def next(self, *steps: Any, foreach: Optional[str] = None) -> None:
+        """Say which step(s) run after this one: ``self.next(self.a)``, ``self.next(self.a, self.b)``,
+        ``self.next(self.a, foreach='items')``. It must be the step's last statement."""
+        state = self.__dict__.get("_cafstore_state")
+        if state is None:
+            raise TransitionError("self.next(...) only has an effect while the flow is running.")
+        if state.transition is not None:
+            raise TransitionError(f"Step {state.step!r} called self.next(...) twice; call it once, as its last line.")
+        names = []
+        for target in steps:
+            name = getattr(target, "__name__", None)
+            if name is None or getattr(target, "__self__", None) is not self:
+                raise TransitionError(
+                    f"self.next(...) in step {state.step!r} takes steps of this flow, like self.end, "
+                    f"not {target!r}."
+                )
+            names.append(name)
+        if foreach is not None and not isinstance(foreach, str):
+            raise TransitionError(f"self.next(..., foreach=...) in step {state.step!r} takes the name of an "
+                                  f"artifact as a string, e.g. foreach='items', not {foreach!r}.")
+        state.transition = (names, foreach)
+
+    # -- foreach -------------------------------------------------------------
+    @property
+    def input(self) -> Any:
+        """In a foreach step: this task's item of the list; None elsewhere."""
+        state = self.__dict__.get("_cafstore_state")
+        return state.foreach.input if state is not None else None
+
+    @property
+    def index(self) -> Optional[int]:
+        """In a foreach step: this task's position in the list (0-based); None elsewhere."""
+        state = self.__dict__.get("_cafstore_state")
+        return state.foreach.index if state is not None else None
+
+    def foreach_stack(self) -> List[tuple]:
+        """``(index, num_splits, value)`` for each enclosing foreach, outermost first."""
+        state = self.__dict__.get("_cafstore_state")
+        return state.foreach.stack() if state is not None else []
+
+    # -- joins -----------------------------------------------------------------
+    def merge_artifacts(self, inputs: Any, exclude: Optional[List[str]] = None,
+                        include: Optional[List[str]] = None, collect: bool = False) -> None:
+        """Pass on the branches' artifacts that do not conflict (see :func:`cafstore.merge_artifacts`)."""
+        from cafstore.runner.merge import merge_artifacts
+
+        merge_artifacts(self, inputs, exclude=exclude, include=include, collect=collect)
+
+    # -- artifacts ---------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        # Only reached when normal lookup fails: an artifact not read yet.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        state = self.__dict__.get("_cafstore_state")
+        if state is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        value = state.load(name)
+        object.__setattr__(self, name, value)  # later reads are plain attribute hits
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)  # private: never stored
+            return
+        if name in RESERVED:
+            raise ReadOnlyAttributeError(
+                f"self.{name} is part of every flow and cannot be assigned; store your value under another name."
+            )
+        found = getattr(type(self), name, _MISSING)
+        if isinstance(found, Parameter):
+            found.__set__(self, value)  # raises ParameterAssignmentError
+        if found is not _MISSING:
+            if hasattr(type(found), "__set__"):  # a property or descriptor of the user's own
+                object.__setattr__(self, name, value)
+                return
+            what = "a method or step" if callable(found) else "a class-level constant"
+            raise ReadOnlyAttributeError(
+                f"Cannot assign self.{name}: {name!r} is {what} of {type(self).__name__}, readable in every "
+                f"step but not changeable. Store the new value as an artifact with another name, e.g. "
+                f"self.{name.lower()}_value = ..."
+            )
+        object.__setattr__(self, name, value)
+        state = self.__dict__.get("_cafstore_state")
+        if state is not None:
+            state.assigned.add(name)
+            state.deleted.discard(name)
+
+    def __delattr__(self, name: str) -> None:
+        state = self.__dict__.get("_cafstore_state")
+        if name.startswith("_") or state is None:
+            object.__delattr__(self, name)
+            return
+        present = name in self.__dict__ or (name in state.ids and name not in state.deleted)
+        if not present or name in state.params:
+            raise AttributeError(f"Cannot delete self.{name}: " +
+                                 ("it is a parameter." if name in state.params else "there is no such artifact."))
+        self.__dict__.pop(name, None)
+        state.assigned.discard(name)
+        state.deleted.add(name)
+
+
+def artifact_names(flow: FlowSpec) -> List[str]:
+    """Public names a task would store now (for tests and debugging)."""
+    state = flow.__dict__.get("_cafstore_state")
+    names = {k for k in flow.__dict__ if not k.startswith("_")}
+    if state is not None:
+        names |= {k for k in state.ids if k not in state.deleted}
+    return sorted(names)

@@ -1,0 +1,313 @@
+"""Run parameters: ``Parameter``, ``JSONType`` and ``IncludeFile``.
+
+A parameter is declared at class level and read in every step as
+``self.<attribute>``; its value is fixed when the run starts and stored as
+an artifact of every task.  The value comes from the command line
+(``--<name>``), else the environment (``CAFSTORE_RUN_<NAME>``), else the
+default; strings from the first two are converted with the parameter's type.
+
+Mistakes in a declaration are not raised while the flow file is imported
+(Python would print a bare traceback before cafstore's command line runs):
+they are kept on the parameter and reported by :func:`check_declarations`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from cafstore.exception import ParameterAssignmentError, ParameterError
+
+#: Option names of ``run`` and of the flow command itself: a parameter cannot take them.
+RESERVED = frozenset({
+    "tag", "max-workers", "max-num-splits", "run-id-file", "store", "namespace", "no-pylint",
+    "help", "origin-run-id", "run-id", "task-id", "params", "with", "quiet",
+    "production", "authorize", "generate-new-token",
+})
+_TRUE = frozenset({"true", "1", "yes", "y", "t", "on"})
+_FALSE = frozenset({"false", "0", "no", "n", "f", "off"})
+_UNSET: Any = object()
+
+
+class JSONTypeClass:
+    """``type=JSONType``: the value is JSON text, decoded into Python values."""
+
+    name = "JSON"
+
+    def __repr__(self) -> str:
+        return "JSONType"
+
+
+JSONType = JSONTypeClass()
+
+
+class ParameterContext:
+    """What a callable default receives (Metaflow's ``ParameterContext`` fields)."""
+
+    def __init__(self, flow_name: str, user_name: str, parameter_name: str) -> None:
+        self.flow_name = flow_name
+        self.user_name = user_name
+        self.parameter_name = parameter_name
+        self.logger = print
+        self.ds_type = "cafstore"
+
+
+class Parameter:
+    """``Parameter(name, help=, default=, type=, required=, separator=)``.
+
+    ``type`` is one of str, int, float, bool, JSONType or any callable
+    taking a string; without it the type of ``default`` is used (str when
+    there is none).  ``separator`` splits a string value into a list of
+    strings.  A callable ``default`` is called once when the run starts
+    (with a :class:`ParameterContext` if it takes an argument).
+    """
+
+    IS_INCLUDE_FILE = False
+
+    def __init__(self, name: str, help: Optional[str] = None, default: Any = None, type: Any = None,
+                 required: bool = False, separator: Optional[str] = None, show_default: bool = True,
+                 **unknown: Any) -> None:
+        self.name = name
+        self.help = help
+        self.default = default
+        self.required = bool(required)
+        self.separator = separator
+        self.show_default = show_default
+        self.attr: str = ""  # the class attribute, set by __set_name__
+        self.errors: List[str] = []
+        if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_" for c in name):
+            self.errors.append(f"the name {name!r} must be a non-empty string of letters, digits, '-' and '_'")
+        elif name.lower() in RESERVED or name.lower().replace("_", "-") in RESERVED:
+            self.errors.append(f"the name {name!r} is an option of `run` itself; choose another name")
+        if unknown:
+            self.errors.append(f"unknown option(s) {', '.join(sorted(unknown))}")
+        if type is None:
+            if default is not None and not callable(default):
+                type = builtin_type_of(default)
+            else:
+                type = str
+        self.type = type
+        if separator is not None and (type is not str or not isinstance(separator, str) or not separator):
+            self.errors.append("separator= works only with string parameters (type=str) and must be a non-empty string")
+
+    def __set_name__(self, owner: type, attr: str) -> None:
+        self.attr = attr
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r})"
+
+    # -- inside a run: read-only ---------------------------------------
+    def __get__(self, obj: Any, objtype: Optional[type] = None) -> Any:
+        if obj is None:
+            return self
+        state = obj.__dict__.get("_cafstore_state")
+        if state is None:
+            return self  # a flow object outside a run: no values yet
+        return state.read_parameter(self.attr)
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        raise ParameterAssignmentError(
+            f"Cannot assign to self.{self.attr}: it is the parameter {self.name!r}, and parameters are "
+            f"fixed for the whole run. Copy it to another artifact and change that instead, e.g. "
+            f"self.my_{self.attr} = self.{self.attr}."
+        )
+
+    # -- at run start: from strings to values ---------------------------
+    @property
+    def option(self) -> str:
+        return "--" + self.name
+
+    @property
+    def env_var(self) -> str:
+        return "CAFSTORE_RUN_" + self.name.upper().replace("-", "_")
+
+    @property
+    def type_name(self) -> str:
+        if self.type is JSONType:
+            return "JSON"
+        return getattr(self.type, "__name__", type(self.type).__name__)
+
+    def convert(self, text: str, source: str) -> Any:
+        """Turn ``text`` (from ``source``: the option or the environment variable) into a value."""
+        where = f"parameter {self.name!r} ({source})"
+        if self.type is str:
+            return text.split(self.separator) if self.separator else text
+        if self.type is bool:
+            word = text.strip().lower()
+            if word in _TRUE:
+                return True
+            if word in _FALSE:
+                return False
+            raise ParameterError(f"Invalid value {text!r} for {where}: a boolean must be one of "
+                                 "true/false, yes/no, 1/0 (any case).")
+        if self.type is JSONType:
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ParameterError(
+                    f"Invalid JSON {_clip(text)!r} for {where}: {exc.msg} at line {exc.lineno} column "
+                    f"{exc.colno} (character {exc.pos}). Quote the whole value for the shell, e.g. "
+                    f"{self.option} '{{\"key\": \"value\"}}'."
+                ) from exc
+        if self.type in (int, float):
+            try:
+                return self.type(text.strip())
+            except ValueError as exc:
+                kind = "an integer" if self.type is int else "a number"
+                raise ParameterError(f"Invalid value {text!r} for {where}: expected {kind}.") from exc
+        if callable(self.type):
+            try:
+                return self.type(text)
+            except Exception as exc:
+                raise ParameterError(
+                    f"Invalid value {text!r} for {where}: its type {self.type_name} rejected it "
+                    f"({type(exc).__name__}: {exc})."
+                ) from exc
+        raise ParameterError(f"{where} has type {self.type!r}, which is not callable.")
+
+    def resolve(self, cli_value: Optional[str], environ: Mapping[str, str], context: ParameterContext) -> Any:
+        """The run's value: command line, else environment, else default."""
+        if cli_value is not None:
+            return self.convert(cli_value, self.option)
+        env_value = environ.get(self.env_var)
+        if env_value is not None:
+            return self.convert(env_value, f"environment variable {self.env_var}")
+        default = self.default
+        if callable(default) and not isinstance(default, type):
+            default = _call_default(default, context, self)
+        if default is None:
+            if self.required:
+                raise ParameterError(
+                    f"Missing required parameter {self.name!r}: pass {self.option} VALUE on the command line "
+                    f"(or set {self.env_var})."
+                )
+            return None
+        if isinstance(default, str) and (self.type is not str or self.separator):
+            return self.convert(default, "default value")
+        return default
+
+
+class IncludeFile(Parameter):
+    """``IncludeFile(name, is_text=True, encoding='utf-8', required=False, default=None, help=None)``.
+
+    The option names a file; the file is read when the run starts and its
+    content (str, or bytes with ``is_text=False``) becomes the artifact, so
+    the run keeps it after the file changes or disappears.
+    """
+
+    IS_INCLUDE_FILE = True
+
+    def __init__(self, name: str, required: bool = False, is_text: bool = True, encoding: str = "utf-8",
+                 help: Optional[str] = None, default: Any = None, **unknown: Any) -> None:
+        super().__init__(name, help=help, default=default, type=str, required=required, **unknown)
+        self.is_text = is_text
+        self.encoding = encoding
+
+    @property
+    def type_name(self) -> str:
+        return "file"
+
+    def convert(self, text: str, source: str) -> Any:
+        path = os.path.expanduser(text)
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise ParameterError(
+                f"Cannot read the file {text!r} given for {self.option} ({source}): "
+                f"{exc.strerror or exc}. Check the path (relative paths are relative to {os.getcwd()})."
+            ) from exc
+        if not self.is_text:
+            return data
+        try:
+            return data.decode(self.encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise ParameterError(
+                f"The file {text!r} given for {self.option} is not valid {self.encoding} text ({exc}). "
+                f"Pass encoding= to IncludeFile, or is_text=False to read it as bytes."
+            ) from exc
+
+    def resolve(self, cli_value: Optional[str], environ: Mapping[str, str], context: ParameterContext) -> Any:
+        if cli_value is None and environ.get(self.env_var) is None:
+            default = self.default
+            if callable(default):
+                default = _call_default(default, context, self)
+            if default is None:
+                if self.required:
+                    raise ParameterError(
+                        f"Missing required file {self.option}: pass {self.option} PATH (or set {self.env_var})."
+                    )
+                return None
+            return self.convert(str(default), "default value")
+        return super().resolve(cli_value, environ, context)
+
+
+def builtin_type_of(value: Any) -> Any:
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, (int, float, str)):
+        return type(value)
+    if isinstance(value, (list, dict)):
+        return JSONType
+    return str
+
+
+def _call_default(default: Callable, context: ParameterContext, param: Parameter) -> Any:
+    try:
+        takes_context = bool(inspect.signature(default).parameters)
+    except (TypeError, ValueError):
+        takes_context = False
+    try:
+        return default(context) if takes_context else default()
+    except Exception as exc:
+        raise ParameterError(
+            f"The default of parameter {param.name!r} is a function, and calling it failed: "
+            f"{type(exc).__name__}: {exc}."
+        ) from exc
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def flow_parameters(flow_cls: type) -> List[Tuple[str, Parameter]]:
+    """``(attribute, Parameter)`` of a flow class and its bases, in declaration order."""
+    seen: Dict[str, Parameter] = {}
+    for klass in reversed(flow_cls.__mro__):
+        for attr, value in vars(klass).items():
+            if isinstance(value, Parameter):
+                seen[attr] = value
+            elif attr in seen:
+                del seen[attr]  # a subclass hid the parameter
+    return list(seen.items())
+
+
+def check_declarations(flow_cls: type, graph: Any = None) -> None:
+    """Raise ParameterError for the first badly declared parameter."""
+    names: Dict[str, str] = {}
+    steps = set(graph.nodes) if graph is not None else set()
+    for attr, param in flow_parameters(flow_cls):
+        where = f"{flow_cls.__name__}.{attr} = {type(param).__name__}({param.name!r}, ...)"
+        if param.errors:
+            raise ParameterError(f"{where}: {param.errors[0]}.")
+        if attr.startswith("_"):
+            raise ParameterError(f"{where}: a parameter's attribute cannot start with '_' (it would not be an artifact).")
+        if attr in steps:
+            raise ParameterError(f"{where}: the attribute {attr!r} is also a step name.")
+        key = param.name.lower().replace("_", "-")
+        if key in names:
+            raise ParameterError(f"{where}: the name {param.name!r} is already used by parameter {names[key]!r}.")
+        names[key] = attr
+
+
+def resolve_all(flow_cls: type, cli_values: Mapping[str, Optional[str]], user: str,
+                environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """Every parameter's value for a new run, by attribute name (what steps read)."""
+    env = os.environ if environ is None else environ
+    values = {}
+    for attr, param in flow_parameters(flow_cls):
+        context = ParameterContext(flow_cls.__name__, user, param.name)
+        values[attr] = param.resolve(cli_values.get(param.name), env, context)
+    return values

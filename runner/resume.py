@@ -1,0 +1,125 @@
+"""Resume: a new run that reuses the origin run's successful tasks by hash.
+
+A resumed run is scheduled exactly like a fresh one; before a task is
+started, :class:`ResumePlan` is asked whether the origin run already holds a
+successful record for it. If so the new run's task ref simply points at that
+record — no process, no bytes copied, the same cost for a 1 KiB or a 1 GiB
+artifact — and scheduling goes on from it as if the task had just finished.
+
+Which origin tasks may be reused:
+
+- ``resume`` without a step: any task whose origin counterpart (same step,
+  same foreach position) succeeded *with the very same input records*. What
+  failed or never ran is run, and so is everything downstream of it (its
+  inputs are new records). A partially failed foreach therefore re-runs only
+  the splits that failed or never ran.
+- ``resume STEP``: every task of a step that is not STEP or downstream of it
+  is reused (it must have succeeded in the origin); STEP and everything after
+  it run with the current code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, Optional, Set, Tuple
+
+from cafstore.exception import ResumeError
+from cafstore.runner.runs import run_ref
+from cafstore.store import ObjectId
+
+TaskKey = Tuple[str, Tuple[Tuple[str, int], ...]]
+
+
+def task_key(step: str, foreach_stack: Iterable[dict]) -> TaskKey:
+    """A task's identity across runs: its step and its position in every enclosing foreach."""
+    return step, tuple((frame["step"], int(frame["index"])) for frame in foreach_stack)
+
+
+def find_origin(store: Any, flow: str, user: str, origin_run_id: Optional[int]) -> dict:
+    """The run to resume: ``--origin-run-id``, else this user's latest run of the flow.
+
+    Any namespace will do (another user's run, a production run): resuming
+    is explicit about which run it reads.
+    """
+    if origin_run_id is not None:
+        meta = store.get_ref(run_ref(flow, origin_run_id))
+        if meta is None or meta.get("deleted"):
+            raise ResumeError(
+                f"There is no run {flow}/{origin_run_id} to resume (--origin-run-id {origin_run_id}). "
+                f"`cafstore log {flow}` lists the runs of this flow."
+            )
+        return meta
+    for _name, meta in store.iter_refs(f"runs/{flow}/", reverse=True):
+        if meta.get("user") == user and not meta.get("deleted"):
+            return meta
+    raise ResumeError(
+        f"User {user!r} has no run of {flow} to resume. Run it first (`python <flow file> run`), or name "
+        "another user's run with --origin-run-id N."
+    )
+
+
+def first_origin_id(origin: dict) -> int:
+    """``current.origin_run_id`` for a run resumed from ``origin``: stays the first run of a chain."""
+    return int(origin.get("origin_run_id") or origin["run_id"])
+
+
+class ResumePlan:
+    """Which tasks of the new run are the origin's, by task key."""
+
+    def __init__(self, store: Any, graph: Any, origin: dict, step: Optional[str]) -> None:
+        self.origin = origin
+        self.step = step
+        self.records: Dict[TaskKey, Tuple[ObjectId, dict]] = {}
+        flow, run_id = origin["flow"], int(origin["run_id"])
+        for _name, record_id in store.iter_refs(f"tasks/{flow}/{run_id:010d}/"):
+            record = store.get_record(record_id)
+            if record.get("status") == "ok":
+                self.records[task_key(record["step"], record.get("foreach_stack") or [])] = (record_id, record)
+        self.rerun: Set[str] = set()
+        if step is not None:
+            if step not in graph:
+                raise ResumeError(
+                    f"Cannot resume from step {step!r}: the flow has no such step. Its steps are: "
+                    f"{', '.join(node.name for node in graph.sorted_nodes())}."
+                )
+            self.rerun = _downstream(graph, step)
+            ran = {key[0] for key in self.records}
+            for node in graph.sorted_nodes():
+                if node.name not in self.rerun and node.name not in ran:
+                    raise ResumeError(
+                        f"Cannot resume {flow}/{run_id} from step {step!r}: step {node.name!r} comes before it "
+                        f"but has no successful task in {flow}/{run_id} (it failed, never ran, or is new in this "
+                        f"version of the flow). Resume from {node.name!r} or an earlier step instead."
+                    )
+
+    @property
+    def origin_pathspec(self) -> str:
+        return f"{self.origin['flow']}/{self.origin['run_id']}"
+
+    def reusable(self, step: str, foreach_stack: Iterable[dict], parents: Iterable[str]) -> Optional[tuple]:
+        """``(record_id, record)`` of the origin task this new task may reuse, or None to run it."""
+        if step in self.rerun:
+            return None
+        found = self.records.get(task_key(step, foreach_stack))
+        if found is None:
+            if self.step is not None:
+                raise ResumeError(
+                    f"Step {step!r} comes before the resume point {self.step!r}, but {self.origin_pathspec} has no "
+                    f"successful task for it at this foreach position; resume from {step!r} instead."
+                )
+            return None
+        record_id, record = found
+        if self.step is None and [str(p) for p in record.get("parents") or []] != [str(p) for p in parents]:
+            return None  # its inputs were recomputed: it must run again
+        return found
+
+
+def _downstream(graph: Any, step: str) -> Set[str]:
+    """``step`` and every step reachable from it."""
+    seen: Set[str] = set()
+    todo = [step]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph[name].out_funcs)
+    return seen

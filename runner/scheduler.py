@@ -1,0 +1,279 @@
+"""The scheduler: which task runs when.
+
+One process owns the queue.  It starts the start task, and whenever an
+attempt ends it decides what becomes ready: the next step of a linear
+step, every branch of a split, one task per item of a foreach (after
+checking ``--max-num-splits``), and a join once all its inputs are done.
+At most ``--max-workers`` attempts run at once.
+
+Failure policy: a failed attempt is retried (``@retry``) after its delay
+without holding up other tasks; a task that fails for good prints its
+traceback headed by its pathspec, lets the running tasks finish, starts no
+new ones, and the run ends failed.  Ctrl-C (or SIGTERM) stops every task.
+
+The scheduler never holds the store's LMDB environment while tasks are
+being started (tasks are forks of this process); it opens it only to write
+the record of a task whose process died, and closes it again.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import heapq
+import signal
+import sys
+import time
+from typing import Any, Callable, Deque, Dict, List, Optional, TextIO, Tuple
+
+from cafstore.runner.config import RunnerConfig
+from cafstore.runner.decorators import StepOptions, step_options
+from cafstore.runner.executor import Executor
+from cafstore.runner.logs import local_stamp
+from cafstore.runner.runs import RunInfo, record_lost_task
+from cafstore.runner.spec import TaskResult, TaskSpec
+
+
+@dataclasses.dataclass
+class RunContext:
+    """The parts of every TaskSpec that are the same for the whole run."""
+
+    run: RunInfo
+    store_path: str
+    flow_file: str
+    flow_class: str
+    cwd: str
+    namespace: Optional[str]
+    origin_run_id: Optional[int] = None
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM reached the scheduler."""
+
+
+class Scheduler:
+    """Runs one run of a flow to its end on an :class:`~cafstore.runner.executor.Executor`."""
+
+    def __init__(self, graph: Any, flow_cls: type, ctx: RunContext, store: Any, executor: Executor,
+                 config: RunnerConfig, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+                 reuse: Optional[Callable[[TaskSpec], Optional[TaskResult]]] = None) -> None:
+        """``reuse(spec)``: resume and memoisation plug in here. Asked before a task's first attempt
+        starts, it may return a successful TaskResult for a record that already exists (having
+        pointed the new task's ref at it); the task is then not run, and scheduling goes on as
+        if it had just finished. It may use the store: handles are closed before every fork."""
+        self.graph, self.ctx, self.store, self.executor, self.config = graph, ctx, store, executor, config
+        self.reuse = reuse
+        self.out, self.err = out, err
+        self.options: Dict[str, StepOptions] = {n.name: step_options(getattr(flow_cls, n.name)) for n in graph}
+        self.ready: Deque[TaskSpec] = collections.deque()
+        self.timers: List[Tuple[float, int, TaskSpec]] = []
+        self.joins: Dict[Tuple[str, tuple], Dict[str, Any]] = {}
+        self.branch_rank = {n.name: _branch_ranks(graph, n) for n in graph if n.type == "join"}
+        self.next_task_id = 1
+        self.failed = False
+        self.finished_end = False
+        self.tasks_done = 0
+        self._specs: Dict[int, TaskSpec] = {}  # by task id: started, waiting to start, or waiting to retry
+        self.profile: Dict[str, float] = collections.defaultdict(float)  # seconds per phase, all tasks
+
+    # -- the loop --------------------------------------------------------------
+    def run(self) -> bool:
+        """Run every task; True if the run succeeded.  Raises :class:`Interrupted` on Ctrl-C."""
+        self.store.close()  # no LMDB handle may be open while tasks fork from this process
+        self.ready.append(self._spec("start", [], [], []))
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+        try:
+            while True:
+                self._launch()
+                if not self.executor.running and (self.failed or not (self.ready or self.timers)):
+                    break
+                wait = None
+                if self.timers and not self.failed:
+                    wait = max(0.0, self.timers[0][0] - time.monotonic())
+                waited = time.perf_counter()
+                results = self.executor.wait(wait)
+                self.profile["scheduler_wait"] += time.perf_counter() - waited
+                for result in results:
+                    self._handle(result)
+                while self.timers and self.timers[0][0] <= time.monotonic() and not self.failed:
+                    self.ready.append(heapq.heappop(self.timers)[2])
+        except KeyboardInterrupt as exc:
+            self.executor.kill()
+            raise Interrupted() from exc
+        except Interrupted:
+            self.executor.kill()
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.executor.shutdown()
+        return self.finished_end and not self.failed
+
+    def _launch(self) -> None:
+        while self.ready and not self.failed and self.executor.running < self.config.max_workers:
+            spec = self.ready.popleft()
+            if self.reuse is not None and spec.attempt == 0:
+                reused = self.reuse(spec)
+                if reused is not None:
+                    self._say(f"[{spec.pathspec}] Reused task record {str(reused.record)[:12]}; not run again.")
+                    self._handle(reused, announce=False)
+                    continue
+            options = self.options[spec.step]
+            self._say(f"[{spec.pathspec}] Task is starting" +
+                      (f" (attempt {spec.attempt + 1} of {spec.max_attempts})." if spec.attempt else "."))
+            hard_limit = options.timeout + self.config.kill_grace if options.timeout else None
+            started = time.perf_counter()
+            self.executor.submit(spec, timeout=hard_limit)
+            self.profile["scheduler_submit"] += time.perf_counter() - started
+
+    # -- results -----------------------------------------------------------------
+    def _handle(self, result: TaskResult, announce: bool = True) -> None:
+        spec = self._specs.pop(result.task_id)
+        for phase, seconds in result.timings.items():
+            self.profile["task_" + phase] += seconds
+        label = f"[{spec.pathspec} (pid {result.pid})]"
+        if result.ok:
+            self.tasks_done += 1
+            if announce:
+                self._say(f"{label} Task finished successfully.")
+            self._advance(spec, result)
+            return
+        error = result.error or {"type": "TaskFailed", "message": "unknown failure", "traceback": ""}
+        if result.record is None:
+            result.record = self._write_lost_record(spec, error["message"])
+        if spec.attempt + 1 < spec.max_attempts and not self.failed:
+            delay = self.options[spec.step].minutes_between_retries * 60
+            self._say(f"{label} Task failed (attempt {spec.attempt + 1} of {spec.max_attempts}): "
+                      f"{_short(error)}. Retrying" + (f" in {delay:g} s." if delay else " now."))
+            retry = dataclasses.replace(spec, attempt=spec.attempt + 1, previous_attempt=result.record)
+            self._specs[retry.task_id] = retry
+            heapq.heappush(self.timers, (time.monotonic() + delay, retry.task_id, retry))
+            return
+        self.failed = True
+        self._report_failure(spec, result, error)
+
+    def _advance(self, spec: TaskSpec, result: TaskResult) -> None:
+        node = self.graph[spec.step]
+        if node.type == "end":
+            self.finished_end = True
+            return
+        record = result.record
+        if node.foreach_param is not None:
+            count = result.num_splits or 0
+            if count > self.config.max_num_splits:
+                self.failed = True
+                self._error(
+                    f"Error: bad foreach: step {spec.step!r} (task {spec.pathspec}) splits into {count} tasks over "
+                    f"self.{node.foreach_param}, more than the limit of {self.config.max_num_splits}. None of them "
+                    f"was started. Raise the limit with --max-num-splits {count} (or "
+                    f"CAFSTORE_RUN_MAX_NUM_SPLITS={count}), or split over fewer items."
+                )
+                return
+            target = node.out_funcs[0]
+            for index in range(count):
+                frame = {"step": spec.step, "var": node.foreach_param, "index": index, "num_splits": count,
+                         "values": result.foreach_values}
+                self.ready.append(self._spec(target, [record], [spec.step], spec.foreach_stack + [frame]))
+            return
+        for target in node.out_funcs:
+            if self.graph[target].type == "join":
+                self._arrive(target, spec, record)
+            else:
+                self.ready.append(self._spec(target, [record], [spec.step], spec.foreach_stack))
+
+    def _arrive(self, join: str, spec: TaskSpec, record: str) -> None:
+        """Count one input of a join; start the join when all of its inputs are in."""
+        closes = self.graph[join].split_parents[-1]
+        stack = spec.foreach_stack
+        if self.graph[closes].type == "foreach":
+            position = max(i for i, frame in enumerate(stack) if frame["step"] == closes)
+            outer, slot, expected = stack[:position], stack[position]["index"], stack[position]["num_splits"]
+        else:
+            outer, slot, expected = stack, self.branch_rank[join][spec.step], len(self.graph[join].in_funcs)
+        key = (join, tuple((frame["step"], frame["index"]) for frame in outer))
+        waiting = self.joins.setdefault(key, {})
+        waiting[slot] = (record, spec.step)
+        if len(waiting) == expected:
+            del self.joins[key]
+            arrived = [waiting[slot] for slot in sorted(waiting)]
+            self.ready.append(self._spec(join, [r for r, _ in arrived], [s for _, s in arrived], outer))
+
+    # -- helpers -------------------------------------------------------------------
+    def _spec(self, step: str, parents: List[str], parent_steps: List[str], stack: List[dict]) -> TaskSpec:
+        node = self.graph[step]
+        ctx, run = self.ctx, self.ctx.run
+        spec = TaskSpec(
+            flow_name=run.flow, run_id=run.run_id, step=step, task_id=self.next_task_id, attempt=0,
+            max_attempts=self.options[step].attempts, store_path=ctx.store_path, flow_file=ctx.flow_file,
+            flow_class=ctx.flow_class, cwd=ctx.cwd, code=str(run.code),
+            node={"type": node.type, "out_funcs": list(node.out_funcs), "foreach": node.foreach_param},
+            params={k: str(v) for k, v in run.params.items()}, parents=list(parents),
+            parent_steps=list(parent_steps), foreach_stack=list(stack), user=run.user, namespace=ctx.namespace,
+            tags=run.tags, recheck_max_bytes=self.config.recheck_max_bytes, origin_run_id=ctx.origin_run_id,
+        )
+        self.next_task_id += 1
+        self._specs[spec.task_id] = spec
+        return spec
+
+    def _write_lost_record(self, spec: TaskSpec, message: str) -> Optional[str]:
+        try:
+            return str(record_lost_task(self.store, spec, message))
+        except Exception as exc:  # noqa: BLE001 - the run fails anyway; say why the record is missing
+            self._error(f"(could not record the failure of {spec.pathspec} in the store: {exc})")
+            return None
+        finally:
+            self.store.close()
+
+    def _report_failure(self, spec: TaskSpec, result: TaskResult, error: Dict[str, Any]) -> None:
+        attempts = f", attempt {spec.attempt + 1} of {spec.max_attempts}" if spec.max_attempts > 1 else ""
+        if error.get("user_error"):
+            where = f" at {error['where']}" if error.get("where") else ""
+            self._error(f"Error: {error.get('headline') or 'task failed'} in step {spec.step!r} "
+                        f"(task {spec.pathspec}{attempts}){where}: {error['message']}")
+        else:
+            self._error(f"Step {spec.step!r} failed (task {spec.pathspec}{attempts}, pid {result.pid}):\n"
+                        f"{error['traceback'].rstrip()}")
+
+    def profile_report(self) -> str:
+        """Where the time went (``CAFSTORE_PROFILE=1``): total and per-task milliseconds per phase."""
+        count = max(1, self.tasks_done)
+        lines = [f"profile over {self.tasks_done} finished tasks (ms total / ms per task):"]
+        for phase, seconds in sorted(self.profile.items()):
+            lines.append(f"  {phase:<24} {seconds * 1000:10.1f} {seconds * 1000 / count:8.2f}")
+        return "\n".join(lines) + "\n"
+
+    def _say(self, text: str) -> None:
+        self.out.write(f"{local_stamp()} {text}\n")
+
+    def _error(self, text: str) -> None:
+        self.out.flush()
+        self.err.write(text.rstrip() + "\n")
+        self.err.flush()
+
+
+def _short(error: Dict[str, Any]) -> str:
+    kind = str(error.get("type", "")).rsplit(".", 1)[-1]
+    message = str(error.get("message", "")).strip().splitlines()
+    return f"{kind}: {message[0]}" if message else kind
+
+
+def _branch_ranks(graph: Any, join: Any) -> Dict[str, int]:
+    """For a static join: which branch of its split (by position in self.next) each input step is on."""
+    split = graph[join.split_parents[-1]] if join.split_parents else None
+    if split is None or split.type == "foreach":
+        return {}
+    ranks: Dict[str, int] = {}
+    for rank, first in enumerate(split.out_funcs):
+        todo, seen = [first], set()
+        while todo:
+            name = todo.pop()
+            if name in seen or name == join.name:
+                continue
+            seen.add(name)
+            if join.name in graph[name].out_funcs:
+                ranks.setdefault(name, rank)
+            todo.extend(graph[name].out_funcs)
+    return ranks
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted()

@@ -1,0 +1,78 @@
+"""What the scheduler hands an executor, and what comes back.
+
+Both are small, plain, picklable objects (strings, numbers, lists, dicts):
+an executor may run the task in a forked child, a fresh interpreter or on
+another machine, and only these two cross the boundary.  Object ids travel
+as hex strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, List, Optional
+
+
+@dataclasses.dataclass
+class TaskSpec:
+    """One attempt of one task: everything needed to run it anywhere the store is reachable."""
+
+    flow_name: str
+    run_id: int
+    step: str
+    task_id: int
+    attempt: int
+    max_attempts: int
+    store_path: str
+    flow_file: str
+    flow_class: str
+    cwd: str
+    code: str                                   # object id of the flow file's bytes
+    node: Dict[str, Any]                        # {"type", "out_funcs", "foreach"} of the step
+    params: Dict[str, str]                      # parameter artifact ids, by attribute
+    parents: List[str] = dataclasses.field(default_factory=list)       # input task records, in order
+    parent_steps: List[str] = dataclasses.field(default_factory=list)  # their step names
+    foreach_stack: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    user: str = ""
+    namespace: Optional[str] = None             # the namespace client calls in the step use (None: global)
+    tags: List[str] = dataclasses.field(default_factory=list)
+    previous_attempt: Optional[str] = None
+    origin_run_id: Optional[int] = None
+    recheck_max_bytes: int = 1 << 20
+
+    @property
+    def pathspec(self) -> str:
+        return f"{self.flow_name}/{self.run_id}/{self.step}/{self.task_id}"
+
+    @property
+    def is_join(self) -> bool:
+        return self.node.get("type") == "join"
+
+
+@dataclasses.dataclass
+class TaskResult:
+    """How an attempt ended.
+
+    ``record`` is the id of the task record the attempt committed (None if
+    it could not write one, e.g. the process died).  A successful foreach
+    split reports ``num_splits`` and ``foreach_values``, the id of the list
+    artifact its children index into.  ``error`` describes a failure:
+    ``{"type", "message", "traceback", "headline", "where", "user_error"}``,
+    where ``user_error`` marks a cafstore error caused by the flow's code
+    (shown as one paragraph) as opposed to the step's own exception (shown
+    as its traceback).
+    """
+
+    task_id: int
+    step: str
+    attempt: int
+    status: str                      # "ok" | "failed"
+    record: Optional[str] = None
+    num_splits: Optional[int] = None
+    foreach_values: Optional[str] = None
+    error: Optional[Dict[str, Any]] = None
+    pid: int = 0
+    timings: Dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per phase (profiling)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"

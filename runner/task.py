@@ -1,0 +1,344 @@
+"""What runs inside a task process: one attempt of one step.
+
+:func:`execute` builds the step's ``self`` (inputs loaded lazily), runs the
+step under ``@timeout`` / ``@catch``, stores the artifacts that changed,
+and commits the task record and the task's ref in one LMDB transaction
+(docs/datamodel.md).  It never raises: every outcome, including a bug of
+cafstore's own, comes back as a :class:`~cafstore.runner.spec.TaskResult`.
+Retries are the scheduler's business: each attempt is a fresh process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Tuple
+
+import cafstore
+from cafstore.exception import CafstoreError, ForeachError, TaskTimeout, TransitionError
+from cafstore.runner import logs
+from cafstore.runner.artifacts import InputView, Inputs, TaskState
+from cafstore.runner.current import current
+from cafstore.runner.decorators import CaughtException, StepOptions, step_options
+from cafstore.runner.parameters import flow_parameters
+from cafstore.runner.runs import task_ref
+from cafstore.runner.spec import TaskResult, TaskSpec
+from cafstore.store import ObjectId, Store, serialize
+from cafstore.store.index import ENCODING_ARTIFACT
+from cafstore.store.objectid import hash_pieces
+
+_IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), range, frozenset)
+_HOST: Optional[str] = None
+_INTERNAL_DIRS = tuple(
+    os.path.dirname(os.path.abspath(path)) + os.sep
+    for path in (cafstore.__file__, __file__)
+)
+
+
+def warm() -> None:
+    """Compute per-process constants once in the scheduler, so forked tasks inherit them."""
+    global _HOST
+    if _HOST is None:
+        _HOST = socket.gethostname()
+
+
+def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
+    """Run one attempt of ``spec``; the result says how it went (never raises)."""
+    warm()
+    started = time.time()
+    pid = os.getpid()
+    clock = _Clock()
+    try:
+        store = Store(spec.store_path)
+        options = step_options(getattr(flow_cls, spec.step))
+        flow, state = _build(spec, flow_cls, store)
+        _set_current(spec, flow_cls)
+    except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
+        return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=_describe(exc), pid=pid)
+    clock.lap("setup")
+    capture = logs.Capture(f"{spec.pathspec} (pid {pid})", echo=echo)
+    error: Optional[Dict[str, Any]] = None
+    num_splits = foreach_var = None
+    ids: Dict[str, ObjectId] = dict(state.ids)
+    new: List[str] = []
+    small: List[Tuple[str, Any]] = []
+    capture.start()
+    clock.lap("capture_start")
+    try:
+        error = _run_step(flow, spec, options)
+        clock.lap("step")
+        if error is not None and options.catch and spec.attempt + 1 >= spec.max_attempts:
+            rescued, rescued_state, error = _rescue(spec, flow_cls, store, options, error)
+            if rescued is not None:
+                flow, state = rescued, rescued_state
+        if error is None:
+            num_splits, foreach_var = _check_transition(flow, state, spec)
+            ids, new, small = _persist(store, flow, state, spec.recheck_max_bytes)
+    except BaseException as exc:  # noqa: BLE001 - a bad foreach, an unserialisable artifact, ...
+        error = _describe(exc)
+    finally:
+        clock.lap("persist")
+        out, err = capture.stop()
+        current._clear()
+        clock.lap("capture_stop")
+    if error is not None:
+        ids, new, small, num_splits = dict(state.ids), [], [], None
+        err += _stamped(error["traceback"] or f"{error['type']}: {error['message']}")
+    try:
+        record_id = _commit(store, spec, ids, new, small, out, err, error, num_splits, started)
+    except BaseException as exc:  # noqa: BLE001
+        failure = error or _describe(exc)
+        return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=failure, pid=pid)
+    clock.lap("commit")
+    return TaskResult(
+        spec.task_id, spec.step, spec.attempt, "failed" if error else "ok", record=str(record_id),
+        num_splits=num_splits, foreach_values=str(ids[foreach_var]) if foreach_var else None,
+        error=error, pid=pid, timings=clock.laps,
+    )
+
+
+class _Clock:
+    """``time.perf_counter`` probes: seconds spent in each phase of a task.
+
+    With ``CAFSTORE_PROFILE`` set, page faults per phase too (``faults_<phase>``, counted as
+    seconds' place-holders): copy-on-write faults after fork are a large part of a small task's cost.
+    """
+
+    def __init__(self) -> None:
+        self.laps: Dict[str, float] = {}
+        self._faults = _faults if os.environ.get("CAFSTORE_PROFILE") else None
+        self._last = time.perf_counter()
+        self._last_faults = self._faults() if self._faults else 0
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = self.laps.get(phase, 0.0) + now - self._last
+        self._last = now
+        if self._faults:
+            faults = self._faults()
+            key = "faults_" + phase
+            self.laps[key] = self.laps.get(key, 0.0) + (faults - self._last_faults) / 1000
+            self._last_faults = faults
+
+
+def _faults() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+# -- building the step's self ---------------------------------------------------
+def _build(spec: TaskSpec, flow_cls: type, store: Store) -> Tuple[Any, TaskState]:
+    params = {name: ObjectId(oid) for name, oid in spec.params.items()}
+    inputs = None
+    if spec.is_join:
+        ids = dict(params)
+        inputs = Inputs([InputView(store, ObjectId(p), s, flow_cls) for p, s in zip(spec.parents, spec.parent_steps)])
+    elif spec.parents:
+        ids = dict(store.get_record(ObjectId(spec.parents[0])).get("artifacts", {}))
+        ids.update(params)
+    else:
+        ids = dict(params)
+    state = TaskState(store, spec.flow_name, spec.step, ids, list(params), spec.foreach_stack, spec.is_join,
+                      spec.parents, inputs)
+    flow = flow_cls.__new__(flow_cls)
+    object.__setattr__(flow, "_cafstore_state", state)
+    return flow, state
+
+
+def _set_current(spec: TaskSpec, flow_cls: type) -> None:
+    current._set(
+        flow_name=spec.flow_name, run_id=str(spec.run_id), step_name=spec.step, task_id=str(spec.task_id),
+        origin_run_id=None if spec.origin_run_id is None else str(spec.origin_run_id),
+        namespace=spec.namespace, username=spec.user, retry_count=spec.attempt,
+        parameter_names=[attr for attr, _ in flow_parameters(flow_cls)], tags=sorted(spec.tags),
+    )
+
+
+# -- running it -------------------------------------------------------------------
+def _run_step(flow: Any, spec: TaskSpec, options: StepOptions) -> Optional[Dict[str, Any]]:
+    """Call the step; None if it returned, else a description of what it raised."""
+    method = getattr(flow, spec.step)
+    use_alarm = options.timeout > 0 and threading.current_thread() is threading.main_thread()
+    if use_alarm:
+        def on_alarm(signum: int, frame: Any) -> None:
+            raise TaskTimeout(f"Step {spec.step!r} timed out: it ran longer than its @timeout of "
+                              f"{_duration(options.timeout)} and was stopped.")
+
+        previous = signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, options.timeout)
+    try:
+        if spec.is_join:
+            method(flow.__dict__["_cafstore_state"].inputs)
+        else:
+            method()
+        return None
+    except BaseException as exc:  # noqa: BLE001 - the step's own failure, reported in full
+        return _describe(exc)
+    finally:
+        if use_alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+
+def _rescue(spec: TaskSpec, flow_cls: type, store: Store, options: StepOptions,
+            error: Dict[str, Any]) -> Tuple[Any, TaskState, Optional[Dict[str, Any]]]:
+    """``@catch`` on the last attempt: a fresh ``self`` (the failed attempt's artifacts are dropped)."""
+    if options.print_exception:
+        sys.stderr.write(f"@catch caught this exception; the flow goes on:\n{error['traceback']}")
+    if spec.node.get("foreach") is not None:
+        note = "(@catch cannot rescue a foreach split: the list of items to split over was never made)"
+        return None, None, dict(error, message=f"{error['message']} {note}")
+    flow, state = _build(spec, flow_cls, store)
+    if options.catch_var:
+        setattr(flow, options.catch_var, CaughtException(error["type"], error["message"], error["traceback"]))
+    state.transition = (list(spec.node.get("out_funcs", [])), None)
+    return flow, state, None
+
+
+def _check_transition(flow: Any, state: TaskState, spec: TaskSpec) -> Tuple[Optional[int], Optional[str]]:
+    """Check self.next(...) against the graph; for a foreach, count the items."""
+    expected = (list(spec.node.get("out_funcs", [])), spec.node.get("foreach"))
+    if spec.node.get("type") == "end":
+        return None, None
+    if state.transition is None:
+        raise TransitionError(f"Step {spec.step!r} returned without calling self.next(...); its last line "
+                              f"must be self.next(...) (it goes to {', '.join(expected[0])}).")
+    if tuple(state.transition) != expected:
+        raise TransitionError(f"Step {spec.step!r} called self.next with {state.transition}, but its source "
+                              f"says {expected}: did the file change while the flow was running?")
+    var = expected[1]
+    if var is None:
+        return None, None
+    try:
+        items = getattr(flow, var)
+    except AttributeError as exc:
+        raise ForeachError(f"self.next(..., foreach={var!r}) in step {spec.step!r}: there is no artifact "
+                           f"self.{var} to iterate over. Assign the list first, e.g. self.{var} = [...].") from exc
+    if (isinstance(items, (str, bytes, bytearray, Mapping)) or not hasattr(items, "__len__")
+            or not hasattr(items, "__getitem__")):
+        raise ForeachError(
+            f"self.next(..., foreach={var!r}) in step {spec.step!r}: self.{var} is a "
+            f"{type(items).__module__}.{type(items).__qualname__}, not a list. A foreach runs one task per "
+            f"item of a list (or tuple); convert it, e.g. self.{var} = list(...)."
+        )
+    if len(items) == 0:
+        raise ForeachError(f"self.next(..., foreach={var!r}) in step {spec.step!r}: self.{var} is empty, "
+                           "so there would be no task to run and nothing to join.")
+    return len(items), var
+
+
+# -- storing what it made -----------------------------------------------------------
+def _persist(store: Store, flow: Any, state: TaskState,
+             recheck_max: int) -> Tuple[Dict[str, ObjectId], List[str], List[Tuple[str, Any]]]:
+    """Serialise assigned artifacts (and read ones that may have changed in place).
+
+    Large values are written now, outside the record's transaction; small
+    ones are returned to be written inside it.
+    """
+    values = flow.__dict__
+    ids = {name: oid for name, oid in state.ids.items() if name not in state.deleted}
+    new: List[str] = []
+    small: List[Tuple[str, Any]] = []
+    threshold = store.config.inline_threshold
+
+    def keep(name: str, blob: Any) -> None:
+        new.append(name)
+        if blob.size > threshold:
+            ids[name] = store._put_serialized(None, blob.pieces, blob.size, ENCODING_ARTIFACT)
+        else:
+            small.append((name, blob))
+
+    for name in sorted(state.assigned):
+        if name in values:
+            keep(name, serialize.dumps(values[name], name))
+    for name in sorted(state.accessed - state.assigned - state.deleted - state.params):
+        value = values.get(name)
+        if name not in values or state.sizes.get(name, 0) > recheck_max or _immutable(value):
+            continue
+        blob = serialize.dumps(value, name)
+        if hash_pieces(blob.pieces, blob.size) != state.ids.get(name):
+            keep(name, blob)  # changed in place, e.g. self.items.append(x)
+    return ids, new, small
+
+
+def _immutable(value: Any) -> bool:
+    if isinstance(value, tuple):
+        return all(type(item) in _IMMUTABLE for item in value)
+    return type(value) in _IMMUTABLE
+
+
+def _commit(store: Store, spec: TaskSpec, ids: Dict[str, ObjectId], new: List[str], small: List[Tuple[str, Any]],
+            out: bytes, err: bytes, error: Optional[Dict[str, Any]], num_splits: Optional[int],
+            started: float) -> ObjectId:
+    """Write logs, small artifacts, the record and the task ref in one transaction."""
+    frames = [dict(f, values=ObjectId(f["values"])) for f in spec.foreach_stack]
+    with store.transaction() as txn:
+        for name, blob in small:
+            ids[name] = store._put_serialized(txn._txn, blob.pieces, blob.size, ENCODING_ARTIFACT)
+        record = {
+            "kind": "task", "flow": spec.flow_name, "run_id": spec.run_id, "step": spec.step,
+            "task_id": spec.task_id, "attempt": spec.attempt, "status": "failed" if error else "ok",
+            "parents": [ObjectId(p) for p in spec.parents],
+            "artifacts": ids, "new_artifacts": sorted(new),
+            "stdout": txn.put_bytes(out), "stderr": txn.put_bytes(err), "code": ObjectId(spec.code),
+            "started": started, "finished": time.time(),
+            "exception": None if error is None else {k: error[k] for k in ("type", "message", "traceback")},
+            "foreach_stack": frames, "num_splits": num_splits,
+            "env": {"python_version": sys.version.split()[0], "platform": sys.platform, "hostname": _HOST,
+                    "pid": os.getpid(), "cafstore_version": cafstore.__version__, "user": spec.user},
+            "cache_key": None,
+            "previous_attempt": ObjectId(spec.previous_attempt) if spec.previous_attempt else None,
+        }
+        record_id = txn.put_record(record)
+        txn.set_ref(task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), record_id)
+    return record_id
+
+
+# -- describing failures -------------------------------------------------------------
+def _describe(exc: BaseException) -> Dict[str, Any]:
+    """A failure as plain data: type, message, the user's part of the traceback, where it happened."""
+    summary = traceback.TracebackException.from_exception(exc)
+    _trim(summary, set())
+    frames = list(summary.stack)
+    user_error = isinstance(exc, CafstoreError)
+    return {
+        "type": f"{type(exc).__module__}.{type(exc).__qualname__}".replace("builtins.", ""),
+        "message": str(exc),
+        "traceback": "".join(summary.format()),
+        "headline": getattr(exc, "headline", ""),
+        "where": f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "",
+        "user_error": user_error,
+    }
+
+
+def _trim(summary: traceback.TracebackException, seen: set) -> None:
+    """Drop cafstore's own frames (the user did not write them), in the whole exception chain."""
+    if id(summary) in seen:
+        return
+    seen.add(id(summary))
+    summary.stack = traceback.StackSummary.from_list(
+        [frame for frame in summary.stack if not frame.filename.startswith(_INTERNAL_DIRS)]
+    )
+    for linked in (summary.__cause__, summary.__context__):
+        if linked is not None:
+            _trim(linked, seen)
+
+
+def _stamped(text: str) -> bytes:
+    now = logs.utc_stamp(time.time())
+    return "".join(f"{now} {line}\n" for line in text.rstrip("\n").splitlines()).encode("utf-8", "replace")
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} hour(s)"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} minute(s)"
+    return f"{seconds:g} second(s)"

@@ -1,0 +1,83 @@
+"""``python flow.py logs|dump|tag``, ``--namespace`` and ``run --production`` (real runs in subprocesses)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import FLOWS, run_flow
+
+from cafstore import Flow, Run, namespace
+from cafstore.client.production import production_token
+
+TAGFLOW = FLOWS / "tagflow.py"
+
+
+def flow_cli(store, *args, user="anne"):
+    return run_flow(TAGFLOW, store.path, user, *args, check=False)
+
+
+def test_logs_and_dump(real_store):
+    proc = flow_cli(real_store, "logs", "1")
+    assert proc.returncode == 0 and "--- TagFlow/1/start/1 ---" in proc.stdout and "total 5" in proc.stdout
+    assert flow_cli(real_store, "logs", "1/start/1", "--stdout").stdout == "starting 3\n"
+    assert flow_cli(real_store, "logs", "TagFlow/1/start/1", "--stderr").stderr == "a warning\n"
+    dumped = json.loads(flow_cli(real_store, "dump", "1/start/1", "--json", "--include", "items").stdout)
+    assert dumped == {"TagFlow/1/start/1": [dict(dumped["TagFlow/1/start/1"][0], name="items", value=[0, 1, 2])]}
+    assert "count" in flow_cli(real_store, "dump", "1/end").stdout
+    proc = flow_cli(real_store, "logs", "9")
+    assert proc.returncode == 1 and "not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_tag_commands(real_store):
+    out = flow_cli(real_store, "tag", "add", "--run-id", "1", "x", "y").stdout
+    assert "user tags:   crazy_test, x, y" in out
+    assert "crazy_test, y" in flow_cli(real_store, "tag", "remove", "--run-id", "1", "x").stdout
+    assert "crazy_test, z" in flow_cli(real_store, "tag", "replace", "--run-id", "1", "y", "z").stdout
+    assert Run("TagFlow/1").user_tags == {"crazy_test", "z"}
+    listed = flow_cli(real_store, "tag", "list").stdout
+    assert "TagFlow/2" in listed and "TagFlow/1" in listed and "TagFlow/3" not in listed
+    assert "TagFlow/3" in flow_cli(real_store, "tag", "list", "--all").stdout
+    assert "TagFlow/3" in flow_cli(real_store, "tag", "list", "--run-id", "3").stdout
+    proc = flow_cli(real_store, "tag", "remove", "--run-id", "1", "runtime:dev")
+    assert proc.returncode == 1 and "system tag" in proc.stderr
+    assert flow_cli(real_store, "tag", "add", "x").returncode == 2  # --run-id is required
+
+
+def test_namespace_option_reaches_the_steps(real_store):
+    reader = FLOWS / "readerflow.py"
+    store = real_store.path
+    run_flow(reader, store, "anne", "run")
+    run_flow(reader, store, "anne", "--namespace", "user:will", "run")
+    run_flow(reader, store, "anne", "--namespace=", "run")
+    namespace(None)
+    seen = [(r.data.ns, r.data.seen) for r in Flow("ReaderFlow")]
+    assert seen == [(None, "TagFlow/3"), ("user:will", "TagFlow/3"), ("user:anne", "TagFlow/2")]
+
+
+def test_production_tokens(real_store):
+    store = real_store.path
+    first = run_flow(TAGFLOW, store, "anne", "run", "--production")
+    token = production_token(real_store, "TagFlow")
+    assert f"production:{token}" in first.stdout and "--authorize" in first.stdout
+    refused = run_flow(TAGFLOW, store, "will", "run", "--production", check=False)
+    assert refused.returncode == 1 and "--authorize" in refused.stderr and "Traceback" not in refused.stderr
+    assert token not in refused.stderr
+    wrong = run_flow(TAGFLOW, store, "will", "run", "--authorize", "nope", check=False)
+    assert wrong.returncode == 1 and "not the production token" in wrong.stderr
+    run_flow(TAGFLOW, store, "will", "run", "--authorize", token)
+    run_flow(TAGFLOW, store, "will", "run", "--production")  # remembered
+    namespace(f"production:{token}")
+    prod = [r for r in Flow("TagFlow")]
+    assert [r.user for r in prod] == ["will", "will", "anne"]  # the refused attempt left no run
+    assert all(f"production:{token}" in r.system_tags for r in prod)
+    with pytest.raises(Exception):
+        prod[0].remove_tag(f"production:{token}")
+    fresh = run_flow(TAGFLOW, store, "will", "run", "--generate-new-token")
+    new_token = production_token(real_store, "TagFlow")
+    assert new_token != token and new_token in fresh.stdout
+    namespace(f"production:{new_token}")
+    assert [r.user for r in Flow("TagFlow")] == ["will"]
+    assert run_flow(TAGFLOW, store, "anne", "run", "--production", check=False).returncode == 1
+    namespace("user:anne")
+    assert Flow("TagFlow").latest_run.user == "anne"

@@ -1,0 +1,106 @@
+"""Fixtures shared by the whole suite.
+
+- ``store``: a fresh Store on disk in ``tmp_path`` (default config).
+- ``small_store``: the same with a tiny inline threshold, so that small
+  values exercise the file path cheaply.
+- ``run_cli(*args, env=None, cwd=None, input=None)``: the real ``cafstore``
+  command in a subprocess; returns the CompletedProcess (text mode).
+- ``stress_trials(ci=20, full=500)``: how many trials a randomised stress test
+  should run: ``ci`` normally, ``full`` under ``pytest --stress``. Tests that
+  are only worth running in full can be marked ``@pytest.mark.stress``; they
+  are skipped unless ``--stress`` is given.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+# Variables that change which store or which config a Store() picks up: a test
+# must never touch the developer's own store, nor inherit their experiments.
+_STORE_ENV = ("CAFSTORE_HOME", "CAFSTORE_INLINE_THRESHOLD", "CAFSTORE_CHUNK_THRESHOLD")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--stress", action="store_true", default=False,
+                     help="run randomised stress tests with their full trial counts (slow)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "stress: only worth running in full; skipped unless --stress is given")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    if config.getoption("--stress"):
+        return
+    skip = pytest.mark.skip(reason="stress test: run with --stress")
+    for item in items:
+        if "stress" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_store_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _STORE_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def stress(request: pytest.FixtureRequest) -> bool:
+    """True under ``pytest --stress``."""
+    return bool(request.config.getoption("--stress"))
+
+
+@pytest.fixture
+def stress_trials(stress: bool) -> Callable[..., int]:
+    """``stress_trials(ci=20, full=500)``: the trial count for this session."""
+
+    def trials(ci: int = 20, full: int = 500) -> int:
+        return full if stress else ci
+
+    return trials
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    from cafstore.store import Store
+
+    return Store(tmp_path / "store")
+
+
+SMALL_INLINE = 64
+
+
+@pytest.fixture
+def small_store(tmp_path: Path):
+    """Objects over 64 bytes are files: both storage paths with tiny values."""
+    from cafstore.store import Store, StoreConfig
+
+    return Store(tmp_path / "small-store", StoreConfig(inline_threshold=SMALL_INLINE))
+
+
+def cli_env(extra: Optional[dict] = None) -> dict:
+    """The environment a CLI subprocess gets: ours, minus store-selecting variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in _STORE_ENV}
+    env.update(extra or {})
+    return env
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., "subprocess.CompletedProcess[str]"]:
+    """Run ``cafstore ARGS`` as a user would (a fresh interpreter), by default in ``tmp_path``."""
+
+    def run(*args: str, env: Optional[dict] = None, cwd: "Optional[os.PathLike | str]" = None,
+            input: Optional[str] = None, timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+        return subprocess.run(
+            [sys.executable, "-m", "cafstore.cli.main", *map(str, args)],
+            cwd=str(cwd or tmp_path), env=cli_env(env), input=input, capture_output=True, text=True,
+            timeout=timeout,
+        )
+
+    return run

@@ -1,0 +1,54 @@
+"""@retry, @catch, @timeout in a real run."""
+
+from __future__ import annotations
+
+from helpers import Stored, fsck_ok, run_flow
+
+
+def test_retry_catch_timeout(tmp_path):
+    store = tmp_path / "store"
+    done = run_flow("decorated.py", store=store)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "Task failed (attempt 1 of 3): ValueError: flaky 0. Retrying now." in done.stdout
+    assert "Task failed (attempt 2 of 3)" in done.stdout
+    view = Stored(store)
+    flaky = view.task("DecoratedFlow", "flaky")
+    assert flaky["attempt"] == 2 and flaky["status"] == "ok"
+    # earlier attempts hang off the final record, with their logs and exception
+    first_retry = view.store.get_record(flaky["previous_attempt"])
+    first = view.store.get_record(first_retry["previous_attempt"])
+    assert (first["attempt"], first["status"], first["previous_attempt"]) == (0, "failed", None)
+    assert "flaky 0" in first["exception"]["message"] and "attempt 0" in view.log(first)
+    assert "ZeroDivision" not in first["exception"]["traceback"] and "flaky" in first["exception"]["traceback"]
+    join = view.data(view.task("DecoratedFlow", "join"))
+    assert join["err_text"] == "KeyError: 'boom'"
+    assert join["partial_seen"] is False          # the failed attempt's artifacts are not kept
+    assert join["slow_type"].endswith("TaskTimeout")
+    assert join["attempt_seen"] == 2
+    caught = view.task("DecoratedFlow", "caught")
+    assert caught["status"] == "ok" and "KeyError: 'boom'" in view.log(caught, "stderr")
+    slow = view.task("DecoratedFlow", "slow")
+    assert "TaskTimeout" not in view.log(slow, "stderr")  # print_exception=False
+    view.close()
+    assert fsck_ok(store)
+
+
+def test_timeout_without_catch_fails_the_run_quickly(tmp_path):
+    flow = tmp_path / "slow.py"
+    flow.write_text(
+        "import time\n"
+        "from cafstore import FlowSpec, step, timeout\n"
+        "class SlowFlow(FlowSpec):\n"
+        "    @timeout(seconds=1)\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        time.sleep(60)\n"
+        "        self.next(self.end)\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n"
+        "if __name__ == '__main__':\n"
+        "    SlowFlow()\n")
+    done = run_flow(flow, store=tmp_path / "store", timeout=30)
+    assert done.returncode == 1
+    assert "timed out" in done.stderr and "1 second" in done.stderr and "slow.py:7" in done.stderr
