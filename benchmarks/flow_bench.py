@@ -92,7 +92,7 @@ def build_cases(quick: bool, estimate_1000: bool):
         else:
             # warm-up skipped: foreach-100 has just warmed the same code paths, and one
             # Metaflow run of this case takes minutes.
-            cases.append(foreach_case(1000, repeats=3, warmup=0, budget=600))
+            cases.append(foreach_case(1000, repeats=3, warmup=0, budget=120))
     cases.append(big)
     return cases, estimates
 

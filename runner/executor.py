@@ -89,6 +89,10 @@ class LocalProcessExecutor(Executor):
         """Start a process for ``spec``; return its pid, the read end of its result pipe, and a handle."""
 
     def wait(self, timeout: Optional[float] = None) -> List[TaskResult]:
+        if not self._procs:
+            if timeout:
+                time.sleep(timeout)  # nothing runs (a retry is waiting for its delay): just wait
+            return []
         end = None if timeout is None else time.monotonic() + timeout
         while self._procs:
             results = self._collect()
@@ -239,6 +243,9 @@ class LocalForkExecutor(LocalProcessExecutor):
         gc.freeze()  # the child's garbage collector then never touches (and copies) the parent's objects
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the child would print the parent's buffered text again
+        from cafstore.runner import task
+
+        task.warm(spec.store_path)  # the child inherits the Store object instead of building one
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: never returns
@@ -273,7 +280,7 @@ def prepare_child(spec: TaskSpec) -> None:
         os.setpgid(0, 0)
     except OSError:
         pass
-    for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGPIPE):
+    for sig in (signal.SIGTERM, signal.SIGCHLD):  # SIGPIPE stays ignored, as in any Python program
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     devnull = os.open(os.devnull, os.O_RDONLY)

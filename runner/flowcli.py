@@ -16,6 +16,7 @@ import click
 
 from cafstore.exception import CafstoreError
 from cafstore.runner.parameters import IncludeFile, flow_parameters
+from cafstore.runner.reuse import reuse_factory
 
 
 class FlowState:
@@ -85,10 +86,12 @@ def build_cli(flow_cls: type) -> click.Group:
                   help="The production token someone shared with you (needed once; implies --production).")
     @click.option("--generate-new-token", is_flag=True,
                   help="Start a fresh production namespace with a new token (implies --production).")
+    @click.option("--cache", "use_cache", is_flag=True,
+                  help="Reuse any earlier task with the same step code and inputs instead of running it.")
     @click.pass_obj
     def run(state: FlowState, tags: List[str], max_workers: Optional[int], max_num_splits: Optional[int],
             run_id_file: Optional[str], production: bool, authorize: Optional[str], generate_new_token: bool,
-            **params: Optional[str]) -> int:
+            use_cache: bool, **params: Optional[str]) -> int:
         from cafstore.runner.launch import run_flow
 
         graph = state.checked_graph()
@@ -105,13 +108,54 @@ def build_cli(flow_cls: type) -> click.Group:
             system_tags = [str(prod)]
             namespace = str(prod) if namespace is None else namespace  # steps' client calls see production
         return run_flow(flow_cls, graph, state.store_path, namespace, tags, max_workers, max_num_splits,
-                        run_id_file, by_name, extra_system_tags=system_tags)
+                        run_id_file, by_name, extra_system_tags=system_tags,
+                        reuse=reuse_factory(flow_cls, graph, None, use_cache, _say))
+
+    @group.command(help="Resume a run: reuse every task that succeeded (by hash, nothing copied) and run the "
+                        "rest with the current code. STEP: re-run from that step on.")
+    @click.argument("step_name", metavar="[STEP]", required=False)
+    @click.option("--origin-run-id", type=int, default=None, metavar="N",
+                  help="The run to resume [default: your latest run of this flow].")
+    @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag the new run (repeatable).")
+    @click.option("--max-workers", type=int, default=None, metavar="N", help="Tasks running at once.")
+    @click.option("--max-num-splits", type=int, default=None, metavar="N", help="Widest foreach allowed.")
+    @click.option("--run-id-file", metavar="FILE", default=None, help="Write the new run id to FILE.")
+    @click.option("--cache", "use_cache", is_flag=True, help="Also reuse earlier tasks with the same key.")
+    @click.pass_obj
+    def resume(state: FlowState, step_name: Optional[str], origin_run_id: Optional[int], tags: List[str],
+               max_workers: Optional[int], max_num_splits: Optional[int], run_id_file: Optional[str],
+               use_cache: bool, **params: Optional[str]) -> int:
+        from cafstore.exception import ParameterError
+        from cafstore.runner.launch import run_flow
+        from cafstore.runner.resume import ResumePlan, find_origin, first_origin_id, origin_parameters
+        from cafstore.runner.runs import username
+
+        by_attr = dict(flow_parameters(flow_cls))
+        given = sorted(by_attr[name[len("param__"):]].option for name, value in params.items() if value is not None)
+        if given:
+            raise ParameterError(
+                f"Parameters cannot change on resume ({', '.join(given)} given): the reused tasks were computed "
+                "with the origin run's values, which the new run keeps. Start a new run with `run` instead."
+            )
+        graph = state.checked_graph()
+        store = state.store
+        origin = find_origin(store, flow_cls.__name__, username(), origin_run_id)
+        plan = ResumePlan(store, graph, origin, step_name)
+        values = origin_parameters(store, flow_cls, origin)
+        _say(f"Resuming {plan.origin_pathspec}" + (f" from step {step_name!r}." if step_name else "."))
+        return run_flow(flow_cls, graph, state.store_path, state.namespace, tags, max_workers, max_num_splits,
+                        run_id_file, {}, params=values,
+                        origin_run_id=origin_run_id if origin_run_id is not None else first_origin_id(origin),
+                        resumed_from=int(origin["run_id"]),
+                        reuse=reuse_factory(flow_cls, graph, plan, use_cache, _say))
 
     taken = {opt for p in run.params for opt in getattr(p, "opts", [])}
     for attr, param in reversed(flow_parameters(flow_cls)):
         if not param.errors and param.option not in taken:  # bad ones are reported by check_declarations
             taken.add(param.option)
             run.params.insert(0, _option(attr, param))
+            # resume accepts them only to refuse them clearly: parameters cannot change on resume.
+            resume.params.insert(0, _option(attr, param, hidden=True))
 
     @group.command(help="Show the steps of the flow, their docstrings and where each goes next.")
     @click.pass_obj
@@ -124,7 +168,13 @@ def build_cli(flow_cls: type) -> click.Group:
     return group
 
 
-def _option(attr: str, param: Any) -> click.Option:
+def _say(text: str) -> None:
+    from cafstore.runner.logs import local_stamp
+
+    click.echo(f"{local_stamp()} {text}")
+
+
+def _option(attr: str, param: Any, hidden: bool = False) -> click.Option:
     """A ``--name`` option for a parameter; values stay strings until the run converts them."""
     kind = "PATH" if isinstance(param, IncludeFile) else param.type_name.upper()
     parts = [param.help or ""]
@@ -134,7 +184,7 @@ def _option(attr: str, param: Any) -> click.Option:
         parts.append(f"[default: {param.default}]")
     parts.append(f"[env: {param.env_var}]")
     return click.Option([param.option, "param__" + attr], type=str, default=None, metavar=kind,
-                        help=" ".join(p for p in parts if p))
+                        help=" ".join(p for p in parts if p), hidden=hidden)
 
 
 def run_cli(flow_cls: type, args: List[str], prog_name: str) -> int:

@@ -51,7 +51,7 @@ def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: A
 
     For resume: ``params`` (values by attribute) replace the command line's; ``origin_run_id`` and
     ``resumed_from`` go into the run ref and ``current``; ``reuse(store, run)`` returns the
-    scheduler's ``reuse(spec)`` hook (see :class:`~cafstore.runner.scheduler.Scheduler`).
+    scheduler's ``reuse(spec)`` hook, a :class:`~cafstore.runner.reuse.Reuser`.
     """
     from cafstore.store import Store
     from cafstore.store.discover import discover_path
@@ -81,8 +81,9 @@ def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: A
               + (f", tags {', '.join(map(repr, user_tags))}" if user_tags else "") + ".\n")
     ctx = RunContext(run, store_dir, flow_file, flow_cls.__name__, os.path.dirname(flow_file), effective_ns,
                      origin_run_id)
+    hook = reuse(store, run) if reuse is not None else None
     scheduler = Scheduler(graph, flow_cls, ctx, store, make_executor(config, flow_cls), config, out, err,
-                          reuse=reuse(store, run) if reuse is not None else None)
+                          reuse=hook)
     try:
         ok = scheduler.run()
     except Interrupted:
@@ -91,6 +92,8 @@ def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: A
         out.flush()
         err.write(f"Run {run.pathspec} interrupted: every task was stopped and the run is marked failed.\n")
         return 130
+    if hook is not None:
+        hook.remember_successes(run.flow, run.run_id)  # memoised steps: file what ran for next time
     finish_run(store, run.flow, run.run_id, "succeeded" if ok else "failed")
     if os.environ.get("CAFSTORE_PROFILE"):
         err.write(scheduler.profile_report())

@@ -13,12 +13,13 @@ Stored format (docs/datamodel.md): one line per printed line,
 
 from __future__ import annotations
 
-import os
 import _thread
+import os
+import select
 import selectors
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 STAMP_WIDTH = 27  # len("2024-01-02T03:04:05.678901Z")
 
@@ -44,6 +45,12 @@ class Capture:
     ``start()`` redirects fds 1 and 2; ``stop()`` restores them and returns
     the stored bytes of each stream.  Lines go to the original fds prefixed
     ``<local time> [<prefix>] ``.
+
+    The reader thread and ``stop()`` share one lock: the thread handles what
+    arrives while the step runs; ``stop()`` takes the lock, reads what is left
+    in the pipes itself and tells the thread to go.  So stopping never waits
+    for the thread to wake up (a millisecond or more on a busy virtual
+    machine), nor for a subprocess the step left running with the pipe open.
     """
 
     def __init__(self, prefix: str, echo: bool = True) -> None:
@@ -51,8 +58,11 @@ class Capture:
         self.echo = echo
         self._saved: Dict[int, int] = {}
         self._kept: Dict[int, List[bytes]] = {1: [], 2: []}
-        self._done: Optional[Any] = None  # released by the reader thread when it has read everything
-        self._readers: Dict[int, int] = {}
+        self._readers: Dict[int, int] = {}  # pipe read end -> 1 or 2
+        self._partial: Dict[int, Tuple[float, bytes]] = {}
+        self._lock = _thread.allocate_lock()
+        self._closed = False
+        self._wake: Tuple[int, int] = (-1, -1)
 
     def start(self) -> None:
         for stream in (sys.stdout, sys.stderr):
@@ -70,44 +80,50 @@ class Capture:
                 stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
             except (AttributeError, ValueError):
                 pass
+        self._wake = os.pipe()
         # A bare thread: threading.Thread.start() waits until the thread runs, which costs
         # milliseconds of wake-up latency on a busy (virtual) machine; nothing needs that wait.
-        self._done = _thread.allocate_lock()
-        self._done.acquire()
         _thread.start_new_thread(self._pump, ())
 
     def _pump(self) -> None:
-        try:
-            self._read_all()
-        finally:
-            self._done.release()  # type: ignore[union-attr]
-
-    def _read_all(self) -> None:
         selector = selectors.DefaultSelector()
-        partial: Dict[int, Tuple[float, bytes]] = {}
-        for read_end, fd in self._readers.items():
-            selector.register(read_end, selectors.EVENT_READ, fd)
-        open_ends = len(self._readers)
-        while open_ends:
-            for key, _ in selector.select():
-                fd = key.data
-                chunk = os.read(key.fd, 65536)
-                now = time.time()
-                if not chunk:
-                    selector.unregister(key.fd)
-                    os.close(key.fd)
-                    open_ends -= 1
-                    if fd in partial:
-                        self._emit(fd, *partial.pop(fd))  # an unterminated last line
-                    continue
-                started, pending = partial.pop(fd, (now, b""))
-                data = pending + chunk
-                lines = data.split(b"\n")
-                for i, line in enumerate(lines[:-1]):
-                    self._emit(fd, started if i == 0 else now, line)
-                if lines[-1]:
-                    partial[fd] = (started if len(lines) == 1 else now, lines[-1])
-        selector.close()
+        try:
+            with self._lock:
+                if self._closed:  # the step was over before this thread got to run
+                    return
+                for read_end, fd in self._readers.items():
+                    selector.register(read_end, selectors.EVENT_READ, fd)
+                selector.register(self._wake[0], selectors.EVENT_READ, None)
+            while True:
+                events = selector.select()
+                with self._lock:
+                    if self._closed:
+                        return
+                    for key, _ in events:
+                        if key.data is not None and not self._read(key.fd, key.data):
+                            selector.unregister(key.fd)
+        finally:
+            selector.close()
+            os.close(self._wake[0])
+
+    def _read(self, read_end: int, fd: int) -> bool:
+        """Take one chunk from a pipe (the lock is held); False at end of file."""
+        try:
+            chunk = os.read(read_end, 65536)
+        except BlockingIOError:
+            return True
+        now = time.time()
+        if not chunk:
+            if fd in self._partial:
+                self._emit(fd, *self._partial.pop(fd))  # an unterminated last line
+            return False
+        started, pending = self._partial.pop(fd, (now, b""))
+        lines = (pending + chunk).split(b"\n")
+        for i, line in enumerate(lines[:-1]):
+            self._emit(fd, started if i == 0 else now, line)
+        if lines[-1]:
+            self._partial[fd] = (started if len(lines) == 1 else now, lines[-1])
+        return True
 
     def _emit(self, fd: int, when: float, line: bytes) -> None:
         self._kept[fd].append(utc_stamp(when).encode() + b" " + line + b"\n")
@@ -123,15 +139,31 @@ class Capture:
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
         for fd, saved in self._saved.items():
-            os.dup2(saved, fd)  # closes the pipe's write end held at fd: the reader sees EOF
-        if self._done is not None:
-            # A subprocess the step left running may still hold the pipe open: do not wait for it.
-            self._done.acquire(timeout=2.0)
+            os.dup2(saved, fd)  # closes the pipe's write end held at fd: all output is in the pipe
+        with self._lock:
+            self._closed = True
+            for read_end, fd in self._readers.items():
+                os.set_blocking(read_end, False)  # a subprocess left running may hold the pipe open
+                while self._read(read_end, fd):
+                    if not _readable(read_end):
+                        break
+                if fd in self._partial:
+                    self._emit(fd, *self._partial.pop(fd))
+                os.close(read_end)
+        try:
+            os.write(self._wake[1], b"x")  # the thread may exit now; nobody waits for it
+        except OSError:
+            pass  # it already has
+        os.close(self._wake[1])
         out, err = b"".join(self._kept[1]), b"".join(self._kept[2])
         for saved in self._saved.values():
             os.close(saved)
         self._saved.clear()
         return out, err
+
+
+def _readable(fd: int) -> bool:
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def _flush(stream: object) -> None:

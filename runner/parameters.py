@@ -13,7 +13,6 @@ they are kept on the parameter and reported by :func:`check_declarations`.
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -255,6 +254,8 @@ def builtin_type_of(value: Any) -> Any:
 
 
 def _call_default(default: Callable, context: ParameterContext, param: Parameter) -> Any:
+    import inspect  # only here: it costs ~15 ms to import, and tasks never need it
+
     try:
         takes_context = bool(inspect.signature(default).parameters)
     except (TypeError, ValueError):

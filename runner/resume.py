@@ -123,3 +123,16 @@ def _downstream(graph: Any, step: str) -> Set[str]:
             seen.add(name)
             todo.extend(graph[name].out_funcs)
     return seen
+
+
+def origin_parameters(store: Any, flow_cls: type, origin: dict) -> Dict[str, Any]:
+    """The origin run's parameter values, by attribute; a parameter added since takes its default."""
+    from cafstore.runner.parameters import flow_parameters, resolve_all
+
+    stored = origin.get("parameters") or {}
+    values = {attr: store.get_artifact(oid, name=attr) for attr, oid in stored.items()}
+    missing = [attr for attr, _param in flow_parameters(flow_cls) if attr not in values]
+    if missing:
+        defaults = resolve_all(flow_cls, {}, origin.get("user", ""))
+        values.update({attr: defaults[attr] for attr in missing})
+    return values

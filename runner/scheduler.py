@@ -106,6 +106,10 @@ class Scheduler:
         finally:
             signal.signal(signal.SIGTERM, previous)
             self.executor.shutdown()
+        if not self.finished_end and not self.failed:
+            waiting = ", ".join(sorted(join for join, _ in self.joins)) or "none"
+            self._error(f"Error: the run stopped before its end step with nothing left to run "
+                        f"(joins still waiting for inputs: {waiting}). This is a bug in cafstore; please report it.")
         return self.finished_end and not self.failed
 
     def _launch(self) -> None:
@@ -113,8 +117,7 @@ class Scheduler:
             spec = self.ready.popleft()
             if self.reuse is not None and spec.attempt == 0:
                 reused = self.reuse(spec)
-                if reused is not None:
-                    self._say(f"[{spec.pathspec}] Reused task record {str(reused.record)[:12]}; not run again.")
+                if reused is not None:  # the hook has said where the record came from
                     self._handle(reused, announce=False)
                     continue
             options = self.options[spec.step]

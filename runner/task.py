@@ -26,7 +26,6 @@ from cafstore.runner import logs
 from cafstore.runner.artifacts import InputView, Inputs, TaskState
 from cafstore.runner.current import current
 from cafstore.runner.decorators import CaughtException, StepOptions, step_options
-from cafstore.runner.parameters import flow_parameters
 from cafstore.runner.runs import task_ref
 from cafstore.runner.spec import TaskResult, TaskSpec
 from cafstore.store import ObjectId, Store, serialize
@@ -41,11 +40,24 @@ _INTERNAL_DIRS = tuple(
 )
 
 
-def warm() -> None:
-    """Compute per-process constants once in the scheduler, so forked tasks inherit them."""
+_STORES: Dict[str, Store] = {}
+
+
+def warm(store_path: Optional[str] = None) -> None:
+    """Prepare in the scheduler what every forked task would otherwise redo: the host name and the
+    Store object (a Store holds no LMDB handle until used, and reopens its own after a fork)."""
     global _HOST
     if _HOST is None:
         _HOST = socket.gethostname()
+    if store_path is not None and store_path not in _STORES:
+        _STORES[store_path] = Store(store_path)
+
+
+def _store(path: str) -> Store:
+    store = _STORES.get(path)
+    if store is None:
+        store = _STORES[path] = Store(path)
+    return store
 
 
 def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
@@ -55,7 +67,7 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
     pid = os.getpid()
     clock = _Clock()
     try:
-        store = Store(spec.store_path)
+        store = _store(spec.store_path)
         options = step_options(getattr(flow_cls, spec.step))
         flow, state = _build(spec, flow_cls, store)
         _set_current(spec, flow_cls)
@@ -157,7 +169,7 @@ def _set_current(spec: TaskSpec, flow_cls: type) -> None:
         flow_name=spec.flow_name, run_id=str(spec.run_id), step_name=spec.step, task_id=str(spec.task_id),
         origin_run_id=None if spec.origin_run_id is None else str(spec.origin_run_id),
         namespace=spec.namespace, username=spec.user, retry_count=spec.attempt,
-        parameter_names=[attr for attr, _ in flow_parameters(flow_cls)], tags=sorted(spec.tags),
+        parameter_names=list(spec.params), tags=sorted(spec.tags),
     )
 
 

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from cafstore.store import Store
 
 STAMP = "2024-01-02T03:04:05.678901Z "
+FLOWS = Path(__file__).parent / "flows"
+_CLIENT_ENV = ("CAFSTORE_USER", "CAFSTORE_NAMESPACE")
 
 
 def log_bytes(text: str) -> bytes:
@@ -72,9 +77,22 @@ def write_run(store: Store, flow: str, *, user: str = "anne", artifacts: Optiona
 
 
 def dead_pid() -> int:
-    import subprocess
-    import sys
-
+    """A pid that is not running (a scheduler that crashed)."""
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     return proc.pid
+
+
+def flow_env(store_path, user: str, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("CAFSTORE_HOME", *_CLIENT_ENV)}
+    env.update(CAFSTORE_HOME=str(store_path), CAFSTORE_USER=user, **extra)
+    return env
+
+
+def run_flow(flow_file, store_path, user: str, *args: str, check: bool = True, **extra):
+    """``python FLOW ARGS`` as ``user`` against ``store_path``; returns the CompletedProcess."""
+    proc = subprocess.run([sys.executable, str(flow_file), *args], env=flow_env(store_path, user, **extra),
+                          capture_output=True, text=True, timeout=120, cwd=str(Path(store_path).parent))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{flow_file} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc

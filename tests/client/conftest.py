@@ -3,23 +3,21 @@
 - ``cstore``: a fresh store that the client reads (pinned with ``use_store``),
   with the namespace reset and the user set to ``anne``.
 - ``as_user(name)``: switch the current user (and reset the namespace to that user's default).
-- ``real_runs``: a store holding real runs of tests/client/flows/tagflow.py by anne and will
-  (session-scoped: built once, by the real runner in subprocesses); skipped if the runner cannot run.
+- ``real_store``: a private copy of a store holding real runs of tests/client/flows (TagFlow 1-2
+  and FailFlow 1 by anne, TagFlow 3 by will), made once per session by the real runner in
+  subprocesses, and read by the client.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from client_helpers import FLOWS, run_flow
 
 from cafstore.client import connection, namespaces
 from cafstore.store import Store, StoreConfig
 
-FLOWS = Path(__file__).parent / "flows"
 _CLIENT_ENV = ("CAFSTORE_USER", "CAFSTORE_NAMESPACE")
 
 
@@ -48,21 +46,6 @@ def as_user(monkeypatch):
         namespaces.default_namespace()
 
     return switch
-
-
-def flow_env(store_path, user: str, **extra) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("CAFSTORE_HOME", *_CLIENT_ENV)}
-    env.update(CAFSTORE_HOME=str(store_path), CAFSTORE_USER=user, **extra)
-    return env
-
-
-def run_flow(flow_file, store_path, user: str, *args: str, check: bool = True, **extra):
-    """``python FLOW ARGS`` as ``user`` against ``store_path``; returns the CompletedProcess."""
-    proc = subprocess.run([sys.executable, str(flow_file), *args], env=flow_env(store_path, user, **extra),
-                          capture_output=True, text=True, timeout=120, cwd=str(Path(store_path).parent))
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{flow_file} {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def _build_history(root: Path) -> Path:

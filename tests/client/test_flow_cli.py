@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import FLOWS, run_flow
+from client_helpers import FLOWS, run_flow
 
 from cafstore import Flow, Run, namespace
 from cafstore.client.production import production_token

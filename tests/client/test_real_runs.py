@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FLOWS
+from client_helpers import FLOWS
 
 from cafstore import DataArtifact, Flow, Metaflow, Run, Step, Task, namespace
 from cafstore.exception import MetaflowNamespaceMismatch

@@ -52,3 +52,33 @@ def test_timeout_without_catch_fails_the_run_quickly(tmp_path):
     done = run_flow(flow, store=tmp_path / "store", timeout=30)
     assert done.returncode == 1
     assert "timed out" in done.stderr and "1 second" in done.stderr and "slow.py:7" in done.stderr
+
+
+def test_retry_waits_between_attempts(tmp_path):
+    flow = tmp_path / "later.py"
+    flow.write_text(
+        "from cafstore import FlowSpec, current, retry, step\n"
+        "class LaterFlow(FlowSpec):\n"
+        "    @retry(times=1, minutes_between_retries=0.01)\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        if current.retry_count == 0:\n"
+        "            raise RuntimeError('not yet')\n"
+        "        self.next(self.end)\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n"
+        "if __name__ == '__main__':\n"
+        "    LaterFlow()\n")
+    import resource
+    import time
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.time()
+    done = run_flow(flow, store=tmp_path / "store")
+    elapsed = time.time() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert done.returncode == 0, done.stderr
+    assert "Retrying in 0.6 s." in done.stdout and elapsed >= 0.6
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    assert cpu < elapsed  # the scheduler slept through the delay instead of spinning

@@ -99,3 +99,9 @@ def test_join_barrier_reassigned_is_fine(store):
     done = run_flow("barrier.py", store=store, env={"MODE": "ok"})
     assert done.returncode == 0, done.stderr
     assert "The creature is dog" in done.stdout
+
+
+def test_foreach_inside_a_branch_with_a_two_step_body(store):
+    done = run_flow("mixed.py", store=store)
+    assert done.returncode == 0, done.stderr
+    assert "['XX0', 'YY1', 'ZZ2', 'other']" in done.stdout

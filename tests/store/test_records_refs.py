@@ -11,7 +11,7 @@ import blake3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, initialize, invariant, precondition, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
 
 from cafstore.exception import InvalidRecord, ObjectNotFound, RefConflict, StoreError
 from cafstore.store import ObjectId, Store, StoreConfig, hash_bytes

@@ -1,0 +1,84 @@
+"""The scheduler's ``reuse(spec)`` hook: resume and memoised steps, in one place.
+
+Before a task's first attempt starts, the scheduler asks whether an existing
+record can stand for it. Resume (runner/resume.py) answers from the origin
+run; the cache (runner/memo.py) from any earlier run with the same key. A
+reused task costs one ref write: its record, and every artifact in it, is
+shared by hash.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Optional
+
+from cafstore.runner import memo
+from cafstore.runner.decorators import step_options
+from cafstore.runner.resume import ResumePlan
+from cafstore.runner.runs import task_ref
+from cafstore.runner.spec import TaskResult, TaskSpec
+from cafstore.store import ObjectId
+
+
+class Reuser:
+    """Decides, task by task, whether to run or to reuse; remembers cache keys of tasks that run."""
+
+    def __init__(self, store: Any, flow_cls: type, graph: Any, plan: Optional[ResumePlan], cache_all: bool,
+                 say: Callable[[str], None]) -> None:
+        self.store, self.flow_cls, self.graph, self.plan = store, flow_cls, graph, plan
+        self.cached_steps = {node.name for node in graph
+                             if cache_all or step_options(getattr(flow_cls, node.name)).cache}
+        self.code_hashes: Dict[str, str] = {}
+        self.pending_keys: Dict[int, str] = {}  # task id -> cache key, for tasks that ran
+        self.say = say
+        self.reused = 0
+
+    def __call__(self, spec: TaskSpec) -> Optional[TaskResult]:
+        found, source = None, ""
+        if self.plan is not None:
+            found = self.plan.reusable(spec.step, spec.foreach_stack, spec.parents)
+            source = f"from {self.plan.origin_pathspec}"
+        if found is None and spec.step in self.cached_steps:
+            key = self._key(spec)
+            found = memo.lookup(self.store, key)
+            if found is None:
+                self.pending_keys[spec.task_id] = key
+            else:
+                source = "from the cache"
+        if found is None:
+            return None
+        record_id, record = found
+        self.store.set_ref(task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), ObjectId(record_id))
+        self.reused += 1
+        origin = f"{record['flow']}/{record['run_id']}/{record['step']}/{record['task_id']}"
+        self.say(f"[{spec.pathspec}] Reused {origin} ({source}); not run again.")
+        foreach = self.graph[spec.step].foreach_param
+        values = (record.get("artifacts") or {}).get(foreach) if foreach else None
+        return TaskResult(spec.task_id, spec.step, 0, "ok", record=str(record_id),
+                          num_splits=record.get("num_splits"), foreach_values=str(values) if values else None)
+
+    def _key(self, spec: TaskSpec) -> str:
+        if spec.step not in self.code_hashes:
+            self.code_hashes[spec.step] = memo.step_code_hash(self.flow_cls, spec.step)
+        parents = [self.store.get_record(p) for p in spec.parents]
+        return memo.cache_key(spec.flow_name, spec.step, self.code_hashes[spec.step], parents, spec.foreach_stack)
+
+    def remember_successes(self, flow: str, run_id: int) -> int:
+        """After the run: file every successful task that ran under its cache key."""
+        entries = {}
+        prefix = f"tasks/{flow}/{run_id:010d}/"
+        for name, record_id in self.store.iter_refs(prefix):
+            task_id = int(name.rsplit("/", 1)[1])
+            key = self.pending_keys.get(task_id)
+            if key is not None and self.store.get_record(record_id).get("status") == "ok":
+                entries[key] = str(record_id)
+        memo.remember(self.store, entries)
+        return len(entries)
+
+
+def reuse_factory(flow_cls: type, graph: Any, plan: Optional[ResumePlan], cache_all: bool,
+                  say: Callable[[str], None]) -> Optional[Callable[[Any, Any], Reuser]]:
+    """What ``run_flow(reuse=...)`` takes, or None when nothing can be reused (a plain run)."""
+    any_cached = cache_all or any(step_options(getattr(flow_cls, node.name)).cache for node in graph)
+    if plan is None and not any_cached:
+        return None
+    return lambda store, run: Reuser(store, flow_cls, graph, plan, cache_all, say)
