@@ -295,14 +295,10 @@ class Run(ClientObject):
         if graph:
             names = [node["name"] for node in graph
                      if first_ref(self._store, pathspecs.tasks_prefix(self._flow, self._run_id, node["name"]))]
-        else:
-            names, starts = [], {}
-            for key, _oid in self._store.iter_refs(pathspecs.tasks_prefix(self._flow, self._run_id)):
-                step = key.split("/")[3]
-                if step not in starts:
-                    names.append(step)
-                    starts[step] = 0.0
-            names.sort(key=lambda n: (n != "start", n == "end", n))
+        else:  # no graph stored: the steps that have tasks, start first and end last
+            names = sorted({key.split("/")[3] for key, _oid in
+                            self._store.iter_refs(pathspecs.tasks_prefix(self._flow, self._run_id))},
+                           key=lambda n: (n != "start", n == "end", n))
         if self.finished:
             self._steps = names  # a finished run's steps never change again
         return names

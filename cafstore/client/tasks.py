@@ -15,7 +15,7 @@ from cafstore.client import logtext, pathspecs
 from cafstore.client.base import UNSET, ClientObject, first_ref, to_datetime
 from cafstore.client.connection import get_store
 from cafstore.client.data import FlowCode, MetaflowArtifacts, MetaflowData, TaskException
-from cafstore.client.flows import Run, _resolve_ns
+from cafstore.client.flows import Run
 from cafstore.exception import NotFound
 
 Metadata = collections.namedtuple("Metadata", ["name", "value", "created_at", "type", "task"])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
-from client_helpers import FLOWS, run_flow
+from client_helpers import FLOWS, flow_env, run_flow
 
 from cafstore import Flow, Run, namespace
 from cafstore.client.production import production_token
@@ -81,3 +83,25 @@ def test_production_tokens(real_store):
     assert run_flow(TAGFLOW, store, "anne", "run", "--production", check=False).returncode == 1
     namespace("user:anne")
     assert Flow("TagFlow").latest_run.user == "anne"
+
+
+def test_resumed_runs_show_their_origin(real_store):
+    store = real_store.path
+    run_flow(TAGFLOW, store, "anne", "run", "--production")
+    prod_id = Flow("TagFlow", _current_namespace=None).latest_run.id
+    run_flow(TAGFLOW, store, "will", "resume", "--origin-run-id", prod_id, "square")
+    namespace("user:will")
+    resumed = Flow("TagFlow").latest_run
+    assert resumed.origin_pathspec == f"TagFlow/{prod_id}" and resumed.user == "will"
+    assert not any(t.startswith("production:") for t in resumed.tags)  # lands in the resuming user's namespace
+    reused, computed = resumed["start"].task, resumed["end"].task
+    assert reused.origin_pathspec == f"TagFlow/{prod_id}/start/1" and computed.origin_pathspec is None
+    assert resumed.data.total == 5 and reused.data.items == [0, 1, 2]
+    out = run_flow(TAGFLOW, store, "will", "resume", "square").stdout  # from will's latest run: the resumed one
+    assert "succeeded" in out
+    chained = Flow("TagFlow").latest_run
+    assert chained.origin_pathspec == f"TagFlow/{prod_id}"  # the first origin of the chain
+    log = subprocess.run([sys.executable, "-m", "cafstore.cli.main", "log", "TagFlow", "--json", "-n", "1"],
+                         env=flow_env(store, "will"), capture_output=True, text=True, timeout=60)
+    (entry,) = json.loads(log.stdout)
+    assert entry["resumed_from"] == int(resumed.id) and entry["origin_run_id"] == int(prod_id)
