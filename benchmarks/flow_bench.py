@@ -24,7 +24,7 @@ CPU seconds of the whole process tree. On a machine shared with other work the w
 figures grow with the load (the load average is printed before and after); the CPU
 figures much less so. Running the whole benchmark at a higher priority (as root,
 ``nice -n -10 python benchmarks/flow_bench.py``) keeps other work from skewing it.
-On 2 cores a full run takes about 15 minutes (one Metaflow foreach-1000 run takes
+On 2 cores a full run takes about 15-20 minutes (one Metaflow foreach-1000 run takes
 8-9 minutes), ``--quick`` about 2 minutes.
 """
 
