@@ -50,30 +50,32 @@ def test_dead_task_is_retried(tmp_path):
 
 def test_ctrl_c_stops_every_task(tmp_path):
     store = tmp_path / "store"
+    marker = "61.5"  # an unusual `sleep` argument: how this test finds the processes the tasks started
     proc = subprocess.Popen([sys.executable, str(FLOWS / "sleepers.py"), "--store", str(store), "run",
                              "--seconds", "60", "--max-workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env_for({"SPAWN_CHILD": "1"}))
-    deadline = time.time() + 30
-    view = None
-    while time.time() < deadline:  # wait until both sleepers run
-        time.sleep(0.2)
-        if store.exists():
-            view = view or Stored(store)
-            if view.runs("SleepFlow") and view.tasks("SleepFlow", step="start"):
-                time.sleep(0.5)
-                break
+                            text=True, env=env_for({"SPAWN_CHILD": marker}))
+
+    def sleepers():
+        found = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout.split()
+        return [int(pid) for pid in found]
+
+    deadline = time.time() + 60
+    while time.time() < deadline and len(sleepers()) < 2:  # both tasks are running
+        time.sleep(0.1)
+    assert len(sleepers()) == 2
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     pids = [int(line.split()[-1]) for line in out.splitlines() if "napping" in line]
     assert len(pids) == 2
+    time.sleep(0.2)
+    assert not sleepers()  # the whole process group of each task was stopped
     for pid in pids:
-        alive = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
-        assert not alive.strip()
-    gone = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout.split()
-    assert not gone or all(int(p) not in pids for p in gone)
+        assert subprocess.run(["ps", "-p", str(pid)], capture_output=True).returncode != 0
+    view = Stored(store)
     assert view.run("SleepFlow")["status"] == "failed"
+    assert not view.tasks("SleepFlow", step="nap")
     view.close()
     assert fsck_ok(store)
 

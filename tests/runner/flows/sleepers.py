@@ -17,9 +17,9 @@ class SleepFlow(FlowSpec):
 
     @step
     def nap(self):
-        if os.environ.get("SPAWN_CHILD"):
-            subprocess.Popen(["sleep", "60"])
         print("napping", self.input, os.getpid())
+        if os.environ.get("SPAWN_CHILD"):
+            subprocess.Popen(["sleep", os.environ["SPAWN_CHILD"]])
         time.sleep(self.seconds)
         self.pid = os.getpid()
         self.next(self.join)
