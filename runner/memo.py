@@ -38,12 +38,17 @@ def step_code_hash(flow_cls: type, step: str) -> str:
 
 
 def cache_key(flow: str, step: str, code_hash: str, parent_records: List[dict],
-              foreach_stack: Iterable[dict]) -> str:
-    """The key of a task: same key, same inputs and code, so (barring side effects) same result."""
+              foreach_stack: Iterable[dict], params: Dict[str, str]) -> str:
+    """The key of a task: same key, same inputs and code, so (barring side effects) same result.
+
+    Parameters are named explicitly: ``start`` has no parent records, yet its
+    result depends on them.
+    """
     description = {
         "flow": flow,
         "step": step,
         "code": code_hash,
+        "params": sorted((name, str(oid)) for name, oid in params.items()),
         "inputs": [sorted((name, str(oid)) for name, oid in (r.get("artifacts") or {}).items())
                    for r in parent_records],
         "foreach": [(f["step"], int(f["index"]), str(f.get("values", ""))) for f in foreach_stack],

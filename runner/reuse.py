@@ -60,7 +60,8 @@ class Reuser:
         if spec.step not in self.code_hashes:
             self.code_hashes[spec.step] = memo.step_code_hash(self.flow_cls, spec.step)
         parents = [self.store.get_record(p) for p in spec.parents]
-        return memo.cache_key(spec.flow_name, spec.step, self.code_hashes[spec.step], parents, spec.foreach_stack)
+        return memo.cache_key(spec.flow_name, spec.step, self.code_hashes[spec.step], parents, spec.foreach_stack,
+                              spec.params)
 
     def remember_successes(self, flow: str, run_id: int) -> int:
         """After the run: file every successful task that ran under its cache key."""
