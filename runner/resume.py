@@ -13,9 +13,14 @@ Which origin tasks may be reused:
   failed or never ran is run, and so is everything downstream of it (its
   inputs are new records). A partially failed foreach therefore re-runs only
   the splits that failed or never ran.
-- ``resume STEP``: every task of a step that is not STEP or downstream of it
-  is reused (it must have succeeded in the origin); STEP and everything after
-  it run with the current code.
+- ``resume STEP``: STEP and every step downstream of it run with the current
+  code. Every step STEP depends on (upstream of it) must have succeeded in the
+  origin -- else a clear error before the run starts -- and is reused; a step
+  on a parallel branch is reused like in a resume without a step.
+- Reuse goes by step name, so after a rename the origin's step is lost: a
+  resume without a step refuses to start if a step that succeeded in the
+  origin is no longer in the flow, ``resume STEP`` if a step STEP depends on
+  is not in the origin.
 """
 
 from __future__ import annotations
@@ -69,11 +74,16 @@ class ResumePlan:
         self.origin = origin
         self.step = step
         self.records: Dict[TaskKey, Tuple[ObjectId, dict]] = {}
+        failed: Dict[str, str] = {}  # step -> pathspec of one task of it whose final attempt failed
         flow, run_id = origin["flow"], int(origin["run_id"])
-        for _name, record_id in store.iter_refs(f"tasks/{flow}/{run_id:010d}/"):
+        for name, record_id in store.iter_refs(f"tasks/{flow}/{run_id:010d}/"):
             record = store.get_record(record_id)
             if record.get("status") == "ok":
                 self.records[task_key(record["step"], record.get("foreach_stack") or [])] = (record_id, record)
+            else:
+                failed.setdefault(record["step"], f"{flow}/{run_id}/{name.split('/', 3)[3]}")
+        ran = {key[0] for key in self.records}
+        gone = sorted(ran - {node.name for node in graph})
         self.rerun: Set[str] = set()
         if step is not None:
             if step not in graph:
@@ -82,35 +92,68 @@ class ResumePlan:
                     f"{', '.join(node.name for node in graph.sorted_nodes())}."
                 )
             self.rerun = _downstream(graph, step)
-            ran = {key[0] for key in self.records}
-            for node in graph.sorted_nodes():
-                if node.name not in self.rerun and node.name not in ran:
+            needed = _upstream(graph, step)
+            for node in graph.sorted_nodes():  # the steps STEP needs: every one must have succeeded
+                if node.name not in needed:
+                    continue
+                if node.name not in ran:
                     raise ResumeError(
                         f"Cannot resume {flow}/{run_id} from step {step!r}: step {node.name!r} comes before it "
-                        f"but has no successful task in {flow}/{run_id} (it failed, never ran, or is new in this "
-                        f"version of the flow). Resume from {node.name!r} or an earlier step instead."
+                        f"but has no successful task in {flow}/{run_id} ("
+                        + (f"it failed: {failed[node.name]}" if node.name in failed else
+                           "it never ran, or is new or renamed in this version of the flow"
+                           + (f"; {flow}/{run_id} has {', '.join(map(repr, gone))}, which the flow no longer has"
+                              if gone else ""))
+                        + f"). Resume from {node.name!r} or an earlier step instead, or run `resume` without a "
+                        "step to re-run just what failed."
                     )
+                if node.name in failed:
+                    raise ResumeError(
+                        f"Cannot resume {flow}/{run_id} from step {step!r}: step {node.name!r} comes before it "
+                        f"but failed in {flow}/{run_id} ({failed[node.name]}), so its results cannot be reused. "
+                        f"Resume from {node.name!r} or an earlier step instead, or run `resume` without a step "
+                        "to re-run just what failed."
+                    )
+        elif gone:
+            raise ResumeError(
+                f"Cannot resume {flow}/{run_id}: its step(s) {', '.join(map(repr, gone))} succeeded there but the "
+                "flow no longer has them (renamed or removed?). Resume reuses the origin's tasks step by step, "
+                "so the graph must still have every step it reuses: restore the name, or start a new run with "
+                "`run`."
+            )
 
     @property
     def origin_pathspec(self) -> str:
         return f"{self.origin['flow']}/{self.origin['run_id']}"
 
     def reusable(self, step: str, foreach_stack: Iterable[dict], parents: Iterable[str]) -> Optional[tuple]:
-        """``(record_id, record)`` of the origin task this new task may reuse, or None to run it."""
+        """``(record_id, record)`` of the origin task this new task may reuse, or None to run it.
+
+        Outside the steps to re-run, a task is reused when the origin has a successful task at the
+        same position *with the same input records*: a task whose inputs were recomputed (a failed
+        or never-run task upstream of it ran again) runs too.
+        """
         if step in self.rerun:
             return None
         found = self.records.get(task_key(step, foreach_stack))
         if found is None:
-            if self.step is not None:
-                raise ResumeError(
-                    f"Step {step!r} comes before the resume point {self.step!r}, but {self.origin_pathspec} has no "
-                    f"successful task for it at this foreach position; resume from {step!r} instead."
-                )
-            return None
+            return None  # failed or never ran in the origin (e.g. a foreach split after a failed one)
         record_id, record = found
-        if self.step is None and [str(p) for p in record.get("parents") or []] != [str(p) for p in parents]:
+        if [str(p) for p in record.get("parents") or []] != [str(p) for p in parents]:
             return None  # its inputs were recomputed: it must run again
         return found
+
+
+def _upstream(graph: Any, step: str) -> Set[str]:
+    """Every step from which ``step`` can be reached (not ``step`` itself)."""
+    seen: Set[str] = set()
+    todo = list(graph[step].in_funcs)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph[name].in_funcs)
+    return seen
 
 
 def _downstream(graph: Any, step: str) -> Set[str]:
@@ -126,13 +169,21 @@ def _downstream(graph: Any, step: str) -> Set[str]:
 
 
 def origin_parameters(store: Any, flow_cls: type, origin: dict) -> Dict[str, Any]:
-    """The origin run's parameter values, by attribute; a parameter added since takes its default."""
-    from cafstore.runner.parameters import flow_parameters, resolve_all
+    """The origin run's parameter values, by attribute.
+
+    A parameter added to the flow since takes its default (or environment) value; one removed since
+    is dropped (the reused tasks still carry it as an artifact, as any task of the origin does).
+    """
+    import os
+
+    from cafstore.runner.parameters import ParameterContext, flow_parameters
 
     stored = origin.get("parameters") or {}
-    values = {attr: store.get_artifact(oid, name=attr) for attr, oid in stored.items()}
-    missing = [attr for attr, _param in flow_parameters(flow_cls) if attr not in values]
-    if missing:
-        defaults = resolve_all(flow_cls, {}, origin.get("user", ""))
-        values.update({attr: defaults[attr] for attr in missing})
+    values: Dict[str, Any] = {}
+    for attr, param in flow_parameters(flow_cls):
+        if attr in stored:
+            values[attr] = store.get_artifact(stored[attr], name=attr)
+        else:
+            context = ParameterContext(flow_cls.__name__, origin.get("user", ""), param.name)
+            values[attr] = param.resolve(None, os.environ, context)
     return values

@@ -36,7 +36,19 @@ def _task_of(run: Run, step: str, task_id: str) -> "Task":
         raise
 
 
-class Step(ClientObject):
+class _RunTags:
+    """Steps, tasks and artifacts carry their run's tags, read live from the run's ref."""
+
+    @property
+    def system_tags(self) -> frozenset:
+        return self.parent.system_tags
+
+    @property
+    def user_tags(self) -> frozenset:
+        return self.parent.user_tags
+
+
+class Step(_RunTags, ClientObject):
     """One step of a run: its tasks (one, or one per foreach item)."""
 
     _LEVEL = "step"
@@ -57,14 +69,6 @@ class Step(ClientObject):
     @property
     def parent(self) -> Run:
         return self._run
-
-    @property
-    def system_tags(self) -> frozenset:
-        return self._run.system_tags
-
-    @property
-    def user_tags(self) -> frozenset:
-        return self._run.user_tags
 
     def _task_refs(self) -> List[tuple]:
         prefix = pathspecs.tasks_prefix(self._run._flow, self._run._run_id, self._name)
@@ -130,7 +134,7 @@ class Step(ClientObject):
         return None if task is None else task.environment_info
 
 
-class Task(ClientObject):
+class Task(_RunTags, ClientObject):
     """One execution of a step: its artifacts, logs, status and lineage."""
 
     _LEVEL = "task"
@@ -176,14 +180,6 @@ class Task(ClientObject):
     @property
     def parent(self) -> Step:
         return self._step
-
-    @property
-    def system_tags(self) -> frozenset:
-        return self._run.system_tags
-
-    @property
-    def user_tags(self) -> frozenset:
-        return self._run.user_tags
 
     @property
     def created_at(self):
@@ -362,7 +358,7 @@ class Task(ClientObject):
         return task_html(self)
 
 
-class DataArtifact(ClientObject):
+class DataArtifact(_RunTags, ClientObject):
     """One artifact of a task: its value (``data``), object id (``sha``) and size."""
 
     _LEVEL = "artifact"
@@ -383,14 +379,6 @@ class DataArtifact(ClientObject):
     @property
     def parent(self) -> Task:
         return self._task
-
-    @property
-    def system_tags(self) -> frozenset:
-        return self._task.system_tags
-
-    @property
-    def user_tags(self) -> frozenset:
-        return self._task.user_tags
 
     @property
     def data(self) -> Any:
