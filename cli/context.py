@@ -20,11 +20,19 @@ class CliState:
 
     @property
     def store(self):
+        """The existing store; reading commands never create one where there is none (like git)."""
         if self._store is None:
+            from cafstore.exception import StoreNotFound
             from cafstore.store import Store
             from cafstore.store.discover import discover_path
 
-            self._store = Store(discover_path(explicit=self.store_path))
+            path = discover_path(explicit=self.store_path)
+            if not (path / "index").is_dir():
+                raise StoreNotFound(
+                    f"There is no cafstore store at {path}. Run a flow (which creates one), `cafstore init`, "
+                    "or point at an existing store with --store PATH or CAFSTORE_HOME."
+                )
+            self._store = Store(path)
         return self._store
 
 

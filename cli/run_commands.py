@@ -1,4 +1,4 @@
-"""Commands that run flows: ``cafstore run FLOWFILE [ARGS]...``."""
+"""Commands that run flows: ``cafstore run FLOWFILE [ARGS]...``, ``cafstore resume FLOWFILE [ARGS]...``."""
 
 from __future__ import annotations
 
@@ -21,4 +21,18 @@ def run(state: CliState, flowfile: str, args: Tuple[str, ...]) -> None:
     raise SystemExit(run_flow_file(flowfile, flow_file_argv(state.store_path, list(args))))
 
 
-COMMANDS = [run]
+@click.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("flowfile", type=click.Path(dir_okay=False))
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@pass_state
+@friendly_errors
+def resume(state: CliState, flowfile: str, args: Tuple[str, ...]) -> None:
+    """Resume a run of FLOWFILE: the same as `python FLOWFILE resume [STEP] ARGS...`
+    (see `cafstore resume FLOWFILE --help`)."""
+    from cafstore.runner.flowfile import run_flow_file
+
+    argv = (["--store", state.store_path] if state.store_path else []) + ["resume", *args]
+    raise SystemExit(run_flow_file(flowfile, argv))
+
+
+COMMANDS = [run, resume]

@@ -6,9 +6,11 @@ artifact ids of its inputs (parameters included, since they are artifacts of
 every task) and its foreach position. A successful task stores its record
 under ``cache/<key>``; a later task with the same key reuses that record
 instead of running — provided every object the record references still
-exists (``gc`` may have swept some), otherwise it runs.
+exists, otherwise it runs. The ``cache/`` refs are weak: gc does not keep
+what they point at, so caching never stops ``rm`` + ``gc`` from reclaiming a
+run's space.
 
-Caveats (docs/runner.md): a step with side effects (writing files, calling
+Caveats (docs/resume.md): a step with side effects (writing files, calling
 services) or randomness without a fixed seed is *not* repeated on a hit;
 steps that read files or the network by path see the same key even if the
 file changed. Leave such steps uncached, or pass what they read as
@@ -21,6 +23,7 @@ import inspect
 import json
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from cafstore.exception import CafstoreError
 from cafstore.store import ObjectId, hash_bytes
 from cafstore.store.records import referenced_ids
 
@@ -38,41 +41,61 @@ def step_code_hash(flow_cls: type, step: str) -> str:
 
 
 def cache_key(flow: str, step: str, code_hash: str, parent_records: List[dict],
-              foreach_stack: Iterable[dict], params: Dict[str, str]) -> str:
+              foreach_stack: Iterable[dict], params: Optional[Dict[str, str]] = None,
+              parent_steps: Iterable[str] = ()) -> str:
     """The key of a task: same key, same inputs and code, so (barring side effects) same result.
 
-    Parameters are named explicitly: ``start`` has no parent records, yet its
-    result depends on them.
+    ``params`` (parameter artifact ids by attribute) matter for ``start``, which has no parent
+    records to carry them; ``parent_steps`` for a join, whose ``inputs.<step>`` names them.
     """
     description = {
         "flow": flow,
         "step": step,
         "code": code_hash,
-        "params": sorted((name, str(oid)) for name, oid in params.items()),
+        "params": sorted((name, str(oid)) for name, oid in (params or {}).items()),
         "inputs": [sorted((name, str(oid)) for name, oid in (r.get("artifacts") or {}).items())
                    for r in parent_records],
+        "input_steps": list(parent_steps),
         "foreach": [(f["step"], int(f["index"]), str(f.get("values", ""))) for f in foreach_stack],
     }
     return str(hash_bytes(json.dumps(description, sort_keys=True).encode("utf-8")))
 
 
 def lookup(store: Any, key: str) -> Optional[Tuple[ObjectId, dict]]:
-    """The cached record for ``key`` if it and everything it references are still in the store."""
-    record_id = store.get_ref(CACHE_PREFIX + key)
-    if record_id is None or not store.exists(record_id):
+    """The cached record for ``key`` if it and everything it references are still in the store.
+
+    ``cache/`` refs are weak (the record id is kept as text, which gc does not follow), so gc may
+    have swept the record or what it references: then this is a miss and the task runs. A hit
+    freshens the record and everything it reaches (store/freshen.py), so that a gc running now
+    keeps them until the new run's task ref points at the record.
+    """
+    from cafstore.store import freshen
+
+    value = store.get_ref(CACHE_PREFIX + key)
+    if value is None:
+        return None
+    try:
+        record_id = ObjectId(value)
+    except (CafstoreError, TypeError, ValueError):
+        return None
+    if not freshen.known(store, None, record_id):
         return None
     record = store.get_record(record_id)
     if record.get("status") != "ok":
         return None
     if not all(store.exists(oid) for oid in referenced_ids(record)):
-        return None  # swept by gc: recompute rather than hand out a task with missing data
-    return ObjectId(record_id), record
+        return None  # partly swept: recompute rather than hand out a task with missing data
+    return record_id, record
 
 
 def remember(store: Any, entries: Dict[str, str]) -> None:
-    """Point ``cache/<key>`` at successful task records, all in one transaction."""
+    """Point ``cache/<key>`` at successful task records, all in one transaction.
+
+    The value is the record id as hex text, not an ObjectId: a weak reference that keeps nothing
+    alive, so ``cafstore rm`` + ``gc`` still reclaim a cached run (lookup checks what is left).
+    """
     if not entries:
         return
     with store.transaction() as txn:
         for key, record_id in entries.items():
-            txn.set_ref(CACHE_PREFIX + key, ObjectId(record_id))
+            txn.set_ref(CACHE_PREFIX + key, str(ObjectId(record_id)))

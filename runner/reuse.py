@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional
 
+from cafstore.exception import CafstoreError
 from cafstore.runner import memo
 from cafstore.runner.decorators import step_options
 from cafstore.runner.resume import ResumePlan
@@ -35,13 +36,19 @@ class Reuser:
     def __call__(self, spec: TaskSpec) -> Optional[TaskResult]:
         found, source = None, ""
         if self.plan is not None:
-            found = self.plan.reusable(spec.step, spec.foreach_stack, spec.parents)
+            found = self._usable(spec, self.plan.reusable(spec.step, spec.foreach_stack, spec.parents))
             source = f"from {self.plan.origin_pathspec}"
         if found is None and spec.step in self.cached_steps:
-            key = self._key(spec)
-            found = memo.lookup(self.store, key)
+            key: Optional[str] = None
+            try:
+                key = self._key(spec)
+                found = self._usable(spec, memo.lookup(self.store, key))
+            except CafstoreError as exc:  # an unreadable cache entry or input: run the task (and re-file it)
+                self.say(f"[{spec.pathspec}] Cache lookup failed ({exc}); running the task.")
+                found = None
             if found is None:
-                self.pending_keys[spec.task_id] = key
+                if key is not None:
+                    self.pending_keys[spec.task_id] = key
             else:
                 source = "from the cache"
         if found is None:
@@ -56,12 +63,24 @@ class Reuser:
         return TaskResult(spec.task_id, spec.step, 0, "ok", record=str(record_id),
                           num_splits=record.get("num_splits"), foreach_values=str(values) if values else None)
 
+    def _usable(self, spec: TaskSpec, found: Optional[tuple]) -> Optional[tuple]:
+        """``found``, unless the current graph needs what the record lacks: a foreach step edited
+        since (another list to split over, or not a foreach before) must run to split."""
+        if found is None:
+            return None
+        foreach = self.graph[spec.step].foreach_param
+        if foreach is not None:
+            record = found[1]
+            if record.get("num_splits") is None or foreach not in (record.get("artifacts") or {}):
+                return None
+        return found
+
     def _key(self, spec: TaskSpec) -> str:
         if spec.step not in self.code_hashes:
             self.code_hashes[spec.step] = memo.step_code_hash(self.flow_cls, spec.step)
         parents = [self.store.get_record(p) for p in spec.parents]
         return memo.cache_key(spec.flow_name, spec.step, self.code_hashes[spec.step], parents, spec.foreach_stack,
-                              spec.params)
+                              params=spec.params, parent_steps=spec.parent_steps)
 
     def remember_successes(self, flow: str, run_id: int) -> int:
         """After the run: file every successful task that ran under its cache key."""

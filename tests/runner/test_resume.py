@@ -68,8 +68,8 @@ def test_origin_run_id_stays_the_first_run_through_a_chain(env):
     assert third.returncode == 0 and "origin 1" in third.stdout
     explicit = flow(environ, "resume", "--origin-run-id", "3", "end")  # an explicit origin is what it says
     assert explicit.returncode == 0 and "origin 3" in explicit.stdout
-    too_late = flow(environ, "resume", "--origin-run-id", "2", "end")  # run 2 never reached join
-    assert too_late.returncode != 0 and "Resume from 'join' or an earlier step" in too_late.stderr
+    too_late = flow(environ, "resume", "--origin-run-id", "2", "end")  # split 1 of work failed in run 2
+    assert too_late.returncode != 0 and "Resume from 'work' or an earlier step" in too_late.stderr
 
 
 def test_parameters_cannot_change_on_resume(env):

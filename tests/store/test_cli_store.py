@@ -111,6 +111,9 @@ def test_cafstore_home_is_honoured(run_cli, tmp_path):
     assert not (elsewhere / ".cafstore").exists()
     # --store wins over CAFSTORE_HOME.
     other = tmp_path / "other"
+    missing = run_cli("--store", other, "stats", env={"CAFSTORE_HOME": str(home)}, cwd=elsewhere)
+    assert missing.returncode == 1 and "no cafstore store" in missing.stderr and not other.exists()
+    assert run_cli("--store", other, "init", cwd=elsewhere).returncode == 0
     figures = stats_of(run_cli, "--store", other, env={"CAFSTORE_HOME": str(home)}, cwd=elsewhere)
     assert figures["objects"] == 0 and (other / "index").is_dir()
 
@@ -128,11 +131,17 @@ def test_discovery_from_a_subdirectory(run_cli, tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_no_store_anywhere_creates_one_here(run_cli, tmp_path):
+def test_reading_commands_never_create_a_store(run_cli, tmp_path):
+    """Like git outside a repository: say so, create nothing; `init` (or a run) creates one here."""
     if not no_store_above(tmp_path):
         pytest.skip("a .cafstore above the temp directory would be found first")
     here = tmp_path / "fresh"
     here.mkdir()
+    for command in (["stats"], ["fsck"], ["log"]):
+        out = run_cli(*command, cwd=here)
+        assert out.returncode == 1 and "no cafstore store" in out.stderr, command
+    assert not (here / ".cafstore").exists()
+    assert run_cli("init", cwd=here).returncode == 0
     assert stats_of(run_cli, cwd=here)["objects"] == 0
     assert (here / ".cafstore" / "index").is_dir()
 
