@@ -66,11 +66,12 @@ def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: A
         _write_run_id_file(run_id_file, "")  # fail on a bad path before the run exists
     store_dir = os.path.abspath(discover_path(explicit=store_path))
     os.environ["CAFSTORE_HOME"] = store_dir  # client calls inside steps read the same store
-    if namespace is not None:  # the steps' client calls look there (inherited through the environment)
-        from cafstore.client.namespaces import apply_flow_namespace
-
-        apply_flow_namespace(namespace)
     effective_ns = (namespace or None) if namespace is not None else f"user:{user}"
+    # The steps' client calls look there (inherited through the environment), whatever default
+    # `cafstore namespace set` saved for notebooks: current.namespace and the client agree.
+    from cafstore.client.namespaces import apply_flow_namespace
+
+    apply_flow_namespace(effective_ns)
 
     store = Store(store_dir)
     run = start_run(store, flow_cls.__name__, flow_file, graph.to_dict(), params, user, user_tags,
