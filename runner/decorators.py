@@ -144,7 +144,7 @@ def timeout(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
 
 
 def cache(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
-    """``@cache``: mark the step as memoisable (reuse is not implemented yet; it runs normally)."""
+    """``@cache``: reuse an earlier task with the same code and inputs (runner/memo.py), even without ``run --cache``."""
 
     def apply(target: Callable, opts: Dict[str, Any]) -> None:
         _options(target)["cache"] = True

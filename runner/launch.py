@@ -93,6 +93,9 @@ def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: A
         out.flush()
         err.write(f"Run {run.pathspec} interrupted: every task was stopped and the run is marked failed.\n")
         return 130
+    except BaseException:
+        finish_run(store, run.flow, run.run_id, "failed")  # never leave a dead run marked running
+        raise
     if hook is not None:
         hook.remember_successes(run.flow, run.run_id)  # memoised steps: file what ran for next time
     finish_run(store, run.flow, run.run_id, "succeeded" if ok else "failed")

@@ -28,7 +28,9 @@ class Reuser:
         self.store, self.flow_cls, self.graph, self.plan = store, flow_cls, graph, plan
         self.cached_steps = {node.name for node in graph
                              if cache_all or step_options(getattr(flow_cls, node.name)).cache}
-        self.code_hashes: Dict[str, str] = {}
+        # Hashed now, as the run starts: the source read later could be an edit made during the run,
+        # and the tasks run the code imported at the start (a key must describe what ran).
+        self.code_hashes: Dict[str, str] = {step: memo.step_code_hash(flow_cls, step) for step in self.cached_steps}
         self.pending_keys: Dict[int, str] = {}  # task id -> cache key, for tasks that ran
         self.say = say
         self.reused = 0
@@ -76,8 +78,6 @@ class Reuser:
         return found
 
     def _key(self, spec: TaskSpec) -> str:
-        if spec.step not in self.code_hashes:
-            self.code_hashes[spec.step] = memo.step_code_hash(self.flow_cls, spec.step)
         parents = [self.store.get_record(p) for p in spec.parents]
         return memo.cache_key(spec.flow_name, spec.step, self.code_hashes[spec.step], parents, spec.foreach_stack,
                               params=spec.params, parent_steps=spec.parent_steps)

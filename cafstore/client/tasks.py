@@ -229,7 +229,7 @@ class Task(_RunTags, ClientObject):
         origin = self._record.get("run_id")
         if origin is None or origin == self._run._run_id:
             return None
-        return f"{self._run._flow}/{origin}/{self._step._name}/{self._task_id}"
+        return f"{self._run._flow}/{origin}/{self._step._name}/{self._record.get('task_id', self._task_id)}"
 
     # -- logs --------------------------------------------------------------
     def _log(self, stream: str) -> bytes:

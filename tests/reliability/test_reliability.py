@@ -90,7 +90,6 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path, monkeypat
     assert report.scanned > 0
 
 
-@pytest.mark.xfail(reason="the runner has no `resume` command yet", strict=False)
 def test_a_killed_run_resumes(tmp_path):
     store = tmp_path / "store"
     proc = _flow(store, "--pause", "0.5")

@@ -242,8 +242,7 @@ def test_a_resumed_run_is_a_complete_run_to_the_client_and_the_log(flow, client)
     run = client.Run("BranchFlow/2")
     assert run.successful and run.finished
     assert run.data.values == ["from x2", "from y2"]
-    assert [step.id for step in run] == ["end", "join", "y2", "x2", "y", "x", "start"] or \
-        sorted(step.id for step in run) == sorted(["start", "x", "x2", "y", "y2", "join", "end"])
+    assert sorted(step.id for step in run) == sorted(["start", "x", "x2", "y", "y2", "join", "end"])
     assert run.origin_pathspec == "BranchFlow/1"
     for step in ("start", "x", "x2", "y", "y2"):
         task = run[step].task
@@ -274,3 +273,23 @@ def test_cafstore_resume_mirrors_the_flow_command(flow, store_path):
     assert meta["resumed_from"] == 1 and meta["user_tags"] == ["fixed"]
     bad = linear.cafstore("resume", str(linear.path), "nosuchstep")
     assert bad.returncode == 1 and "no such step" in bad.stderr
+
+
+def test_resuming_a_production_run_makes_a_run_in_my_namespace(flow, store_path, client):
+    linear = flow("linear.py")
+    first = linear("run", "--production", user="anne", env=FAIL_C)
+    assert first.returncode == 1, both(first)
+    production = [t for t in run_meta(store_path, "LinearFlow", 1)["system_tags"] if t.startswith("production:")]
+    assert production
+    for user, run_id in (("anne", 2), ("will", 3)):
+        args = ("resume",) if user == "anne" else ("resume", "--origin-run-id", "1")
+        out = linear(*args, user=user)
+        assert out.returncode == 0, both(out)
+        assert set(started(out.stdout)) == {"c", "end"}
+        meta = run_meta(store_path, "LinearFlow", run_id)
+        assert meta["user"] == user and f"user:{user}" in meta["system_tags"] and meta["resumed_from"] == 1
+        assert not any(t.startswith("production:") for t in meta["system_tags"])
+    client.namespace(production[0])
+    assert [run.id for run in client.Flow("LinearFlow").runs()] == ["1"]
+    client.namespace("user:anne")
+    assert sorted(run.id for run in client.Flow("LinearFlow").runs()) == ["1", "2"]
