@@ -123,7 +123,7 @@ def test_resume_from_a_step_after_a_failed_split_is_a_clear_error(flow):
     assert splits("run", env={"FAIL_SPLITS": "3"}).returncode == 1
     out = splits("resume", "join")
     assert out.returncode == 1 and "Traceback" not in out.stderr, both(out)
-    assert "step 'work' comes before it but failed" in out.stderr and "SplitFlow/1/work/" in out.stderr
+    assert "step 'work' comes before it but failed" in out.stderr and re.search(r"SplitFlow/1/wor[k]/\d+", out.stderr)
 
 
 # -- which run is the origin ------------------------------------------------------------------
