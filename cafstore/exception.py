@@ -143,23 +143,21 @@ class CommandLineError(FlowError):
 
 
 class MergeArtifactsError(FlowError):
+    """``artifact_names``: the artifacts at fault, for code that catches and inspects it."""
+
     headline = "merge_artifacts failed"
+
+    def __init__(self, msg: str, unhandled: object = ()) -> None:
+        super().__init__(msg)
+        self.artifact_names = list(unhandled)  # type: ignore[call-overload]
 
 
 class UnhandledInMergeArtifactsException(MergeArtifactsError):
     headline = "unhandled artifacts in merge"
 
-    def __init__(self, msg: str, unhandled: object = ()) -> None:
-        super().__init__(msg)
-        self.artifact_names = list(unhandled)  # type: ignore[call-overload]
-
 
 class MissingInMergeArtifactsException(MergeArtifactsError):
     headline = "missing artifacts in merge"
-
-    def __init__(self, msg: str, unhandled: object = ()) -> None:
-        super().__init__(msg)
-        self.artifact_names = list(unhandled)  # type: ignore[call-overload]
 
 
 class ReadOnlyAttributeError(FlowError, AttributeError):

@@ -29,7 +29,6 @@ from cafstore.runner.decorators import CaughtException, StepOptions, step_option
 from cafstore.runner.runs import task_ref
 from cafstore.runner.spec import TaskResult, TaskSpec
 from cafstore.store import ObjectId, Store, serialize
-from cafstore.store.index import ENCODING_ARTIFACT
 from cafstore.store.objectid import hash_pieces
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), range, frozenset)
@@ -263,7 +262,7 @@ def _persist(store: Store, flow: Any, state: TaskState,
     def keep(name: str, blob: Any) -> None:
         new.append(name)
         if blob.size > threshold:
-            ids[name] = store._put_serialized(None, blob.pieces, blob.size, ENCODING_ARTIFACT)
+            ids[name] = store.put_serialized(blob)
         else:
             small.append((name, blob))
 
@@ -293,7 +292,7 @@ def _commit(store: Store, spec: TaskSpec, ids: Dict[str, ObjectId], new: List[st
     frames = [dict(f, values=ObjectId(f["values"])) for f in spec.foreach_stack]
     with store.transaction() as txn:
         for name, blob in small:
-            ids[name] = store._put_serialized(txn._txn, blob.pieces, blob.size, ENCODING_ARTIFACT)
+            ids[name] = txn.put_serialized(blob)
         record = {
             "kind": "task", "flow": spec.flow_name, "run_id": spec.run_id, "step": spec.step,
             "task_id": spec.task_id, "attempt": spec.attempt, "status": "failed" if error else "ok",

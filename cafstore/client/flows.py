@@ -8,14 +8,12 @@ with the number of runs in the store.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable, Iterator, Optional
 
 from cafstore.client import pathspecs, runstate
 from cafstore.client.base import UNSET, ClientObject, first_ref, mismatch, to_datetime
 from cafstore.client.connection import get_store
 from cafstore.exception import NotFound
-from cafstore.store import records
 
 
 def _resolve_ns(_namespace_check: bool, _current_namespace: Any) -> Any:
@@ -135,23 +133,10 @@ class Flow(ClientObject):
 
 
 def scan_refs(store: Any, prefix: str, needles: Iterable[str] = ()) -> Iterator[tuple]:
-    """Refs under ``prefix`` newest first, skipping without decoding those that lack a needle string.
-
-    A run carrying tag ``t`` holds the JSON string ``"t"`` in its encoded ref, so
-    a byte search rules out the others in well under a microsecond each; only
-    candidates are decoded (and checked exactly by the caller). This keeps
-    ``latest_run`` in a namespace whose newest run is far back, and
-    ``runs('rare_tag')``, cheap. Falls back to decoding every ref on a store
-    without a raw range scan.
-    """
-    marks = [json.dumps(n, ensure_ascii=False).encode("utf-8") for n in needles]
-    raw_scan = getattr(store, "_range_scan", None)
-    if not marks or raw_scan is None:
-        yield from store.iter_refs(prefix, reverse=True)
-        return
-    for key, raw in raw_scan("refs", prefix.encode("utf-8"), True):
-        if all(mark in raw for mark in marks):
-            yield key.decode("utf-8"), records.decode(raw)
+    """Refs under ``prefix`` newest first that may carry every needle (a tag): the store skips
+    the others without decoding them, which keeps ``latest_run`` in a namespace whose newest run
+    is far back, and ``runs('rare_tag')``, cheap. Callers check tags exactly."""
+    return store.iter_refs(prefix, reverse=True, containing=needles)
 
 
 def load_run(store: Any, flow: str, run_id: int, pathspec: str) -> dict:

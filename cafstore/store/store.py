@@ -9,10 +9,11 @@ what exists; large objects' bytes live in a blob backend.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Iterator, Optional, Union
+from typing import Any, BinaryIO, Iterable, Iterator, Optional, Union
 
 import lmdb
 
@@ -116,7 +117,10 @@ class Transaction:
         return self._store._put_serialized(self._txn, [data], len(data), ENCODING_RAW)
 
     def put_artifact(self, value: Any, name: str = "") -> ObjectId:
-        blob = serialize.dumps(value, name)
+        return self.put_serialized(serialize.dumps(value, name))
+
+    def put_serialized(self, blob: "serialize.Serialized") -> ObjectId:
+        """A serialised value, inside this transaction if small (large ones are files written first)."""
         return self._store._put_serialized(self._txn, blob.pieces, blob.size, ENCODING_ARTIFACT)
 
 
@@ -384,7 +388,11 @@ class Store:
     # -- artifacts ---------------------------------------------------------
     def put_artifact(self, value: Any, name: str = "") -> ObjectId:
         """Serialise and store ``value`` (pickle 5, out-of-band buffers; cloudpickle if needed)."""
-        blob = serialize.dumps(value, name)
+        return self.put_serialized(serialize.dumps(value, name))
+
+    def put_serialized(self, blob: "serialize.Serialized") -> ObjectId:
+        """Store a value already serialised with ``serialize.dumps`` (the runner serialises
+        first, to learn sizes and ids, and must not pay for it twice)."""
         return self._put_serialized(None, blob.pieces, blob.size, ENCODING_ARTIFACT)
 
     def get_artifact(self, oid: "ObjectId | str", verify: bool = False, name: str = "") -> Any:
@@ -426,14 +434,21 @@ class Store:
         with self._index.read() as txn:
             return list(_scan_refs(txn, self._index.tables["refs"], prefix))
 
-    def iter_refs(self, prefix: str = "", reverse: bool = False) -> Iterator[tuple[str, Any]]:
+    def iter_refs(self, prefix: str = "", reverse: bool = False,
+                  containing: Iterable[str] = ()) -> Iterator[tuple[str, Any]]:
         """Refs under ``prefix`` lazily, optionally newest-name-first, within one read snapshot.
 
         ``latest_run`` is a reverse scan that stops at the first match, so it
-        costs the same with ten runs or ten thousand.
+        costs the same with ten runs or ten thousand. ``containing``: only refs
+        whose value holds each of these strings as a JSON string (a tag, a
+        user); the test is a byte search on the encoded value, so refs that
+        cannot match are skipped without being decoded (~2 us each instead of
+        ~50). Callers still check matches exactly.
         """
+        marks = [json.dumps(text, ensure_ascii=False).encode("utf-8") for text in containing]
         for key, raw in self._range_scan("refs", _prefix_key(prefix), reverse):
-            yield key.decode("utf-8"), records.decode(raw)
+            if all(mark in raw for mark in marks):
+                yield key.decode("utf-8"), records.decode(raw)
 
     def _range_scan(self, table: str, start: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Entries of ``table`` whose keys start with ``start``, in key order or reversed, lazily.

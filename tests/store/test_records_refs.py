@@ -440,3 +440,15 @@ def test_model_final_fsck(tmp_path):
         assert machine.store.fsck().ok
     finally:
         machine.teardown()
+
+
+def test_iter_refs_containing_keeps_only_refs_holding_every_string(store):
+    store.set_ref("runs/F/0000000001", {"tags": ["user:anne", "a b"]})
+    store.set_ref("runs/F/0000000002", {"tags": ["user:will"]})
+    store.set_ref("runs/F/0000000003", {"tags": ["user:anne"], "note": "user:anne's"})
+    found = [name for name, _ in store.iter_refs("runs/F/", reverse=True, containing=["user:anne"])]
+    assert found == ["runs/F/0000000003", "runs/F/0000000001"]
+    both = [name for name, _ in store.iter_refs("runs/F/", containing=["user:anne", "a b"])]
+    assert both == ["runs/F/0000000001"]
+    # A string that only appears inside a longer string is not a match: the test is on JSON strings.
+    assert [n for n, _ in store.iter_refs("runs/F/", containing=["user:ann"])] == []
