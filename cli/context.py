@@ -52,7 +52,7 @@ def _runs_hit(exc: CafstoreError) -> str:
     state = state.find_object(CliState) if state else None
     if not isinstance(exc, CorruptObject) or not exc.oid or state is None:
         return ""
-    from cafstore.store.repair import runs_using
+    from cafstore.maintenance.repair import runs_using
 
     runs = runs_using(state.store, [exc.oid])
     return f" Runs that use it: {', '.join(runs)}." if runs else ""

@@ -28,7 +28,7 @@ def human(size: float) -> str:
 def _duration(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[float]:
     if value is None:
         return None
-    from cafstore.store.retention import parse_duration
+    from cafstore.maintenance.retention import parse_duration
 
     try:
         return parse_duration(value)
@@ -37,7 +37,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
 
 
 def _runs(values: tuple) -> list:
-    from cafstore.store.retention import parse_pathspec
+    from cafstore.maintenance.retention import parse_pathspec
 
     return [parse_pathspec(value) for value in values]
 
@@ -64,8 +64,8 @@ def gc(state: CliState, dry_run: bool, keep_last: Optional[int], older_than: Opt
     user tags are never dropped; runs removed with `cafstore rm` are. If any
     ref or record cannot be resolved, gc deletes nothing and exits 1.
     """
-    from cafstore.store import gc as gc_module
-    from cafstore.store.retention import Policy
+    from cafstore.maintenance import gc as gc_module
+    from cafstore.maintenance.retention import Policy
 
     store = state.store
     if grace < store.config.freshen_after and not as_json:
@@ -105,7 +105,7 @@ def _run_command(action: str):
     @pass_state
     @friendly_errors
     def command(state: CliState, runs: tuple) -> None:
-        from cafstore.store import retention
+        from cafstore.maintenance import retention
 
         for flow, run_id in _runs(runs):
             if action == "pin":
@@ -130,7 +130,7 @@ unpin = click.command("unpin", help="Let gc's retention rules apply to runs agai
 @friendly_errors
 def rm(state: CliState, runs: tuple, yes: bool) -> None:
     """Mark runs deleted: hidden at once, removed by the next gc (`cafstore undelete` until then)."""
-    from cafstore.store import retention
+    from cafstore.maintenance import retention
 
     targets = _runs(runs)
     names = ", ".join(f"{flow}/{run_id}" for flow, run_id in targets)
@@ -149,7 +149,7 @@ def rm(state: CliState, runs: tuple, yes: bool) -> None:
 @friendly_errors
 def undelete(state: CliState, runs: tuple) -> None:
     """Bring back runs removed with `cafstore rm` (possible until gc sweeps them)."""
-    from cafstore.store import retention
+    from cafstore.maintenance import retention
 
     for flow, run_id in _runs(runs):
         changed = retention.set_deleted(state.store, flow, run_id, False)
@@ -170,7 +170,7 @@ def dedup(state: CliState, dry_run: bool, everything: bool, top: int, as_json: b
     By default only objects that share at least 10% of their bytes with
     another object are re-chunked: a chunked object reads slower than a whole one.
     """
-    from cafstore.store import dedup as dedup_module
+    from cafstore.maintenance import dedup as dedup_module
 
     store = state.store
     before = dedup_module.analyse(store, top=top)
@@ -202,7 +202,7 @@ def dedup(state: CliState, dry_run: bool, everything: bool, top: int, as_json: b
 
 def print_repair(store, fsck_report, as_json: bool) -> bool:
     """``fsck --repair``: repair, print what was done; True if something changed."""
-    from cafstore.store.repair import repair
+    from cafstore.maintenance.repair import repair
 
     result = repair(store, report=fsck_report)
     if as_json:
@@ -220,7 +220,7 @@ def print_repair(store, fsck_report, as_json: bool) -> bool:
 
 def print_damage(store, fsck_report) -> None:
     """Name the runs that use an object fsck found missing or corrupt."""
-    from cafstore.store.repair import runs_using
+    from cafstore.maintenance.repair import runs_using
 
     print_lost_runs(runs_using(store, fsck_report.bad_objects, include_missing=True))
 

@@ -16,7 +16,7 @@ from cafstore.cli.context import CliState, friendly_errors, pass_state
 @friendly_errors
 def run(state: CliState, flowfile: str, args: Tuple[str, ...]) -> None:
     """Run FLOWFILE: the same as `python FLOWFILE run ARGS...` (see `cafstore run FLOWFILE --help`)."""
-    from cafstore.runner.flowfile import flow_file_argv, run_flow_file
+    from cafstore.runner.execution.flowfile import flow_file_argv, run_flow_file
 
     raise SystemExit(run_flow_file(flowfile, flow_file_argv(state.store_path, list(args))))
 
@@ -29,7 +29,7 @@ def run(state: CliState, flowfile: str, args: Tuple[str, ...]) -> None:
 def resume(state: CliState, flowfile: str, args: Tuple[str, ...]) -> None:
     """Resume a run of FLOWFILE: the same as `python FLOWFILE resume [STEP] ARGS...`
     (see `cafstore resume FLOWFILE --help`)."""
-    from cafstore.runner.flowfile import run_flow_file
+    from cafstore.runner.execution.flowfile import run_flow_file
 
     argv = (["--store", state.store_path] if state.store_path else []) + ["resume", *args]
     raise SystemExit(run_flow_file(flowfile, argv))

@@ -13,7 +13,8 @@ from maint_helpers import age, small_config
 
 from cafstore.exception import CorruptObject
 from cafstore.store import Store, StoreConfig, hash_bytes
-from cafstore.store import chunks, dedup
+from cafstore.store import chunks
+from cafstore.maintenance import dedup
 
 MIB = 1 << 20
 

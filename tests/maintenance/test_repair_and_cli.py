@@ -16,7 +16,7 @@ from cafstore.cli.context import CliState, friendly_errors, pass_state
 from cafstore.cli.main import cli
 from cafstore.exception import StorageFull
 from cafstore.store import Store, StoreConfig, chunks
-from cafstore.store.repair import repair, runs_using
+from cafstore.maintenance.repair import repair, runs_using
 
 
 def _damage(store):
@@ -157,7 +157,7 @@ def test_full_disk_is_a_clear_error_and_leaves_a_consistent_store(store, monkeyp
     assert list(store.blobs.tmp.iterdir()) == []  # no half-written temp file left behind
     report = store.fsck()
     assert report.ok, report.problems
-    gc_report = __import__("cafstore.store.gc", fromlist=["collect"]).collect(store, grace=0)
+    gc_report = __import__("cafstore.maintenance.gc", fromlist=["collect"]).collect(store, grace=0)
     assert store.fsck().ok and not store.fsck().notes and gc_report.scanned > 0
 
 

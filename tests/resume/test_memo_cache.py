@@ -125,7 +125,7 @@ def test_a_partly_swept_cached_record_is_a_miss(flow, store_path):
     assert five("run", "--cache").returncode == 0
     store = read_store(store_path)
     try:
-        from cafstore.runner import memo
+        from cafstore.runner.reuse import memo
 
         (name, value), = [(n, v) for n, v in store.list_refs("cache/") if store.get_record(v)["step"] == "s2"]
         record = store.get_record(value)

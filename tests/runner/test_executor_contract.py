@@ -16,10 +16,10 @@ import pytest
 
 from helpers import FLOWS
 
-from cafstore.runner.executor import LocalForkExecutor, LocalSpawnExecutor
-from cafstore.runner.graph import graph_from_class
-from cafstore.runner.runs import start_run
-from cafstore.runner.spec import TaskResult, TaskSpec
+from cafstore.runner.execution.executors.local import LocalForkExecutor, LocalSpawnExecutor
+from cafstore.runner.graph.parser import graph_from_class
+from cafstore.runner.execution.runs import start_run
+from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.store import Store
 
 

@@ -11,10 +11,10 @@ import pytest
 
 from cafstore import JSONType, Parameter, current
 from cafstore.exception import CommandLineError, ParameterError
-from cafstore.runner import logs
-from cafstore.runner.config import RunnerConfig
-from cafstore.runner.decorators import CaughtException, catch, retry, step, step_options, timeout
-from cafstore.runner.parameters import IncludeFile, ParameterContext, builtin_type_of
+from cafstore.runner.execution import logs
+from cafstore.runner.execution.config import RunnerConfig
+from cafstore.runner.authoring.decorators import CaughtException, catch, retry, step, step_options, timeout
+from cafstore.runner.authoring.parameters import IncludeFile, ParameterContext, builtin_type_of
 
 CTX = ParameterContext("F", "me", "p")
 

@@ -1,8 +1,8 @@
 """The scheduler's ``reuse(spec)`` hook: resume and memoised steps, in one place.
 
 Before a task's first attempt starts, the scheduler asks whether an existing
-record can stand for it. Resume (runner/resume.py) answers from the origin
-run; the cache (runner/memo.py) from any earlier run with the same key. A
+record can stand for it. Resume (runner/reuse/resume.py) answers from the origin
+run; the cache (runner/reuse/memo.py) from any earlier run with the same key. A
 reused task costs one ref write: its record, and every artifact in it, is
 shared by hash.
 """
@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, Optional
 
 from cafstore.exception import CafstoreError
-from cafstore.runner import memo
-from cafstore.runner.decorators import step_options
-from cafstore.runner.resume import ResumePlan
-from cafstore.runner.runs import task_ref
-from cafstore.runner.spec import TaskResult, TaskSpec
+from cafstore.runner.reuse import memo
+from cafstore.runner.authoring.decorators import step_options
+from cafstore.runner.reuse.resume import ResumePlan
+from cafstore.runner.execution.runs import task_ref
+from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.store import ObjectId
 
 

@@ -36,7 +36,8 @@ import uuid
 from typing import Any, Iterable, Optional
 
 from cafstore.exception import CafstoreError, GcRefused
-from cafstore.store import records, retention
+from cafstore.store import records
+from cafstore.maintenance import retention
 from cafstore.store.blobs import LocalBlobBackend
 from cafstore.store.index import (
     ENCODING_NAMES,

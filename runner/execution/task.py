@@ -4,7 +4,7 @@
 step under ``@timeout`` / ``@catch``, stores the artifacts that changed,
 and commits the task record and the task's ref in one LMDB transaction
 (docs/datamodel.md).  It never raises: every outcome, including a bug of
-cafstore's own, comes back as a :class:`~cafstore.runner.spec.TaskResult`.
+cafstore's own, comes back as a :class:`~cafstore.runner.execution.spec.TaskResult`.
 Retries are the scheduler's business: each attempt is a fresh process.
 """
 
@@ -22,20 +22,21 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import cafstore
 from cafstore.exception import CafstoreError, ForeachError, TaskTimeout, TransitionError
-from cafstore.runner import logs
-from cafstore.runner.artifacts import InputView, Inputs, TaskState
-from cafstore.runner.current import current
-from cafstore.runner.decorators import CaughtException, StepOptions, step_options
-from cafstore.runner.runs import task_ref
-from cafstore.runner.spec import TaskResult, TaskSpec
+from cafstore.runner.execution import logs
+from cafstore.runner.authoring.artifacts import InputView, Inputs, TaskState
+from cafstore.runner.authoring.current import current
+from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
+from cafstore.runner.execution.runs import task_ref
+from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.store import ObjectId, Store, serialize
 from cafstore.store.objectid import hash_pieces
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), range, frozenset)
 _HOST: Optional[str] = None
-_INTERNAL_DIRS = tuple(
-    os.path.dirname(os.path.abspath(path)) + os.sep
-    for path in (cafstore.__file__, __file__)
+# cafstore's own frames are cut from the tracebacks users see: the package and the runner's tree.
+_INTERNAL_DIRS = (
+    os.path.dirname(os.path.abspath(cafstore.__file__)) + os.sep,
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,  # runner/
 )
 
 

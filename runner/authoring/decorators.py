@@ -144,7 +144,7 @@ def timeout(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
 
 
 def cache(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
-    """``@cache``: reuse an earlier task with the same code and inputs (runner/memo.py), even without ``run --cache``."""
+    """``@cache``: reuse an earlier task with the same code and inputs (runner/reuse/memo.py), even without ``run --cache``."""
 
     def apply(target: Callable, opts: Dict[str, Any]) -> None:
         _options(target)["cache"] = True

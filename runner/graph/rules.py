@@ -1,6 +1,6 @@
 """The rules a flow graph must follow, checked by :func:`check` (``graph.validate``).
 
-Kept apart from the parser (runner/graph.py) so that reading a flow and
+Kept apart from the parser (runner/graph/parser.py) so that reading a flow and
 judging it stay two separate jobs: ``show`` reads a half-written flow, ``run``
 judges it first.
 """
@@ -11,7 +11,7 @@ import difflib
 from typing import Dict, Iterator, List
 
 from cafstore.exception import GraphError
-from cafstore.runner.graph import RESERVED_NAMES, FlowGraph, StepNode, _at
+from cafstore.runner.graph.parser import RESERVED_NAMES, FlowGraph, StepNode, _at
 
 
 def check(graph: FlowGraph) -> None:

@@ -2,7 +2,7 @@
 
 The scheduler talks to an :class:`Executor` only through ``submit``,
 ``wait``, ``kill`` and ``shutdown``, with plain picklable
-:class:`~cafstore.runner.spec.TaskSpec` / :class:`~cafstore.runner.spec.TaskResult`
+:class:`~cafstore.runner.execution.spec.TaskSpec` / :class:`~cafstore.runner.execution.spec.TaskResult`
 objects, so a distributed executor (Dask) can replace the local one without
 touching the scheduler.
 
@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-from cafstore.runner.spec import TaskResult, TaskSpec
+from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 _FRAME = struct.Struct(">I")
 
@@ -232,7 +232,7 @@ class LocalForkExecutor(LocalProcessExecutor):
         super().__init__(kill_grace)
         self.flow_cls = flow_cls
         self.echo = echo
-        from cafstore.runner import task
+        from cafstore.runner.execution import task
 
         task.warm()
 
@@ -243,7 +243,7 @@ class LocalForkExecutor(LocalProcessExecutor):
         gc.freeze()  # the child's garbage collector then never touches (and copies) the parent's objects
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the child would print the parent's buffered text again
-        from cafstore.runner import task
+        from cafstore.runner.execution import task
 
         task.warm(spec.store_path)  # the child inherits the Store object instead of building one
         read_end, write_end = os.pipe()
@@ -263,7 +263,7 @@ def _child_main(spec: TaskSpec, flow_cls: type, result_fd: int, echo: bool) -> N
     status = 0
     try:
         prepare_child(spec)
-        from cafstore.runner.task import execute
+        from cafstore.runner.execution.task import execute
 
         result = execute(spec, flow_cls, echo=echo)
         release_store()
@@ -316,7 +316,7 @@ def send_result(fd: int, result: TaskResult) -> None:
 
 
 class LocalSpawnExecutor(LocalProcessExecutor):
-    """Each attempt is ``python -m cafstore.runner.task_main`` importing the flow file by path.
+    """Each attempt is ``python -m cafstore.runner.execution.executors.spawn_main`` importing the flow file by path.
 
     Slower (an interpreter start and an import per task); used where fork is
     unavailable, or with ``CAFSTORE_START_METHOD=spawn``.
@@ -325,7 +325,7 @@ class LocalSpawnExecutor(LocalProcessExecutor):
     def _start(self, spec: TaskSpec) -> "tuple[int, int, Any]":
         read_end, write_end = os.pipe()
         popen = subprocess.Popen(
-            [sys.executable, "-m", "cafstore.runner.task_main", str(write_end)],
+            [sys.executable, "-m", "cafstore.runner.execution.executors.spawn_main", str(write_end)],
             stdin=subprocess.PIPE, pass_fds=(write_end,), cwd=spec.cwd, start_new_session=True,
         )
         os.close(write_end)

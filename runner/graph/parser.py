@@ -661,7 +661,7 @@ def _at(node: StepNode, text: str, line: Optional[int] = None) -> GraphError:
 
 
 def validate(graph: FlowGraph) -> None:
-    """Raise :class:`GraphError` for the first rule the graph breaks (rules: runner/graph_rules.py)."""
-    from cafstore.runner.graph_rules import check
+    """Raise :class:`GraphError` for the first rule the graph breaks (rules: runner/graph/rules.py)."""
+    from cafstore.runner.graph.rules import check
 
     check(graph)

@@ -3,7 +3,7 @@
 A task starts from a map ``name -> ObjectId`` (its parent's complete map,
 or for a join only the parameters) and loads a value only when the step
 reads it.  Assignments are noted by ``FlowSpec.__setattr__``; reads of
-inherited values are noted too, so that :mod:`cafstore.runner.task` can
+inherited values are noted too, so that :mod:`cafstore.runner.execution.task` can
 decide what to serialise at the end (docs/runner.md, "What a task stores").
 
 Join steps see their branches through :class:`Inputs`, a sequence of

@@ -23,7 +23,7 @@ class RunnerConfig:
     ``CAFSTORE_RUN_MAX_WORKERS``).  ``max_num_splits``: the widest foreach a
     run may start (``--max-num-splits``, ``CAFSTORE_RUN_MAX_NUM_SPLITS``).
     ``start_method``: ``fork`` (a task is a fork of the warm scheduler) or
-    ``spawn`` (a fresh ``python -m cafstore.runner.task_main``), forced with
+    ``spawn`` (a fresh ``python -m cafstore.runner.execution.executors.spawn_main``), forced with
     ``CAFSTORE_START_METHOD``; spawn is the default only where fork does not
     exist.  ``recheck_max_bytes``: an inherited artifact a step *read* but did
     not assign is re-serialised at the end of the task, to catch in-place

@@ -43,7 +43,7 @@ def new_main_module(path: str) -> types.ModuleType:
 
 def load_flow_class(path: str, class_name: str) -> type:
     """Import the flow file as ``__main__`` without starting its command line; return the class."""
-    from cafstore.runner import flowspec
+    from cafstore.runner.authoring import flowspec
 
     code = compile_flow_file(path)
     module = new_main_module(path)
@@ -57,8 +57,8 @@ def load_flow_class(path: str, class_name: str) -> type:
 
 def run_flow_file(path: str, argv: List[str]) -> int:
     """``python FLOWFILE ARGV...`` in this process; the exit status."""
-    from cafstore.runner.flowcli import run_cli
-    from cafstore.runner.flowspec import FlowSpec
+    from cafstore.cli.flow_commands import run_cli
+    from cafstore.runner.authoring.flowspec import FlowSpec
 
     path = os.path.abspath(path)
     if not os.path.isfile(path):

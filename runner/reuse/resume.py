@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
 from cafstore.exception import ResumeError
-from cafstore.runner.runs import run_ref
+from cafstore.runner.execution.runs import run_ref
 from cafstore.store import ObjectId
 
 TaskKey = Tuple[str, Tuple[Tuple[str, int], ...]]
@@ -176,7 +176,7 @@ def origin_parameters(store: Any, flow_cls: type, origin: dict) -> Dict[str, Any
     """
     import os
 
-    from cafstore.runner.parameters import ParameterContext, flow_parameters
+    from cafstore.runner.authoring.parameters import ParameterContext, flow_parameters
 
     stored = origin.get("parameters") or {}
     values: Dict[str, Any] = {}

@@ -20,7 +20,7 @@ from cafstore.exception import (
     MissingInMergeArtifactsException,
     UnhandledInMergeArtifactsException,
 )
-from cafstore.runner.artifacts import Inputs, load_value
+from cafstore.runner.authoring.artifacts import Inputs, load_value
 
 _MISSING: Any = object()
 

@@ -15,8 +15,8 @@ from typing import Any, List, NoReturn, Optional
 import click
 
 from cafstore.exception import CafstoreError
-from cafstore.runner.parameters import IncludeFile, flow_parameters
-from cafstore.runner.reuse import reuse_factory
+from cafstore.runner.authoring.parameters import IncludeFile, flow_parameters
+from cafstore.runner.reuse.hook import reuse_factory
 
 
 class FlowState:
@@ -31,7 +31,7 @@ class FlowState:
     @property
     def graph(self) -> Any:
         if self._graph is None:
-            from cafstore.runner.graph import graph_from_class
+            from cafstore.runner.graph.parser import graph_from_class
 
             self._graph = graph_from_class(self.flow_cls)
         return self._graph
@@ -46,9 +46,9 @@ class FlowState:
 
     def checked_graph(self) -> Any:
         """The graph, after every rule of the graph, the decorators and the parameters passed."""
-        from cafstore.runner.decorators import check_options
-        from cafstore.runner.graph import validate
-        from cafstore.runner.parameters import check_declarations
+        from cafstore.runner.authoring.decorators import check_options
+        from cafstore.runner.graph.parser import validate
+        from cafstore.runner.authoring.parameters import check_declarations
 
         validate(self.graph)
         check_options(self.flow_cls, self.graph)
@@ -92,7 +92,7 @@ def build_cli(flow_cls: type) -> click.Group:
     def run(state: FlowState, tags: List[str], max_workers: Optional[int], max_num_splits: Optional[int],
             run_id_file: Optional[str], production: bool, authorize: Optional[str], generate_new_token: bool,
             use_cache: bool, **params: Optional[str]) -> int:
-        from cafstore.runner.launch import run_flow
+        from cafstore.runner.execution.launch import run_flow
 
         graph = state.checked_graph()
         values = {name[len("param__"):]: value for name, value in params.items()}
@@ -100,7 +100,7 @@ def build_cli(flow_cls: type) -> click.Group:
         namespace, system_tags = state.namespace, []
         if production or authorize is not None or generate_new_token:
             from cafstore.client.production import resolve_production_namespace
-            from cafstore.runner.runs import username
+            from cafstore.runner.execution.runs import username
 
             prod = resolve_production_namespace(state.store, flow_cls.__name__, username(), authorize,
                                                 generate_new_token)
@@ -126,9 +126,9 @@ def build_cli(flow_cls: type) -> click.Group:
                max_workers: Optional[int], max_num_splits: Optional[int], run_id_file: Optional[str],
                use_cache: bool, **params: Optional[str]) -> int:
         from cafstore.exception import ParameterError
-        from cafstore.runner.launch import run_flow
-        from cafstore.runner.resume import ResumePlan, find_origin, first_origin_id, origin_parameters
-        from cafstore.runner.runs import username
+        from cafstore.runner.execution.launch import run_flow
+        from cafstore.runner.reuse.resume import ResumePlan, find_origin, first_origin_id, origin_parameters
+        from cafstore.runner.execution.runs import username
 
         by_attr = dict(flow_parameters(flow_cls))
         given = sorted(by_attr[name[len("param__"):]].option for name, value in params.items() if value is not None)
@@ -162,14 +162,14 @@ def build_cli(flow_cls: type) -> click.Group:
     def show(state: FlowState) -> None:
         click.echo(state.graph.describe(), nl=False)
 
-    from cafstore.runner.client_commands import add_client_commands
+    from cafstore.cli.flow_client_commands import add_client_commands
 
     add_client_commands(group, flow_cls.__name__)
     return group
 
 
 def _say(text: str) -> None:
-    from cafstore.runner.logs import local_stamp
+    from cafstore.runner.execution.logs import local_stamp
 
     click.echo(f"{local_stamp()} {text}")
 

@@ -3,7 +3,7 @@
 A flow is a subclass with ``@step`` methods.  Instantiating it from the
 flow file's ``if __name__ == '__main__':`` block runs the flow's command
 line (``python flow.py run``).  In a task, the runner builds the object
-without calling ``__init__`` and attaches a :class:`~cafstore.runner.artifacts.TaskState`
+without calling ``__init__`` and attaches a :class:`~cafstore.runner.authoring.artifacts.TaskState`
 that loads artifacts lazily and records what the step assigns.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, List, Optional
 
 from cafstore.exception import ReadOnlyAttributeError, TransitionError
-from cafstore.runner.parameters import Parameter
+from cafstore.runner.authoring.parameters import Parameter
 
 _MISSING: Any = object()
 #: Attributes every flow has; a step cannot assign them.
@@ -29,7 +29,7 @@ class FlowSpec:
     def __init__(self, use_cli: bool = True) -> None:
         if not use_cli or _LOADING_FOR_TASK:
             return
-        from cafstore.runner.flowcli import main
+        from cafstore.cli.flow_commands import main
 
         main(type(self))
 
@@ -78,7 +78,7 @@ class FlowSpec:
     def merge_artifacts(self, inputs: Any, exclude: Optional[List[str]] = None,
                         include: Optional[List[str]] = None, collect: bool = False) -> None:
         """Pass on the branches' artifacts that do not conflict (see :func:`cafstore.merge_artifacts`)."""
-        from cafstore.runner.merge import merge_artifacts
+        from cafstore.runner.authoring.merge import merge_artifacts
 
         merge_artifacts(self, inputs, exclude=exclude, include=include, collect=collect)
 

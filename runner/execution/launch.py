@@ -16,12 +16,12 @@ import sys
 from typing import Any, Callable, Dict, Iterable, Optional, TextIO
 
 from cafstore.exception import CommandLineError
-from cafstore.runner.config import RunnerConfig
-from cafstore.runner.executor import Executor, LocalForkExecutor, LocalSpawnExecutor
-from cafstore.runner.logs import local_stamp
-from cafstore.runner.parameters import resolve_all
-from cafstore.runner.runs import clean_tags, finish_run, start_run, username
-from cafstore.runner.scheduler import Interrupted, RunContext, Scheduler
+from cafstore.runner.execution.config import RunnerConfig
+from cafstore.runner.execution.executors.local import Executor, LocalForkExecutor, LocalSpawnExecutor
+from cafstore.runner.execution.logs import local_stamp
+from cafstore.runner.authoring.parameters import resolve_all
+from cafstore.runner.execution.runs import clean_tags, finish_run, start_run, username
+from cafstore.runner.execution.scheduler import Interrupted, RunContext, Scheduler
 
 _UNSET: Any = object()
 
@@ -51,7 +51,7 @@ def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: A
 
     For resume: ``params`` (values by attribute) replace the command line's; ``origin_run_id`` and
     ``resumed_from`` go into the run ref and ``current``; ``reuse(store, run)`` returns the
-    scheduler's ``reuse(spec)`` hook, a :class:`~cafstore.runner.reuse.Reuser`.
+    scheduler's ``reuse(spec)`` hook, a :class:`~cafstore.runner.reuse.hook.Reuser`.
     """
     from cafstore.store import Store
     from cafstore.store.discover import discover_path

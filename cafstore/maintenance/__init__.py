@@ -1,0 +1,1 @@
+"""Store maintenance beside the store: gc and retention, dedup, repair."""

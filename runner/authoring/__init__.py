@@ -1,0 +1,1 @@
+"""Writing flows: FlowSpec, step decorators, parameters, current and merge_artifacts."""

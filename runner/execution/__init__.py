@@ -1,0 +1,1 @@
+"""Running a flow: launch, scheduler, executors, the task process and its logs."""

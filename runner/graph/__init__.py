@@ -1,0 +1,1 @@
+"""The flow graph: read from the class source (parser), judged by its rules (rules)."""

@@ -1,0 +1,1 @@
+"""Reusing earlier work: resume from an origin run, and memoised steps."""
