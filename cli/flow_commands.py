@@ -31,7 +31,7 @@ class FlowState:
     @property
     def graph(self) -> Any:
         if self._graph is None:
-            from cafstore.runner.graph.parser import graph_from_class
+            from cafstore.runner.graph import graph_from_class
 
             self._graph = graph_from_class(self.flow_cls)
         return self._graph
@@ -47,7 +47,7 @@ class FlowState:
     def checked_graph(self) -> Any:
         """The graph, after every rule of the graph, the decorators and the parameters passed."""
         from cafstore.runner.authoring.decorators import check_options
-        from cafstore.runner.graph.parser import validate
+        from cafstore.runner.graph import validate
         from cafstore.runner.authoring.parameters import check_declarations
 
         validate(self.graph)

@@ -4,6 +4,12 @@ Inside a step, ``current.pathspec`` and friends describe the task; outside
 a run every field is None and ``is_running_flow`` is False (Metaflow's
 behaviour, so library code can test it).  Run and task ids are strings, as
 in Metaflow, though cafstore's are always numbers.
+
+The runner fills ``current`` in with :func:`bind_current` before a step runs
+and empties it with :func:`clear_current` afterwards.  Those are functions of
+this module, not methods of the object, so that what a user sees on
+``current`` (``dir(current)``, tab completion) is exactly Metaflow's read-only
+API, with nothing that looks like it could be called from a step.
 """
 
 from __future__ import annotations
@@ -12,22 +18,13 @@ from typing import Any, List, Optional
 
 
 class Current:
-    """The process-wide singleton :data:`current`; the runner fills it in each task."""
+    """The process-wide singleton :data:`current`; the runner fills it in each task (:func:`bind_current`)."""
 
     _FIELDS = ("flow_name", "run_id", "origin_run_id", "step_name", "task_id", "namespace", "username",
                "parameter_names", "retry_count", "tags")
 
     def __init__(self) -> None:
         self._values: dict = {}
-
-    def _set(self, **values: Any) -> None:
-        unknown = set(values) - set(self._FIELDS)
-        if unknown:
-            raise TypeError(f"unknown fields of current: {sorted(unknown)}")
-        self._values = dict(values)
-
-    def _clear(self) -> None:
-        self._values = {}
 
     @property
     def is_running_flow(self) -> bool:
@@ -97,3 +94,26 @@ class Current:
 
 
 current = Current()
+
+
+def bind_current(**values: Any) -> None:
+    """Describe the task about to run: ``flow_name``, ``run_id``, ``step_name``, ``task_id`` ...
+
+    Called by the runner in the task's process before the step starts; the
+    values replace whatever an earlier task of the same process left.  An
+    unknown field is a programming error in the runner, so it raises
+    :class:`TypeError` rather than being ignored.
+    """
+    unknown = set(values) - set(Current._FIELDS)
+    if unknown:
+        raise TypeError(f"unknown fields of current: {sorted(unknown)}")
+    current._values = dict(values)
+
+
+def clear_current() -> None:
+    """Forget the task that ran, so ``current.is_running_flow`` is False again.
+
+    Called by the runner once the step has finished (whatever happened), so
+    that code running later in the same process never reads a stale task.
+    """
+    current._values = {}

@@ -2,11 +2,12 @@
 
 Each decorator only writes down its options on the function it decorates
 and returns that same function, so they stack in any order with ``@step``.
-The runner reads the options back with :func:`step_options`.  Bad options
-are not raised while the flow file is being imported (that would print a
-bare traceback before cafstore's command line runs); they are kept on the
-function and reported by :func:`check_options` as one clear error naming
-the file, line and step.
+The runner reads the options back with :func:`step_options`; whether a
+function is a step at all is :func:`is_step`.  Bad options are not raised
+while the flow file is being imported (that would print a bare traceback
+before cafstore's command line runs); they are kept on the function and
+reported by :func:`check_options` as one clear error naming the file, line
+and step.
 """
 
 from __future__ import annotations
@@ -18,15 +19,22 @@ from cafstore.exception import FlowError
 
 _OPTIONS = "_cafstore_options"
 _ERRORS = "_cafstore_option_errors"
+#: The attribute ``@step`` sets to True on the function it marks: Metaflow's
+#: own name for it, so tools written for Metaflow flows recognise these steps.
+STEP_MARKER = "is_step"
 
 
 def step(func: Callable) -> Callable:
     """Mark a method of a FlowSpec as a step of the flow."""
     if not callable(func):
         raise FlowError(f"@step decorates a method (def name(self): ...), not a {type(func).__name__}.")
-    func.is_step = True  # type: ignore[attr-defined]  # Metaflow's marker, read by some tools
-    func._cafstore_step = True  # type: ignore[attr-defined]
+    setattr(func, STEP_MARKER, True)
     return func
+
+
+def is_step(func: Any) -> bool:
+    """True if ``func`` was marked by ``@step``: the one test for "is this a step", whoever asks."""
+    return getattr(func, STEP_MARKER, False) is True
 
 
 @dataclasses.dataclass(frozen=True)

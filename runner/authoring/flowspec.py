@@ -9,7 +9,8 @@ that loads artifacts lazily and records what the step assigns.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+import contextlib
+from typing import Any, Iterator, List, Optional
 
 from cafstore.exception import ReadOnlyAttributeError, TransitionError
 from cafstore.runner.authoring.parameters import Parameter
@@ -18,16 +19,33 @@ _MISSING: Any = object()
 #: Attributes every flow has; a step cannot assign them.
 RESERVED = frozenset({"next", "input", "index", "foreach_stack", "merge_artifacts"})
 
-# Set by the spawn task loader while it imports a flow file, so that the
-# file's ``MyFlow()`` under ``if __name__ == '__main__':`` does not start a CLI.
-_LOADING_FOR_TASK = False
+# True only inside ``loading_for_task()``.
+_loading_for_task = False
+
+
+@contextlib.contextmanager
+def loading_for_task() -> Iterator[None]:
+    """While a task process imports a flow file, ``MyFlow()`` does not start the flow's command line.
+
+    A flow file ends with ``if __name__ == '__main__': MyFlow()``, and a
+    spawned task imports it as ``__main__`` (so that its classes pickle as
+    under ``python flow.py``); without this, that import would start a
+    second ``run`` inside the task.
+    """
+    global _loading_for_task
+    previous = _loading_for_task
+    _loading_for_task = True
+    try:
+        yield
+    finally:
+        _loading_for_task = previous
 
 
 class FlowSpec:
     """Base class of flows: subclass it, add ``@step`` methods, call ``MyFlow()`` under ``__main__``."""
 
     def __init__(self, use_cli: bool = True) -> None:
-        if not use_cli or _LOADING_FOR_TASK:
+        if not use_cli or _loading_for_task:
             return
         from cafstore.cli.flow_commands import main
 

@@ -43,15 +43,12 @@ def new_main_module(path: str) -> types.ModuleType:
 
 def load_flow_class(path: str, class_name: str) -> type:
     """Import the flow file as ``__main__`` without starting its command line; return the class."""
-    from cafstore.runner.authoring import flowspec
+    from cafstore.runner.authoring.flowspec import loading_for_task
 
     code = compile_flow_file(path)
     module = new_main_module(path)
-    flowspec._LOADING_FOR_TASK = True
-    try:
+    with loading_for_task():
         exec(code, module.__dict__)
-    finally:
-        flowspec._LOADING_FOR_TASK = False
     return getattr(module, class_name)
 
 

@@ -24,7 +24,7 @@ import cafstore
 from cafstore.exception import CafstoreError, ForeachError, TaskTimeout, TransitionError
 from cafstore.runner.execution import logs
 from cafstore.runner.authoring.artifacts import InputView, Inputs, TaskState
-from cafstore.runner.authoring.current import current
+from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
 from cafstore.runner.execution.runs import task_ref
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
@@ -97,7 +97,7 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
     finally:
         clock.lap("persist")
         out, err = capture.stop()
-        current._clear()
+        clear_current()
         clock.lap("capture_stop")
     if error is not None:
         ids, new, small, num_splits = dict(state.ids), [], [], None
@@ -165,7 +165,7 @@ def _build(spec: TaskSpec, flow_cls: type, store: Store) -> Tuple[Any, TaskState
 
 
 def _set_current(spec: TaskSpec, flow_cls: type) -> None:
-    current._set(
+    bind_current(
         flow_name=spec.flow_name, run_id=str(spec.run_id), step_name=spec.step, task_id=str(spec.task_id),
         origin_run_id=None if spec.origin_run_id is None else str(spec.origin_run_id),
         namespace=spec.namespace, username=spec.user, retry_count=spec.attempt,

@@ -1,196 +1,30 @@
-"""The flow graph: which steps a flow has and how ``self.next`` links them.
+"""Reading a flow class's source with :mod:`ast` into a :class:`~.model.FlowGraph`.
 
-The graph is read from the flow class's source with :mod:`ast`; no step body
-runs.  That way a mistake in the *shape* of a flow (a misspelled target, a
-split that is never joined, a forgotten ``inputs`` argument) is reported before
-the first task starts, with the file, line and step to fix, instead of an hour
-into a run.
+The graph is read from the source, and no step body runs.  That way a
+mistake in the *shape* of a flow (a misspelled target, a split that is never
+joined, a forgotten ``inputs`` argument) is reported before the first task
+starts, with the file, line and step to fix, instead of an hour into a run.
 
-Parsing (:func:`graph_from_class`, :func:`graph_from_source`) never complains
-about the shape of a flow: it records what it saw, including what it could not
-make sense of.  :func:`validate` then applies the rules and raises
-:class:`~cafstore.exception.GraphError` for the first one that is broken.  The
-runner needs both halves: ``show`` should work on a flow that is still
-half-written, ``run`` must refuse it.
-
-Splits nest like parentheses.  Every static split (``self.next(self.a,
-self.b)``) and every foreach (``self.next(self.a, foreach='xs')``) opens a
-bracket that exactly one join step (a step taking ``inputs``) closes.  Each
-node records the brackets that are open around it in ``split_parents``.
+The parser never complains about the shape of a flow: it records what it
+saw, including what it could not make sense of (a step defined twice, a
+``self.next`` that is not the last statement, a target that is not
+``self.<step>``), as data on the model.  Judging the graph is the rules'
+job (:mod:`.rules`), which this module does not import.  The only errors
+raised here are those that leave nothing to read: a syntax error, a missing
+class, a class whose source cannot be found.
 """
 
 from __future__ import annotations
 
 import ast
-import heapq
 import inspect
-import os
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from cafstore.exception import GraphError
+from cafstore.runner.graph.model import FlowGraph, StepNode, graph_error, step_error, step_type
 
-#: Names a step cannot have: they are attributes of every flow at run time.
-RESERVED_NAMES = frozenset({"next", "input", "index", "foreach_stack", "merge_artifacts"})
 #: Keyword arguments ``self.next`` understands.
 NEXT_KEYWORDS = ("foreach",)
-
-_SPLIT_TYPES = ("split", "foreach")
-
-
-@dataclass(eq=False)
-class StepNode:
-    """One ``@step`` method, as written in the source.
-
-    ``type`` says how the step hands over to the next one: ``'end'`` for the
-    step named end, ``'join'`` for a step taking ``inputs``, ``'foreach'`` /
-    ``'split'`` for a step fanning out, ``'start'`` for a start that goes on
-    to a single step and ``'linear'`` for every other step.  A start step that
-    fans out therefore has type ``'split'`` or ``'foreach'``: the runner needs
-    the fan-out more than the name, which it can always compare.
-
-    ``split_parents`` lists the splits open around the step, outermost
-    first.  For a join it still includes the split the join closes (always
-    the last entry), so ``split_parents[-1]`` of a join is its split.
-    ``is_inside_foreach`` is true when the step runs once per item of some
-    foreach (a join that closes a foreach is outside it unless another
-    foreach encloses both).
-    """
-
-    name: str
-    lineno: int
-    file: str = "<flow>"
-    doc: str = ""
-    type: str = "linear"
-    out_funcs: List[str] = field(default_factory=list)
-    foreach_param: Optional[str] = None
-    num_args: int = 0
-    #: names of the parameters besides self (``*a`` / ``**kw`` spelled so)
-    arg_names: List[str] = field(default_factory=list)
-    #: line of the closing ``self.next(...)``; 0 when the step has none
-    next_line: int = 0
-    #: decorator names as written, innermost last (``['retry', 'step']``)
-    decorators: List[str] = field(default_factory=list)
-    in_funcs: List[str] = field(default_factory=list)
-    split_parents: List[str] = field(default_factory=list)
-    matching_join: Optional[str] = None
-    is_inside_foreach: bool = False
-    # What parsing found wrong with this step, reported later by validate().
-    _misplaced_next: List[int] = field(default_factory=list, repr=False)
-    _problems: List[GraphError] = field(default_factory=list, repr=False)
-
-    def to_dict(self) -> Dict[str, Any]:
-        """The JSON-able fields (no file: the flow's record carries it)."""
-        return {
-            "name": self.name,
-            "type": self.type,
-            "line": self.lineno,
-            "doc": self.doc,
-            "next": list(self.out_funcs),
-            "foreach": self.foreach_param,
-            "num_args": self.num_args,
-            "in_funcs": list(self.in_funcs),
-            "split_parents": list(self.split_parents),
-            "matching_join": self.matching_join,
-            "is_inside_foreach": self.is_inside_foreach,
-            "decorators": list(self.decorators),
-        }
-
-
-class FlowGraph:
-    """The steps of one flow class and the edges between them.
-
-    ``nodes`` keeps the order in which steps appear in the source (steps of
-    base classes first); iteration follows it.  :meth:`sorted_nodes` gives
-    the order in which they can run.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        file: str,
-        nodes: Dict[str, StepNode],
-        lineno: int = 0,
-        doc: str = "",
-        methods: Optional[Dict[str, Tuple[str, int]]] = None,
-        problems: Sequence[GraphError] = (),
-    ) -> None:
-        self.name = name
-        self.file = file
-        self.lineno = lineno
-        self.doc = doc
-        self.nodes = nodes
-        # plain (non-step) methods by name -> (file, line), for hints
-        self._methods = dict(methods or {})
-        self._problems = list(problems)
-        self._order = _topological_order(nodes)
-        rank = {n: i for i, n in enumerate(self._order)}
-        for node in nodes.values():
-            node.in_funcs = []
-        for node in (nodes[n] for n in self._order):
-            for target in dict.fromkeys(node.out_funcs):
-                if target in nodes:
-                    nodes[target].in_funcs.append(node.name)
-        for node in nodes.values():
-            node.in_funcs.sort(key=rank.__getitem__)
-        self._structure_problems = _analyze_structure(self)
-
-    def __getitem__(self, name: str) -> StepNode:
-        return self.nodes[name]
-
-    def __iter__(self) -> Iterator[StepNode]:
-        return iter(list(self.nodes.values()))
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.nodes
-
-    def __len__(self) -> int:
-        return len(self.nodes)
-
-    def __repr__(self) -> str:
-        return f"FlowGraph({self.name!r}, steps={list(self.nodes)!r})"
-
-    def sorted_nodes(self) -> List[StepNode]:
-        """Steps in an order they can run: start first, end last.
-
-        Ties are broken by source order so the listing is stable.  Steps
-        caught in a cycle (an invalid graph) come last, in source order.
-        """
-        return [self.nodes[n] for n in self._order]
-
-    def describe(self) -> str:
-        """The text of ``python flow.py show``."""
-        lines = [self.name]
-        lines += ["    " + line for line in self.doc.splitlines()]
-        for node in self.sorted_nodes():
-            lines += ["", f"Step {node.name}"]
-            lines += ["    " + line if line else "" for line in node.doc.splitlines()]
-            if node.type == "end":
-                continue
-            if not node.out_funcs:
-                lines.append("    => (no next step)")
-            elif node.foreach_param is not None:
-                lines.append(f"    => {node.out_funcs[0]} (foreach over '{node.foreach_param}')")
-            else:
-                lines.append("    => " + ", ".join(node.out_funcs))
-        return "\n".join(lines) + "\n"
-
-    def to_dict(self) -> Dict[str, Any]:
-        """A JSON-able description, stored with each run.
-
-        Only the file's base name is kept, so the same flow checked out in
-        two places describes itself identically.
-        """
-        return {
-            "name": self.name,
-            "file": os.path.basename(self.file),
-            "doc": self.doc,
-            "steps": [node.to_dict() for node in self.sorted_nodes()],
-        }
-
-
-# --------------------------------------------------------------------------
-# Parsing
 
 
 def graph_from_source(source: str, class_name: str, file: str = "<flow>") -> FlowGraph:
@@ -314,7 +148,7 @@ def _build_graph(chain: List[Tuple[ast.ClassDef, str]], name: str, file: str) ->
         lineno=cdef.lineno,
         doc=ast.get_docstring(cdef) or "",
         methods=methods,
-        problems=problems,
+        parse_problems=problems,
     )
 
 
@@ -335,7 +169,7 @@ def _read_class(
         earlier = seen.get(stmt.name)
         if earlier is not None and (is_step or stmt.name in steps):
             problems.append(
-                _error(
+                graph_error(
                     file,
                     stmt.lineno,
                     stmt.name,
@@ -395,8 +229,8 @@ def _read_step(fn: ast.FunctionDef, file: str) -> StepNode:
         decorators=[_decorator_name(d) for d in fn.decorator_list],
     )
     if self_name is None:
-        node._problems.append(
-            _at(
+        node.parse_problems.append(
+            step_error(
                 node,
                 f"step {fn.name!r} takes no arguments at all, but a step is a method: write "
                 f"def {fn.name}(self):.",
@@ -404,14 +238,14 @@ def _read_step(fn: ast.FunctionDef, file: str) -> StepNode:
         )
     last = fn.body[-1]
     tail = last.value if isinstance(last, ast.Expr) and _is_next_call(last.value, self_name) else None
-    node._misplaced_next = sorted(
+    node.misplaced_next = sorted(
         n.lineno for n in ast.walk(fn) if n is not tail and _is_next_call(n, self_name)
     )
     if tail is not None:
         node.next_line = tail.lineno
         if fn.name != "end":
             _read_next(tail, node, self_name or "self")
-    node.type = _step_type(node)
+    node.type = step_type(node)
     return node
 
 
@@ -420,7 +254,7 @@ def _read_next(call: ast.Call, node: StepNode, self_name: str) -> None:
     name = node.name
 
     def problem(line: int, text: str) -> None:
-        node._problems.append(_at(node, text, line))
+        node.parse_problems.append(step_error(node, text, line))
 
     if not call.args:
         problem(
@@ -472,196 +306,3 @@ def _read_next(call: ast.Call, node: StepNode, self_name: str) -> None:
             "write self.next(self.<step>, foreach='<artifact>'), or drop foreach= to split "
             "statically.",
         )
-
-
-def _step_type(node: StepNode) -> str:
-    if node.name == "end":
-        return "end"
-    if node.num_args >= 1 and node.name != "start":
-        return "join"
-    if node.foreach_param is not None:
-        return "foreach"
-    if len(node.out_funcs) > 1:
-        return "split"
-    return "start" if node.name == "start" else "linear"
-
-
-# --------------------------------------------------------------------------
-# Analysis shared by the graph and validate()
-
-
-def _topological_order(nodes: Dict[str, StepNode]) -> List[str]:
-    """Kahn's algorithm; ready steps are taken start first, end last, then by source order."""
-    index = {name: i for i, name in enumerate(nodes)}
-
-    def key(name: str) -> Tuple[int, int]:
-        return (0 if name == "start" else 2 if name == "end" else 1, index[name])
-
-    indegree = dict.fromkeys(nodes, 0)
-    for node in nodes.values():
-        for target in set(node.out_funcs):
-            if target in nodes:
-                indegree[target] += 1
-    ready = [key(n) for n, d in indegree.items() if d == 0]
-    heapq.heapify(ready)
-    order: List[str] = []
-    names = list(nodes)
-    while ready:
-        name = names[heapq.heappop(ready)[1]]
-        order.append(name)
-        for target in set(nodes[name].out_funcs):
-            if target in nodes:
-                indegree[target] -= 1
-                if indegree[target] == 0:
-                    heapq.heappush(ready, key(target))
-    placed = set(order)
-    order += sorted((n for n in nodes if n not in placed), key=key)  # cycles
-    return order
-
-
-def _analyze_structure(graph: FlowGraph) -> List[GraphError]:
-    """Match splits to joins like parentheses; fill the split fields.
-
-    Walks the steps in run order carrying the stack of open splits.  It
-    never raises: it notes what does not match, and :func:`validate`
-    reports it once the simpler rules hold (on a graph with cycles or
-    missing edges these notes are not meaningful, and are not reported).
-    """
-    problems: List[GraphError] = []
-    out_stack: Dict[str, Tuple[str, ...]] = {}
-    joins_of: Dict[str, List[str]] = {}
-    for node in graph.sorted_nodes():
-        node.matching_join = None
-        preds = [p for p in node.in_funcs if p in out_stack]
-        if node.type == "join":
-            stack = _join_stack(graph, node, preds, out_stack, problems)
-            if stack:
-                joins_of.setdefault(stack[-1], []).append(node.name)
-            inner = stack[:-1]
-        else:
-            stack = inner = out_stack[preds[0]] if preds else ()
-        node.split_parents = list(stack)
-        node.is_inside_foreach = any(graph[s].type == "foreach" for s in inner)
-        out_stack[node.name] = inner + (node.name,) if node.type in _SPLIT_TYPES else inner
-    for node in graph.nodes.values():
-        joins = joins_of.get(node.name, [])
-        if node.type in _SPLIT_TYPES and joins:
-            node.matching_join = joins[0]
-        if len(joins) > 1:
-            j1, j2 = graph[joins[0]], graph[joins[1]]
-            problems.append(
-                _at(
-                    j2,
-                    f"split {node.name!r} (line {node.lineno}) is closed by two joins, {j1.name!r} "
-                    f"(line {j1.lineno}) and {j2.name!r} (line {j2.lineno}). Every split needs "
-                    f"exactly one join that all of its branches reach: send the branches that go "
-                    f"to {j2.name!r} to {j1.name!r} instead (or merge the two joins).",
-                )
-            )
-    if "end" in graph and graph["end"].split_parents:
-        end = graph["end"]
-        open_split = graph[end.split_parents[-1]]
-        kind = "foreach" if open_split.type == "foreach" else "split"
-        problems.append(
-            _at(
-                end,
-                f"step 'end' is reached while the {kind} started by step {open_split.name!r} (line "
-                f"{open_split.lineno}) is still open. Every split must be closed by a join before "
-                f"end: add a join step, e.g. def join(self, inputs): ... self.next(self.end), and "
-                f"send the branches of {open_split.name!r} to it instead of to end.",
-            )
-        )
-    return problems
-
-
-def _join_stack(
-    graph: FlowGraph,
-    node: StepNode,
-    preds: List[str],
-    out_stack: Dict[str, Tuple[str, ...]],
-    problems: List[GraphError],
-) -> Tuple[str, ...]:
-    """The open splits arriving at a join (the last one is the one it closes)."""
-    if not preds:
-        return ()
-    first, stack = preds[0], out_stack[preds[0]]
-    for other in preds[1:]:
-        if out_stack[other] != stack:
-            problems.append(
-                _at(
-                    node,
-                    f"join step {node.name!r} merges {first!r}, {_where(graph, stack)}, with "
-                    f"{other!r}, {_where(graph, out_stack[other])}. A join must collect the branches "
-                    "of exactly one split, and nested splits must be joined before the splits "
-                    "around them (like matching parentheses): give each split its own join.",
-                )
-            )
-            return stack
-    where = f"takes an argument ({node.arg_names[0] if node.arg_names else 'inputs'}), which makes it a join"
-    if not stack:
-        if len(preds) == 1:
-            problems.append(
-                _at(
-                    node,
-                    f"step {node.name!r} {where}, but only {first!r} leads to it and {first!r} is "
-                    f"not inside any split or foreach, so there is nothing to join. Remove the "
-                    f"argument: def {node.name}(self):.",
-                )
-            )
-        else:
-            problems.append(
-                _at(
-                    node,
-                    f"join step {node.name!r} merges {', '.join(map(repr, preds))}, which are not "
-                    "branches of a split. A join must collect the branches of one split; send these "
-                    "steps one after the other instead.",
-                )
-            )
-        return stack
-    split = graph[stack[-1]]
-    if len(preds) == 1 and split.type != "foreach":
-        problems.append(
-            _at(
-                node,
-                f"step {node.name!r} {where}, but only {first!r} leads to it. A join must either "
-                f"follow a foreach or merge several branches; here the other branches of split "
-                f"{split.name!r} (line {split.lineno}) go elsewhere. Send all branches of "
-                f"{split.name!r} to {node.name!r}, or remove the argument.",
-            )
-        )
-    if split.type == "foreach" and split.name in preds:
-        problems.append(
-            _at(
-                split,
-                f"the foreach in step {split.name!r} goes straight to the join {node.name!r}, so "
-                f"nothing would run once per item. Add a step between them, e.g. "
-                f"self.next(self.process, foreach={split.foreach_param!r}) and a step process "
-                f"that does self.next(self.{node.name}).",
-                split.next_line,
-            )
-        )
-    return stack
-
-
-def _where(graph: FlowGraph, stack: Tuple[str, ...]) -> str:
-    if not stack:
-        return "which is outside any split"
-    split = graph[stack[-1]]
-    kind = "foreach" if split.type == "foreach" else "split"
-    return f"a branch of the {kind} in step {split.name!r} (line {split.lineno})"
-
-
-def _error(file: str, line: int, step: str, text: str) -> GraphError:
-    return GraphError(f"{file}:{line}: {text}", file=file, line=line, step=step)
-
-
-def _at(node: StepNode, text: str, line: Optional[int] = None) -> GraphError:
-    """An error about ``node``, at its ``def`` line unless told otherwise."""
-    return _error(node.file, line or node.lineno, node.name, text)
-
-
-def validate(graph: FlowGraph) -> None:
-    """Raise :class:`GraphError` for the first rule the graph breaks (rules: runner/graph/rules.py)."""
-    from cafstore.runner.graph.rules import check
-
-    check(graph)

@@ -1,8 +1,10 @@
-"""The rules a flow graph must follow, checked by :func:`check` (``graph.validate``).
+"""Judging a flow graph: the rules it must follow, checked by :func:`validate`.
 
-Kept apart from the parser (runner/graph/parser.py) so that reading a flow and
-judging it stay two separate jobs: ``show`` reads a half-written flow, ``run``
-judges it first.
+Kept apart from the parser (:mod:`.parser`), and independent of it: both
+depend only on the model (:mod:`.model`), so reading a flow and judging it
+stay two separate jobs.  ``show`` reads a half-written flow; ``run`` judges
+it first and refuses it with :class:`~cafstore.exception.GraphError` naming
+the file, line and step of the first mistake.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import difflib
 from typing import Dict, Iterator, List
 
 from cafstore.exception import GraphError
-from cafstore.runner.graph.parser import RESERVED_NAMES, FlowGraph, StepNode, _at
+from cafstore.runner.graph.model import RESERVED_NAMES, FlowGraph, StepNode, graph_error, step_error
 
 
-def check(graph: FlowGraph) -> None:
+def validate(graph: FlowGraph) -> None:
     """Raise :class:`GraphError` for the first rule the graph breaks.
 
     Rules are checked from the simplest (names, start/end) to the most
@@ -26,7 +28,7 @@ def check(graph: FlowGraph) -> None:
 
 
 def _violations(graph: FlowGraph) -> Iterator[GraphError]:
-    yield from graph._problems  # duplicate definitions
+    yield from graph.parse_problems  # duplicate definitions
     for node in graph:
         if node.name in RESERVED_NAMES or node.name.startswith("_"):
             why = (
@@ -34,20 +36,20 @@ def _violations(graph: FlowGraph) -> Iterator[GraphError]:
                 if node.name.startswith("_")
                 else "is reserved, because every flow already has an attribute of that name"
             )
-            yield _at(
+            yield step_error(
                 node,
                 f"a step cannot be named {node.name!r}: the name {why}. Rename the step (and "
                 "the self.next(...) calls that go to it).",
             )
     for required, role in (("start", "where every run begins"), ("end", "where every run finishes")):
         if required not in graph:
-            yield GraphError(
-                f"{graph.file}:{graph.lineno}: flow {graph.name!r} has no step named {required!r}, "
-                f"{role}. Add one: @step def {required}(self): ..."
+            yield graph_error(
+                graph.file,
+                graph.lineno,
+                required,
+                f"flow {graph.name!r} has no step named {required!r}, {role}. Add one: "
+                f"@step def {required}(self): ..."
                 + (" with self.next(...) as its last line." if required == "start" else ""),
-                file=graph.file,
-                line=graph.lineno,
-                step=required,
             )
     for node in graph:
         yield from _step_violations(graph, node)
@@ -56,20 +58,20 @@ def _violations(graph: FlowGraph) -> Iterator[GraphError]:
     # Joins are checked in run order, so a misplaced join is reported
     # before what it causes downstream (end reached from two branches).
     structure: Dict[str, List[GraphError]] = {}
-    for error in graph._structure_problems:
+    for error in graph.structure_problems:
         structure.setdefault(error.step, []).append(error)
     for node in graph.sorted_nodes():
         if len(node.in_funcs) > 1 and node.num_args == 0:
             sources = ", ".join(map(repr, node.in_funcs))
             if node.name == "end":
-                yield _at(
+                yield step_error(
                     node,
                     f"step 'end' is reached from several steps ({sources}), but end cannot join "
                     "branches. Add a join step, e.g. @step def join(self, inputs): ... "
                     "self.next(self.end), and send those steps to it.",
                 )
             else:
-                yield _at(
+                yield step_error(
                     node,
                     f"step {node.name!r} is reached from several steps ({sources}), so it is a join "
                     f"and must take the branches as an argument: def {node.name}(self, inputs):.",
@@ -81,25 +83,25 @@ def _step_violations(graph: FlowGraph, node: StepNode) -> Iterator[GraphError]:
     """Rules about one step on its own (and the names it points to)."""
     name = node.name
     if name == "end":
-        calls = sorted(node._misplaced_next + ([node.next_line] if node.next_line else []))
+        calls = sorted(node.misplaced_next + ([node.next_line] if node.next_line else []))
         if calls:
-            yield _at(
+            yield step_error(
                 node,
                 "step 'end' calls self.next(...), but end is the last step of every flow and "
                 "goes nowhere. Remove the self.next(...) call from end.",
                 calls[0],
             )
         if node.num_args:
-            yield _at(
+            yield step_error(
                 node,
                 f"step 'end' takes an argument ({node.arg_names[0]}), but end cannot be a join. "
                 "Join the branches in a separate step, e.g. def join(self, inputs): ... "
                 "self.next(self.end), and write def end(self):.",
             )
         return
-    if node._misplaced_next:
-        line = node._misplaced_next[0]
-        yield _at(
+    if node.misplaced_next:
+        line = node.misplaced_next[0]
+        yield step_error(
             node,
             f"self.next(...) in step {name!r} at line {line} must be the last line of the step, "
             "not inside an if/for/with/try or followed by other code: the graph is read without "
@@ -108,42 +110,42 @@ def _step_violations(graph: FlowGraph, node: StepNode) -> Iterator[GraphError]:
             line,
         )
     if not node.next_line:
-        yield _at(
+        yield step_error(
             node,
             f"step {name!r} has no self.next(...). Every step except end must say which step "
             f"runs after it, as its last line, e.g. self.next(self.end).",
         )
-    yield from node._problems
+    yield from node.parse_problems
     for target in node.out_funcs:
         if target in graph:
             continue
-        if target in graph._methods:
+        if target in graph.methods:
             hint = f"{target!r} is a method but not a step: decorate it with @step."
         else:
             close = difflib.get_close_matches(target, list(graph.nodes), n=1)
             hint = f"Did you mean self.{close[0]}? " if close else ""
             hint += f"The steps are: {', '.join(graph.nodes)}."
-        yield _at(
+        yield step_error(
             node,
             f"self.next(...) in step {name!r} goes to {target!r}, which is not a step of "
             f"flow {graph.name!r}. {hint}",
             node.next_line,
         )
     if name == "start" and node.num_args:
-        yield _at(
+        yield step_error(
             node,
             f"step 'start' takes an argument ({node.arg_names[0]}), but start is the first step "
             "and nothing comes before it to pass inputs. Write def start(self):.",
         )
     elif node.num_args > 1:
-        yield _at(
+        yield step_error(
             node,
             f"step {name!r} takes {node.num_args} arguments besides self "
             f"({', '.join(node.arg_names)}). A step takes none, or exactly one (inputs) if it "
             f"is a join: def {name}(self, inputs):.",
         )
     if node.type == "join" and (node.foreach_param is not None or len(node.out_funcs) > 1):
-        yield _at(
+        yield step_error(
             node,
             f"join step {name!r} also splits again. A step either joins or splits: let the join "
             f"go to one new step (self.next(self.<step>)) and split from there.",
@@ -175,7 +177,7 @@ def _cycle_violations(graph: FlowGraph) -> Iterator[GraphError]:
         if target in on_path:
             node = graph[path[-1]]
             loop = path[path.index(target):] + [target]
-            yield _at(
+            yield step_error(
                 node,
                 f"step {node.name!r} goes back to step {target!r} ({' -> '.join(loop)}), which "
                 "makes a cycle. A flow is a graph that only moves forward; to repeat work "
@@ -200,7 +202,7 @@ def _reachability_violations(graph: FlowGraph) -> Iterator[GraphError]:
                 todo.append(target)
     for node in graph:
         if node.name not in seen:
-            yield _at(
+            yield step_error(
                 node,
                 f"step {node.name!r} can never run: no chain of self.next(...) from start leads "
                 f"to it. Add self.next(self.{node.name}) to the step that should come before it, "

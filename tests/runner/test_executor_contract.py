@@ -17,7 +17,7 @@ import pytest
 from helpers import FLOWS
 
 from cafstore.runner.execution.executors.local import LocalForkExecutor, LocalSpawnExecutor
-from cafstore.runner.graph.parser import graph_from_class
+from cafstore.runner.graph import graph_from_class
 from cafstore.runner.execution.runs import start_run
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.store import Store

@@ -1,4 +1,4 @@
-"""Tests for cafstore.runner.graph.parser: parsing flow graphs and the rules they obey.
+"""Tests for cafstore.runner.graph: parsing flow graphs and the rules they obey.
 
 Malformed flows mark the line the error must point at with ``# <-``; the
 helper checks that the error names that file, line and step, so a message
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cafstore.exception import GraphError
-from cafstore.runner.graph.parser import (
+from cafstore.runner.graph import (
     FlowGraph,
     StepNode,
     graph_from_class,

@@ -1,0 +1,108 @@
+"""The public seams the runner uses on authoring objects: bind_current/clear_current, is_step, loading_for_task.
+
+They replace private reach-through (``current._set``, ``flowspec._LOADING_FOR_TASK = True``), so these
+tests pin both what the runner may call and what a flow author still sees.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from cafstore import FlowSpec, current, step
+from cafstore.runner.authoring.current import bind_current, clear_current
+from cafstore.runner.authoring.decorators import STEP_MARKER, is_step, retry
+from cafstore.runner.authoring.flowspec import loading_for_task
+
+#: What Metaflow's ``current`` offers a step (the subset cafstore implements), and nothing more.
+CURRENT_API = {"flow_name", "run_id", "origin_run_id", "step_name", "task_id", "namespace", "username",
+               "parameter_names", "retry_count", "tags", "pathspec", "is_running_flow", "get"}
+
+TASK = dict(flow_name="HelloFlow", run_id="7", step_name="start", task_id="3", origin_run_id=None,
+            namespace="user:me", username="me", retry_count=1, parameter_names=["alpha"], tags=["a", "b"])
+
+
+@pytest.fixture
+def bound():
+    bind_current(**TASK)
+    try:
+        yield current
+    finally:
+        clear_current()
+
+
+def test_users_see_only_metaflows_current_api():
+    public = {name for name in dir(current) if not name.startswith("_")}
+    assert public == CURRENT_API
+
+
+def test_bind_current_describes_the_task_and_clear_current_forgets_it(bound):
+    assert current.is_running_flow is True
+    assert current.pathspec == "HelloFlow/7/start/3"
+    assert (current.retry_count, current.username, current.tags) == (1, "me", ["a", "b"])
+    assert current.get("origin_run_id", "none") == "none" and "task_id" in current
+    assert repr(current) == "current(HelloFlow/7/start/3, attempt 1)"
+    clear_current()
+    assert current.is_running_flow is False and current.pathspec is None
+    assert repr(current) == "current(not running a flow)"
+
+
+def test_binding_again_replaces_every_field(bound):
+    bind_current(flow_name="Other", run_id="1", step_name="end", task_id="9")
+    assert current.pathspec == "Other/1/end/9"
+    assert current.username is None and current.tags is None
+
+
+def test_bind_current_refuses_an_unknown_field():
+    with pytest.raises(TypeError, match="stepname"):
+        bind_current(flow_name="F", stepname="start")
+    assert current.is_running_flow is False
+
+
+def test_is_step_tells_steps_from_plain_methods():
+    @retry
+    @step
+    def a(self):
+        pass
+
+    def helper(self):
+        pass
+
+    assert is_step(a) and getattr(a, STEP_MARKER) is True
+    assert not is_step(helper) and not is_step(None) and not is_step(lambda self: None)
+    helper.is_step = "yes"  # only @step's own marker counts
+    assert not is_step(helper)
+
+
+class _Flow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_loading_for_task_keeps_a_flow_from_starting_its_command_line(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["flow.py", "--help"])
+    with loading_for_task():
+        assert isinstance(_Flow(), _Flow)  # no command line ran, nothing exited
+        with loading_for_task():
+            _Flow()
+        _Flow()  # the inner block ending does not end the outer one
+    assert capsys.readouterr().out == ""
+    with pytest.raises(SystemExit) as info:
+        _Flow()  # outside: MyFlow() runs the flow's command line (here: --help)
+    assert info.value.code == 0
+    assert "Usage" in capsys.readouterr().out
+
+
+def test_loading_for_task_ends_even_when_the_import_fails(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["flow.py", "--help"])
+    with pytest.raises(ZeroDivisionError):
+        with loading_for_task():
+            1 / 0
+    with pytest.raises(SystemExit):
+        _Flow()
