@@ -88,10 +88,11 @@ def build_cli(flow_cls: type) -> click.Group:
                   help="Start a fresh production namespace with a new token (implies --production).")
     @click.option("--cache", "use_cache", is_flag=True,
                   help="Reuse any earlier task with the same step code and inputs instead of running it.")
+    @_executor_option
     @click.pass_obj
     def run(state: FlowState, tags: List[str], max_workers: Optional[int], max_num_splits: Optional[int],
             run_id_file: Optional[str], production: bool, authorize: Optional[str], generate_new_token: bool,
-            use_cache: bool, **params: Optional[str]) -> int:
+            use_cache: bool, executor: Optional[str], **params: Optional[str]) -> int:
         from cafstore.runner.execution.launch import run_flow
 
         graph = state.checked_graph()
@@ -109,7 +110,7 @@ def build_cli(flow_cls: type) -> click.Group:
             namespace = str(prod) if namespace is None else namespace  # steps' client calls see production
         return run_flow(flow_cls, graph, state.store_path, namespace, tags, max_workers, max_num_splits,
                         run_id_file, by_name, extra_system_tags=system_tags,
-                        reuse=reuse_factory(flow_cls, graph, None, use_cache, _say))
+                        reuse=reuse_factory(flow_cls, graph, None, use_cache, _say), executor=executor)
 
     @group.command(help="Resume a run: reuse every task that succeeded (by hash, nothing copied) and run the "
                         "rest with the current code. STEP: re-run from that step on.")
@@ -121,10 +122,11 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--max-num-splits", type=int, default=None, metavar="N", help="Widest foreach allowed.")
     @click.option("--run-id-file", metavar="FILE", default=None, help="Write the new run id to FILE.")
     @click.option("--cache", "use_cache", is_flag=True, help="Also reuse earlier tasks with the same key.")
+    @_executor_option
     @click.pass_obj
     def resume(state: FlowState, step_name: Optional[str], origin_run_id: Optional[int], tags: List[str],
                max_workers: Optional[int], max_num_splits: Optional[int], run_id_file: Optional[str],
-               use_cache: bool, **params: Optional[str]) -> int:
+               use_cache: bool, executor: Optional[str], **params: Optional[str]) -> int:
         from cafstore.exception import ParameterError
         from cafstore.runner.execution.launch import run_flow
         from cafstore.runner.reuse.resume import ResumePlan, find_origin, first_origin_id, origin_parameters
@@ -147,7 +149,7 @@ def build_cli(flow_cls: type) -> click.Group:
                         run_id_file, {}, params=values,
                         origin_run_id=origin_run_id if origin_run_id is not None else first_origin_id(origin),
                         resumed_from=int(origin["run_id"]),
-                        reuse=reuse_factory(flow_cls, graph, plan, use_cache, _say))
+                        reuse=reuse_factory(flow_cls, graph, plan, use_cache, _say), executor=executor)
 
     taken = {opt for p in run.params for opt in getattr(p, "opts", [])}
     for attr, param in reversed(flow_parameters(flow_cls)):
@@ -166,6 +168,17 @@ def build_cli(flow_cls: type) -> click.Group:
 
     add_client_commands(group, flow_cls.__name__)
     return group
+
+
+def _executor_option(command: Any) -> Any:
+    """``--executor NAME``; the names come from the executors' registry (checked by RunnerConfig, with the
+    same message as a bad ``CAFSTORE_EXECUTOR``)."""
+    from cafstore.runner.execution import executors
+
+    choices = ", ".join(executors.names())
+    return click.option("--executor", metavar="NAME", default=None,
+                        help=f"Where tasks run: {choices} [default: {executors.default_name()}, "
+                             "or $CAFSTORE_EXECUTOR].")(command)
 
 
 def _say(text: str) -> None:

@@ -1,7 +1,7 @@
 """Tunables of the runner, in one object instead of module globals.
 
-Each field has a default, an environment variable, and (for the two that
-Metaflow users know) a command-line option of ``run`` that wins over both.
+Each field has a default, an environment variable, and (for the ones a
+user picks per run) a command-line option of ``run`` that wins over both.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ import os
 from typing import Mapping, Optional
 
 from cafstore.exception import CommandLineError
-
-START_METHODS = ("fork", "spawn")
+from cafstore.runner.execution import executors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,12 +21,15 @@ class RunnerConfig:
     ``max_workers``: tasks running at once (``--max-workers``,
     ``CAFSTORE_RUN_MAX_WORKERS``).  ``max_num_splits``: the widest foreach a
     run may start (``--max-num-splits``, ``CAFSTORE_RUN_MAX_NUM_SPLITS``).
-    ``start_method``: ``fork`` (a task is a fork of the warm scheduler) or
-    ``spawn`` (a fresh ``python -m cafstore.runner.execution.executors.spawn_main``), forced with
-    ``CAFSTORE_START_METHOD``; spawn is the default only where fork does not
-    exist.  ``recheck_max_bytes``: an inherited artifact a step *read* but did
-    not assign is re-serialised at the end of the task, to catch in-place
-    changes (``self.items.append(x)``), if it is at most this big
+    ``executor``: the registered executor that runs the tasks
+    (``--executor``, ``CAFSTORE_EXECUTOR``, or its old spelling
+    ``CAFSTORE_START_METHOD``, which ``CAFSTORE_EXECUTOR`` overrides): ``fork``
+    (a task is a fork of the warm scheduler; the default where fork exists)
+    or ``spawn`` (a fresh interpreter per task); see
+    :mod:`cafstore.runner.execution.executors`.  ``recheck_max_bytes``: an
+    inherited artifact a step *read* but did not assign is re-serialised at
+    the end of the task, to catch in-place changes
+    (``self.items.append(x)``), if it is at most this big
     (``CAFSTORE_RECHECK_MAX_BYTES``; docs/runner.md explains the trade-off).
     ``kill_grace``: seconds between SIGTERM and SIGKILL when tasks are stopped,
     and the slack a hung task gets past its ``@timeout`` before it is killed.
@@ -35,13 +37,14 @@ class RunnerConfig:
 
     max_workers: int = 16
     max_num_splits: int = 100
-    start_method: str = "fork" if hasattr(os, "fork") else "spawn"
+    executor: str = dataclasses.field(default_factory=executors.default_name)
     recheck_max_bytes: int = 1 << 20
     kill_grace: float = 3.0
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, **overrides: Optional[int]) -> "RunnerConfig":
-        """Defaults, then the environment, then ``overrides`` that are not None (the command line)."""
+    def from_env(cls, environ: Optional[Mapping[str, str]] = None, executor: Optional[str] = None,
+                 **overrides: Optional[int]) -> "RunnerConfig":
+        """Defaults, then the environment, then ``executor`` and ``overrides`` that are not None (the command line)."""
         env = os.environ if environ is None else environ
         kwargs: dict = {}
         for field, var in (("max_workers", "CAFSTORE_RUN_MAX_WORKERS"),
@@ -50,15 +53,12 @@ class RunnerConfig:
             raw = env.get(var)
             if raw:
                 kwargs[field] = _positive_int(raw, var, allow_zero=field == "recheck_max_bytes")
-        method = env.get("CAFSTORE_START_METHOD")
-        if method:
-            if method not in START_METHODS:
-                raise CommandLineError(
-                    f"CAFSTORE_START_METHOD is {method!r}; it must be one of {', '.join(START_METHODS)}."
-                )
-            if method == "fork" and not hasattr(os, "fork"):
-                raise CommandLineError("CAFSTORE_START_METHOD=fork, but this platform cannot fork; use spawn.")
-            kwargs["start_method"] = method
+        for where, name in (("CAFSTORE_START_METHOD", env.get("CAFSTORE_START_METHOD")),
+                            ("CAFSTORE_EXECUTOR", env.get("CAFSTORE_EXECUTOR")), ("--executor", executor)):
+            if name:  # later ones win: the old variable, the new one, the command line
+                if name not in executors.names():
+                    raise executors.unknown_executor(name, where)
+                kwargs["executor"] = name
         for field, value in overrides.items():
             if value is not None:
                 option = "--" + field.replace("_", "-")

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Optional, TextIO
 
 from cafstore.exception import CommandLineError
 from cafstore.runner.execution.config import RunnerConfig
-from cafstore.runner.execution.executors.local import Executor, LocalForkExecutor, LocalSpawnExecutor
+from cafstore.runner.execution import executors
 from cafstore.runner.execution.logs import local_stamp
 from cafstore.runner.authoring.parameters import resolve_all
 from cafstore.runner.execution.runs import clean_tags, finish_run, start_run, username
@@ -35,10 +35,9 @@ def flow_file_of(flow_cls: type) -> str:
     return os.path.abspath(path)
 
 
-def make_executor(config: RunnerConfig, flow_cls: type) -> Executor:
-    if config.start_method == "spawn":
-        return LocalSpawnExecutor(config.kill_grace)
-    return LocalForkExecutor(flow_cls, config.kill_grace)
+def make_executor(config: RunnerConfig, flow_cls: type) -> executors.Executor:
+    """The executor the config names, built through the registry (any registered one works)."""
+    return executors.create(config.executor, flow_cls=flow_cls, kill_grace=config.kill_grace)
 
 
 def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: Any, tags: Iterable[str],
@@ -46,17 +45,18 @@ def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: A
              param_values: Dict[str, Optional[str]], out: TextIO = sys.stdout, err: TextIO = sys.stderr,
              extra_system_tags: Iterable[str] = (), params: Optional[Dict[str, Any]] = None,
              origin_run_id: Optional[int] = None, resumed_from: Optional[int] = None,
-             reuse: Optional[Callable[..., Any]] = None) -> int:
+             reuse: Optional[Callable[..., Any]] = None, executor: Optional[str] = None) -> int:
     """Run the flow; the process exit code (0 succeeded, 1 failed, 130 interrupted).
 
     For resume: ``params`` (values by attribute) replace the command line's; ``origin_run_id`` and
     ``resumed_from`` go into the run ref and ``current``; ``reuse(store, run)`` returns the
     scheduler's ``reuse(spec)`` hook, a :class:`~cafstore.runner.reuse.hook.Reuser`.
+    ``executor``: the registered executor's name (``--executor``; None: the environment's, else the default).
     """
     from cafstore.store import Store
     from cafstore.store.discover import discover_path
 
-    config = RunnerConfig.from_env(max_workers=max_workers, max_num_splits=max_num_splits)
+    config = RunnerConfig.from_env(executor=executor, max_workers=max_workers, max_num_splits=max_num_splits)
     user = username()
     user_tags = clean_tags(tags)
     if params is None:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, TextIO, Tuple
 
 from cafstore.runner.execution.config import RunnerConfig
 from cafstore.runner.authoring.decorators import StepOptions, step_options
-from cafstore.runner.execution.executors.local import Executor
+from cafstore.runner.execution.executors.base import Executor
 from cafstore.runner.execution.logs import local_stamp
 from cafstore.runner.execution.runs import RunInfo, record_lost_task
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
@@ -52,7 +52,7 @@ class Interrupted(Exception):
 
 
 class Scheduler:
-    """Runs one run of a flow to its end on an :class:`~cafstore.runner.execution.executors.local.Executor`."""
+    """Runs one run of a flow to its end on an :class:`~cafstore.runner.execution.executors.base.Executor`."""
 
     def __init__(self, graph: Any, flow_cls: type, ctx: RunContext, store: Any, executor: Executor,
                  config: RunnerConfig, out: TextIO = sys.stdout, err: TextIO = sys.stderr,

@@ -314,8 +314,12 @@ def _commit(store: Store, spec: TaskSpec, ids: Dict[str, ObjectId], new: List[st
 
 
 # -- describing failures -------------------------------------------------------------
-def _describe(exc: BaseException) -> Dict[str, Any]:
-    """A failure as plain data: type, message, the user's part of the traceback, where it happened."""
+def describe_failure(exc: BaseException) -> Dict[str, Any]:
+    """A failure as plain data: type, message, the user's part of the traceback, where it happened.
+
+    Public because a task process describes failures outside :func:`execute`
+    the same way (a flow file that fails to import in a spawned task).
+    """
     summary = traceback.TracebackException.from_exception(exc)
     _trim(summary, set())
     frames = list(summary.stack)
@@ -328,6 +332,9 @@ def _describe(exc: BaseException) -> Dict[str, Any]:
         "where": f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "",
         "user_error": user_error,
     }
+
+
+_describe = describe_failure  # the short name this module's own code uses
 
 
 def _trim(summary: traceback.TracebackException, seen: set) -> None:

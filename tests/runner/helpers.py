@@ -16,7 +16,8 @@ from typing import Any, Dict, List, Optional
 FLOWS = Path(__file__).parent / "flows"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 _STORE_ENV = ("CAFSTORE_HOME", "CAFSTORE_INLINE_THRESHOLD", "CAFSTORE_CHUNK_THRESHOLD", "CAFSTORE_NAMESPACE",
-              "CAFSTORE_RUN_MAX_WORKERS", "CAFSTORE_RUN_MAX_NUM_SPLITS", "CAFSTORE_START_METHOD", "CAFSTORE_PROFILE")
+              "CAFSTORE_RUN_MAX_WORKERS", "CAFSTORE_RUN_MAX_NUM_SPLITS", "CAFSTORE_START_METHOD", "CAFSTORE_EXECUTOR",
+              "CAFSTORE_PROFILE")
 
 
 def env_for(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:

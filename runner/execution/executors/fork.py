@@ -1,0 +1,51 @@
+"""``fork``: each attempt is a fork of the warm scheduler process.
+
+The default wherever ``os.fork`` exists: the child already has cafstore and
+the flow module imported, so a task pays no interpreter start and no
+import.  The child runs :func:`~cafstore.runner.execution.executors.child.run_child`.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+from typing import Any, Tuple
+
+from cafstore.runner.execution import task
+from cafstore.runner.execution.executors.child import run_child
+from cafstore.runner.execution.executors.process import LocalProcessExecutor
+from cafstore.runner.execution.spec import TaskSpec
+from cafstore.store.index import close_all
+
+
+class LocalForkExecutor(LocalProcessExecutor):
+    """Each attempt is a fork of this (warm) process: no interpreter start, no re-import of the flow.
+
+    The caller must not hold an open LMDB environment across :meth:`submit`
+    (``Store.close()`` first); the child opens its own.
+    """
+
+    def __init__(self, flow_cls: type, kill_grace: float = 3.0, echo: bool = True) -> None:
+        super().__init__(kill_grace)
+        self.flow_cls = flow_cls
+        self.echo = echo
+        task.warm()
+
+    def start_process(self, spec: TaskSpec) -> Tuple[int, int, Any]:
+        close_all()  # never carry an LMDB environment into a child
+        gc.freeze()  # the child's garbage collector then never touches (and copies) the parent's objects
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # or the child would print the parent's buffered text again
+        task.warm(spec.store_path)  # the child inherits the Store object instead of building one
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read_end)
+            run_child(spec, write_end, self.flow_cls, self.echo)
+        os.close(write_end)
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass  # the child already did it (or already exited)
+        return pid, read_end, None
