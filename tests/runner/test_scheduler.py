@@ -23,7 +23,7 @@ from cafstore.runner.execution.executors import Executor, lost_attempt
 from cafstore.runner.execution.runs import start_run, task_ref
 from cafstore.runner.execution.scheduler import RunContext, Scheduler
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
-from cafstore.runner.graph.parser import graph_from_class, validate
+from cafstore.runner.graph import graph_from_class, validate
 from cafstore.store import Store, hash_bytes
 
 FLOW_FILE = FLOWS / "scheduling.py"
