@@ -29,7 +29,7 @@ import socket
 import time
 from typing import Any, Optional
 
-from cafstore.exception import CafstoreError, CommandLineError, NotFound
+from cafstore.exception import CafstoreError, MaintenanceArgumentError, NotFound
 from cafstore.store import records
 
 RUNS, TASKS, PINS = "runs/", "tasks/", "pins/"
@@ -74,7 +74,8 @@ def parse_pathspec(text: str) -> tuple[str, int]:
     """``Flow/N`` -> (flow, N), with a message users can act on."""
     flow, _, run = text.strip().strip("/").partition("/")
     if not flow or not run.isdigit():
-        raise CommandLineError(f"{text!r} is not a run: write it as FlowName/RunNumber, e.g. HelloFlow/3.")
+        raise MaintenanceArgumentError(
+            f"{text!r} is not a run: write it as FlowName/RunNumber, e.g. HelloFlow/3.")
     return flow, int(run)
 
 
@@ -82,7 +83,8 @@ def parse_duration(text: str) -> float:
     """``90s``, ``15m``, ``12h``, ``30d``, ``2w`` (a bare number is seconds) -> seconds."""
     match = _DURATION.match(str(text))
     if not match:
-        raise CommandLineError(f"{text!r} is not a duration: use a number with s, m, h, d or w, e.g. 30d.")
+        raise MaintenanceArgumentError(
+            f"{text!r} is not a duration: use a number with s, m, h, d or w, e.g. 30d.")
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
