@@ -136,17 +136,12 @@ def _raw_refs(store: Any, prefix: str, problems: list) -> list:
     """(name, value) under ``prefix``; a value that does not decode becomes a problem, not a crash."""
     out = []
     start = prefix.encode()
-    with store._index.read() as txn:
-        cursor = txn.cursor(db=store._index.tables["refs"])
-        if cursor.set_range(start):
-            for key, raw in cursor:
-                if not key.startswith(start):
-                    break
-                name = key.decode("utf-8", "replace")
-                try:
-                    out.append((name, records.decode(raw)))
-                except (CafstoreError, ValueError) as exc:
-                    problems.append(f"ref {name!r} cannot be decoded: {exc}")
+    for key, raw in store.scan("refs", start):
+        name = key.decode("utf-8", "replace")
+        try:
+            out.append((name, records.decode(raw)))
+        except (CafstoreError, ValueError) as exc:
+            problems.append(f"ref {name!r} cannot be decoded: {exc}")
     return out
 
 
@@ -224,13 +219,7 @@ def drop_run(store: Any, drop: Drop) -> bool:
         txn.delete_ref(name)
         return True
 
-    return store._index.retrying(lambda t: body(_transaction(store, t)))
-
-
-def _transaction(store: Any, txn: Any) -> Any:
-    from cafstore.store.store import Transaction
-
-    return Transaction(store, txn)
+    return store.atomically(body)
 
 
 def run_refs(store: Any, flow: str, run_id: int) -> list:

@@ -128,8 +128,8 @@ def test_cli_gc_pin_rm_undelete_dedup(store):
 
 def test_gc_refusal_is_one_clear_error_and_exit_1(store):
     made = make_run(store, "F", 1, {"x": os.urandom(3000)})
-    with store._index.write() as txn:
-        txn.delete(made["tasks"]["end"].digest, db=store._index.tables["objects"])
+    with store.index.write() as txn:
+        txn.delete(made["tasks"]["end"].digest, db=store.index.tables["objects"])
     store.close()
     result = CliRunner().invoke(cli, ["--store", str(store.path), "gc"])
     assert result.exit_code == 1
