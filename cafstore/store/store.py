@@ -3,8 +3,8 @@
 Like Git, cafstore separates what never changes (objects and records, named
 by the blake3 hash of their bytes) from the little that does (refs: runs,
 tags, namespaces, pins). The LMDB index is the single source of truth for
-what exists; large objects' bytes live in a blob backend (``backends/``).
-Ref names, scans and
+what exists; large objects' bytes live in a blob backend (``backends/``),
+chosen by the store's settings (``settings.py``). Ref names, scans and
 ``Transaction`` are in ``refs.py``; this module writes and reads objects.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Iterator, Optional, Union
 
 from cafstore.exception import CorruptObject, ObjectNotFound, StoreError
 from cafstore.store import freshen, records, serialize
-from cafstore.store.backends import BlobBackend, LocalBlobBackend
+from cafstore.store.backends import BlobBackend, open_backend
 from cafstore.store.config import StoreConfig
 from cafstore.store.index import (
     ENCODING_ARTIFACT,
@@ -61,8 +61,11 @@ class Store(RefVerbs):
     """A content-addressed store on disk (see docs/store.md for the format).
 
     ``Store(path)`` opens or creates the store at ``path``; ``Store()`` finds
-    one the way Git finds a repository (``Store.discover``). ``blobs=``: where
-    large objects live (default: the local directory backend).
+    one the way Git finds a repository (``Store.discover``). The blob backend
+    is the one the store's settings name (local unless it was created with
+    another ``StoreConfig.blob_backend``); ``blobs=`` overrides it for this
+    object only, which is the one way to use a per-process backend such as
+    ``MemoryBlobBackend`` (other processes opening the path never see it).
     """
 
     def __init__(
@@ -80,7 +83,12 @@ class Store(RefVerbs):
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the store directory {self.path}: {exc.strerror}.") from exc
-        self.blobs = blobs or LocalBlobBackend(self.path, durable=self.config.durable)
+        if blobs is None:
+            from cafstore.store.settings import backend_choice
+
+            name, options = backend_choice(self.path, self.config)
+            blobs = open_backend(self.path, name, options, self.config)
+        self.blobs = blobs
         self._index_handle: Optional[Index] = None
         self._index_pid = -1
 
