@@ -14,7 +14,8 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── ArtifactSerializationError  a value that neither pickle nor cloudpickle can store
     │   ├── ArtifactLoadError         a stored value that cannot be unpickled here
     │   ├── StorageFull               the disk (or the store's quota) is full
-    │   └── GcRefused                 gc cannot compute the live set completely: it deleted nothing
+    │   ├── GcRefused                 gc cannot compute the live set completely: it deleted nothing
+    │   └── MaintenanceArgumentError  a run name or duration given to gc/retention that cannot be parsed
     ├── FlowError                     authoring and running flows
     │   ├── GraphError                the DAG breaks a rule (file:line, step)
     │   ├── ParameterError            a parameter is missing, malformed or assigned
@@ -113,6 +114,16 @@ class GcRefused(StoreError):
     def __init__(self, msg: str, problems: "list | None" = None) -> None:
         super().__init__(msg)
         self.problems = list(problems or [])
+
+
+class MaintenanceArgumentError(StoreError, ValueError):
+    """A run (``Flow/N``) or a duration (``30d``) handed to maintenance that it cannot parse.
+
+    Maintenance sits beside the store and knows nothing of command lines; the
+    CLI turns this into its own usage error.
+    """
+
+    headline = "bad argument"
 
 
 # --- flows -----------------------------------------------------------------

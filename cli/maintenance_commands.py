@@ -32,14 +32,18 @@ def _duration(ctx: click.Context, param: click.Parameter, value: Optional[str]) 
 
     try:
         return parse_duration(value)
-    except CafstoreError as exc:  # CommandLineError: shown by click as a usage error
+    except CafstoreError as exc:  # MaintenanceArgumentError: shown by click as a usage error
         raise click.BadParameter(str(exc)) from exc
 
 
 def _runs(values: tuple) -> list:
+    from cafstore.exception import CommandLineError, MaintenanceArgumentError
     from cafstore.maintenance.retention import parse_pathspec
 
-    return [parse_pathspec(value) for value in values]
+    try:
+        return [parse_pathspec(value) for value in values]
+    except MaintenanceArgumentError as exc:  # a bad argument on our command line: say so as one
+        raise CommandLineError(str(exc)) from exc
 
 
 @click.command()

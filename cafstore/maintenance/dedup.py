@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 from cafstore.exception import CafstoreError
 from cafstore.store import chunks, freshen, records
-from cafstore.store.index import ENCODING_RECORD, LOCATION_CHUNKED, LOCATION_FILE, unpack_meta
+from cafstore.store.index import ENCODING_RECORD, LOCATION_CHUNKED, LOCATION_FILE
 from cafstore.store.objectid import ObjectId, hash_bytes
 
 
@@ -54,29 +54,29 @@ def analyse(store: Any, top: int = 10, threshold: Optional[int] = None) -> Dedup
     """Count bytes and references over the whole index (one read transaction, no directory scan)."""
     if threshold is None:
         threshold = store.config.chunk_threshold or 4 * store.config.chunk_size
-    tables = store._index.tables
+    index = store.index
     report = DedupReport()
     refcount: dict = {}
     chunk_refs: dict = {}
     metas: dict = {}
-    with store._index.read() as txn:
-        for key, raw in txn.cursor(db=tables["objects"]):
-            meta = metas[key] = unpack_meta(raw)
+    with index.read() as txn:
+        for key, meta in index.iter_objects(txn):
+            metas[key] = meta
             report.objects += 1
             if meta[0] == LOCATION_CHUNKED:
                 report.chunked_objects += 1
-                report.physical_bytes += len(txn.get(key, db=tables["inline"]) or b"")
+                report.physical_bytes += len(index.inline_bytes(txn, key) or b"")
             else:
                 report.physical_bytes += meta[2]
             if meta[0] == LOCATION_CHUNKED or meta[1] == ENCODING_RECORD:
                 try:
-                    kids = list(freshen.children(txn, tables, ObjectId(key), meta))
+                    kids = list(freshen.children(index, txn, ObjectId(key), meta))
                 except (CafstoreError, ValueError):
                     continue  # fsck reports unreadable records; here they only count as bytes
                 target = chunk_refs if meta[0] == LOCATION_CHUNKED else refcount
                 for kid in kids:
                     target[kid.digest] = target.get(kid.digest, 0) + 1
-        for _, raw in txn.cursor(db=tables["refs"]):
+        for _, raw in index.iter_raw_refs(txn):
             try:
                 for kid in records.referenced_ids(records.decode(raw)):
                     refcount[kid.digest] = refcount.get(kid.digest, 0) + 1
@@ -108,29 +108,22 @@ def analyse(store: Any, top: int = 10, threshold: Optional[int] = None) -> Dedup
 def sharing(store: Any, candidates: list) -> list:
     """(oid, size, bytes shared) per whole-stored candidate: bytes of its chunks that another
     candidate or an already chunked object also has. Reads each candidate once (cut + hash)."""
-    import mmap
-
     chunker = chunks.Chunker.get(store.config.chunk_size)
     cut: dict = {}
     seen: dict = {}
     for oid, size in candidates:
-        with open(store.blobs.path(oid), "rb") as handle:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        try:
-            view = memoryview(mapped)
+        with store.blobs.reading(oid) as view:
             spans = chunker.cut([view])
             cut[oid] = [(hash_bytes(span), span.nbytes) for span in spans]
             del spans
-            view.release()
-        finally:
-            mapped.close()
         for cid in {cid for cid, _ in cut[oid]}:
             seen[cid] = seen.get(cid, 0) + 1
     out = []
-    with store._index.read() as txn:
+    index = store.index
+    with index.read() as txn:
         for oid, size in candidates:
             shared = sum(n for cid, n in cut[oid]
-                         if seen[cid] > 1 or txn.get(cid.digest, db=store._index.tables["objects"]) is not None)
+                         if seen[cid] > 1 or index.object_meta(txn, cid.digest) is not None)
             out.append((oid, size, shared))
     return out
 

@@ -32,20 +32,12 @@ import dataclasses
 import os
 import sys
 import time
-import uuid
 from typing import Any, Iterable, Optional
 
 from cafstore.exception import CafstoreError, GcRefused
 from cafstore.store import records
 from cafstore.maintenance import retention
-from cafstore.store.blobs import LocalBlobBackend
-from cafstore.store.index import (
-    ENCODING_NAMES,
-    ENCODING_RECORD,
-    LOCATION_CHUNKED,
-    LOCATION_FILE,
-    unpack_meta,
-)
+from cafstore.store.index import ENCODING_NAMES, ENCODING_RECORD, LOCATION_CHUNKED, LOCATION_FILE
 from cafstore.store.objectid import ObjectId, hash_bytes
 
 DEFAULT_GRACE = 3600.0
@@ -106,27 +98,27 @@ class _Marker:
 
     def __init__(self, store: Any, objects: dict) -> None:
         self.store, self.objects = store, objects
-        self.tables = store._index.tables
         self.marked: set = set()
         self.problems: list = []
         self.warnings: list = []
 
     def mark(self, roots: Iterable[tuple[bytes, str]], progress: Optional[Progress] = None) -> None:
         stack = list(roots)
-        with self.store._index.read() as txn:
+        index = self.store.index
+        with index.read() as txn:
             while stack:
                 digest, holder = stack.pop()
                 if digest in self.marked:
                     continue
                 meta = self.objects.get(digest)
                 if meta is None:
-                    raw = txn.get(digest, db=self.tables["objects"])  # written after our scan?
-                    if raw is None:
+                    meta = index.object_meta(txn, digest)  # written after our scan?
+                    if meta is None:
                         message = f"{holder} refers to missing object {digest.hex()}"
                         # A lost chunk cannot hide live objects (chunks refer to nothing).
                         (self.warnings if holder.startswith("chunk list") else self.problems).append(message)
                         continue
-                    meta = self.objects[digest] = unpack_meta(raw)
+                    self.objects[digest] = meta
                 self.marked.add(digest)
                 if progress and len(self.marked) % 1024 == 0:
                     progress.show("marking", len(self.marked), len(self.objects))
@@ -140,7 +132,7 @@ class _Marker:
             if meta[0] == LOCATION_FILE:
                 payload = self.store.blobs.get(oid)
             else:
-                payload = txn.get(digest, db=self.tables["inline"])
+                payload = self.store.index.inline_bytes(txn, digest)
             if payload is None:
                 raise ValueError("its bytes are missing")
             if meta[0] != LOCATION_CHUNKED and hash_bytes(payload) != oid:
@@ -154,15 +146,17 @@ class _Marker:
 
 
 def _load_objects(store: Any) -> dict:
-    with store._index.read() as txn:
-        return {key: unpack_meta(raw) for key, raw in txn.cursor(db=store._index.tables["objects"])}
+    index = store.index
+    with index.read() as txn:
+        return dict(index.iter_objects(txn))
 
 
 def _ref_roots(store: Any, excluded: set, problems: list) -> list:
     """(digest, holder) for every ObjectId in every ref not being dropped."""
     roots = []
-    with store._index.read() as txn:
-        for key, raw in txn.cursor(db=store._index.tables["refs"]):
+    index = store.index
+    with index.read() as txn:
+        for key, raw in index.iter_raw_refs(txn):
             name = key.decode("utf-8", "replace")
             if name.startswith(tuple(excluded)):
                 continue
@@ -242,13 +236,13 @@ def _referrers_first(store: Any, garbage: list, objects: dict) -> list:
     members = set(garbage)
     children: dict = {}
     indegree = dict.fromkeys(garbage, 0)
-    tables = store._index.tables
-    with store._index.read() as txn:
+    index = store.index
+    with index.read() as txn:
         for digest in garbage:
             meta = objects[digest]
             if meta[0] != LOCATION_CHUNKED and meta[1] != ENCODING_RECORD:
                 continue
-            payload = txn.get(digest, db=tables["inline"])
+            payload = index.inline_bytes(txn, digest)
             try:
                 value = records.decode_record(payload) if payload is not None else {}
             except (CafstoreError, ValueError):
@@ -281,81 +275,46 @@ def _bytes(meta: tuple) -> int:
 
 def _sweep(store: Any, order: list, objects: dict, cutoff: float, dry_run: bool, report: GcReport,
            bar: Progress, batch: int) -> None:
-    tables = store._index.tables
     for start in range(0, len(order), batch):
         group = order[start:start + batch]
         bar.show("sweeping", start, len(order))
         if dry_run:
             report.removed.extend((ObjectId(d).short, _kind(objects[d]), _bytes(objects[d])) for d in group)
             continue
+        index = store.index  # per batch: the handle is reopened after a fork
 
         def body(txn: Any) -> list:
             gone = []
             for digest in group:
-                raw = txn.get(digest, db=tables["objects"])
-                if raw is None:
+                meta = index.object_meta(txn, digest)
+                if meta is None:
                     continue
-                meta = unpack_meta(raw)
                 if meta[3] >= cutoff:
                     continue  # a writer reused it after we marked (freshen.py)
-                inline = txn.get(digest, db=tables["inline"]) if meta[0] != LOCATION_FILE else None
-                txn.delete(digest, db=tables["objects"])
-                if inline is not None:
-                    txn.delete(digest, db=tables["inline"])
+                index.delete_object(txn, digest)  # index entries go before the files they name
                 gone.append((digest, meta))
             return gone
 
-        for digest, meta in store._index.retrying(body):
+        for digest, meta in index.retrying(body):
             size = _bytes(meta)
             if meta[0] == LOCATION_FILE:
-                size = _remove_blob(store, ObjectId(digest), cutoff)
+                size = store.blobs.remove_if_older(ObjectId(digest), cutoff)
             report.removed.append((ObjectId(digest).short, _kind(meta), size))
     bar.show("sweeping", len(order), len(order), final=bool(order))
 
 
-def _remove_blob(store: Any, oid: ObjectId, cutoff: float) -> int:
-    """Delete a swept object's file unless a writer re-created it after gc decided; returns bytes freed.
-
-    Locally the file is first renamed aside, then its mtime checked: a file a
-    writer replaced after our index commit is young, and is linked back.
-    """
-    blobs = store.blobs
-    if not isinstance(blobs, LocalBlobBackend):
-        if blobs.mtime(oid) >= cutoff:
-            return 0
-        size = blobs.size(oid) or 0
-        blobs.delete(oid)
-        return size
-    path = blobs.path(oid)
-    trash = blobs.tmp / f"gc-{os.getpid()}-{uuid.uuid4().hex}"
-    try:
-        os.rename(path, trash)
-    except FileNotFoundError:
-        return 0
-    stat = os.stat(trash)
-    if stat.st_mtime >= cutoff:
-        try:
-            os.link(trash, path)
-        except FileExistsError:
-            pass
-        os.unlink(trash)
-        return 0
-    os.unlink(trash)
-    return stat.st_size
-
-
 def _remove_orphans(store: Any, cutoff: float, grace: float, dry_run: bool, report: GcReport) -> None:
     """Blob files no index entry names, and temp files of dead writers, older than the grace period."""
-    tables = store._index.tables
     for oid in store.blobs.iter_ids():
-        with store._index.read() as txn:
-            if txn.get(oid.digest, db=tables["objects"]) is not None:
+        index = store.index
+        with index.read() as txn:
+            if index.object_meta(txn, oid.digest) is not None:
                 continue
         if store.blobs.mtime(oid) >= cutoff:
             continue
         size = store.blobs.size(oid) or 0
         if not dry_run:
-            size = _remove_blob(store, oid, cutoff)
+            size = store.blobs.remove_if_older(oid, cutoff)
             if not size and store.blobs.exists(oid):
                 continue
         report.orphan_files.append((oid.short, size))

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 from typing import Any, Iterable
 
 from cafstore.exception import CafstoreError
 from cafstore.store import freshen, records
-from cafstore.store.blobs import LocalBlobBackend
-from cafstore.store.index import LOCATION_FILE, LOCATION_INLINE, unpack_meta
+from cafstore.store.index import LOCATION_FILE, LOCATION_INLINE
 from cafstore.store.objectid import ObjectId
 
 QUARANTINE = "quarantine"
@@ -56,10 +54,10 @@ def runs_using(store: Any, oids: Iterable = (), include_missing: bool = False) -
     as a target too (how repair finds runs that lost data).
     """
     targets = {ObjectId(o).digest for o in oids}
-    tables = store._index.tables
+    index = store.index
     memo: dict = {}
     out: dict = {}
-    with store._index.read() as txn:
+    with index.read() as txn:
 
         def reach(root: bytes) -> frozenset:
             stack = [(root, False)]
@@ -67,12 +65,12 @@ def runs_using(store: Any, oids: Iterable = (), include_missing: bool = False) -
                 digest, expanded = stack.pop()
                 if digest in memo:
                     continue
-                raw = txn.get(digest, db=tables["objects"])
-                if raw is None:
+                meta = index.object_meta(txn, digest)
+                if meta is None:
                     memo[digest] = frozenset([digest]) if include_missing or digest in targets else frozenset()
                     continue
                 try:
-                    kids = [c.digest for c in freshen.children(txn, tables, ObjectId(digest), unpack_meta(raw))]
+                    kids = [c.digest for c in freshen.children(index, txn, ObjectId(digest), meta)]
                 except (CafstoreError, ValueError):
                     kids = []
                 if not expanded:
@@ -108,19 +106,19 @@ def repair(store: Any, grace: float = 3600.0, report: Any = None) -> RepairRepor
             out.removed_temp.append(temp.name)
         except FileNotFoundError:
             continue
-    tables = store._index.tables
     vanished = [st.oid for st in store.iter_objects() if st.location == "file" and not store.blobs.exists(st.oid)]
     for oid in vanished:
         if _drop_entry(store, oid, lambda meta, data, oid=oid: not store.blobs.exists(oid)):
             out.removed_entries.append(oid)
     for oid in sorted(set(fsck_report.bad_objects) - set(vanished)):
         oid = ObjectId(oid)
-        with store._index.read() as txn:
-            raw = txn.get(oid.digest, db=tables["objects"])
-            data = txn.get(oid.digest, db=tables["inline"])
-        if raw is None:
+        index = store.index
+        with index.read() as txn:
+            meta = index.object_meta(txn, oid.digest)
+            data = index.inline_bytes(txn, oid.digest)
+        if meta is None:
             continue
-        _quarantine(store, oid, unpack_meta(raw), data)
+        _quarantine(store, oid, meta, data)
         if _drop_entry(store, oid, lambda meta, data: True):
             out.quarantined.append(oid)
     damaged = set(out.quarantined) | set(out.removed_entries)
@@ -129,31 +127,25 @@ def repair(store: Any, grace: float = 3600.0, report: Any = None) -> RepairRepor
 
 
 def _drop_entry(store: Any, oid: ObjectId, still_bad: Any) -> bool:
-    tables = store._index.tables
+    index = store.index
 
     def body(txn: Any) -> bool:
-        raw = txn.get(oid.digest, db=tables["objects"])
-        if raw is None:
+        meta = index.object_meta(txn, oid.digest)
+        if meta is None:
             return False
-        data = txn.get(oid.digest, db=tables["inline"])
-        if not still_bad(unpack_meta(raw), data):
+        if not still_bad(meta, index.inline_bytes(txn, oid.digest)):
             return False
-        txn.delete(oid.digest, db=tables["objects"])
-        if data is not None:
-            txn.delete(oid.digest, db=tables["inline"])
-        return True
+        return index.delete_object(txn, oid.digest)
 
-    return store._index.retrying(body)
+    return index.retrying(body)
 
 
 def _quarantine(store: Any, oid: ObjectId, meta: tuple, data: "bytes | None") -> None:
     """Keep a corrupt object's bytes for a human to inspect, out of the store's way."""
     target = store.path / QUARANTINE
     target.mkdir(exist_ok=True)
-    if meta[0] == LOCATION_FILE and isinstance(store.blobs, LocalBlobBackend):
-        source = store.blobs.path(oid)
-        if source.exists():
-            shutil.move(str(source), str(target / str(oid)))
+    if meta[0] == LOCATION_FILE:
+        store.blobs.quarantine(oid, target / str(oid))
     elif data is not None:
         suffix = ".inline" if meta[0] == LOCATION_INLINE else ".chunklist"
         (target / f"{oid}{suffix}").write_bytes(data)

@@ -29,7 +29,7 @@ import socket
 import time
 from typing import Any, Optional
 
-from cafstore.exception import CafstoreError, CommandLineError, NotFound
+from cafstore.exception import CafstoreError, MaintenanceArgumentError, NotFound
 from cafstore.store import records
 
 RUNS, TASKS, PINS = "runs/", "tasks/", "pins/"
@@ -74,7 +74,8 @@ def parse_pathspec(text: str) -> tuple[str, int]:
     """``Flow/N`` -> (flow, N), with a message users can act on."""
     flow, _, run = text.strip().strip("/").partition("/")
     if not flow or not run.isdigit():
-        raise CommandLineError(f"{text!r} is not a run: write it as FlowName/RunNumber, e.g. HelloFlow/3.")
+        raise MaintenanceArgumentError(
+            f"{text!r} is not a run: write it as FlowName/RunNumber, e.g. HelloFlow/3.")
     return flow, int(run)
 
 
@@ -82,7 +83,8 @@ def parse_duration(text: str) -> float:
     """``90s``, ``15m``, ``12h``, ``30d``, ``2w`` (a bare number is seconds) -> seconds."""
     match = _DURATION.match(str(text))
     if not match:
-        raise CommandLineError(f"{text!r} is not a duration: use a number with s, m, h, d or w, e.g. 30d.")
+        raise MaintenanceArgumentError(
+            f"{text!r} is not a duration: use a number with s, m, h, d or w, e.g. 30d.")
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -134,17 +136,12 @@ def _raw_refs(store: Any, prefix: str, problems: list) -> list:
     """(name, value) under ``prefix``; a value that does not decode becomes a problem, not a crash."""
     out = []
     start = prefix.encode()
-    with store._index.read() as txn:
-        cursor = txn.cursor(db=store._index.tables["refs"])
-        if cursor.set_range(start):
-            for key, raw in cursor:
-                if not key.startswith(start):
-                    break
-                name = key.decode("utf-8", "replace")
-                try:
-                    out.append((name, records.decode(raw)))
-                except (CafstoreError, ValueError) as exc:
-                    problems.append(f"ref {name!r} cannot be decoded: {exc}")
+    for key, raw in store.scan("refs", start):
+        name = key.decode("utf-8", "replace")
+        try:
+            out.append((name, records.decode(raw)))
+        except (CafstoreError, ValueError) as exc:
+            problems.append(f"ref {name!r} cannot be decoded: {exc}")
     return out
 
 
@@ -222,13 +219,7 @@ def drop_run(store: Any, drop: Drop) -> bool:
         txn.delete_ref(name)
         return True
 
-    return store._index.retrying(lambda t: body(_transaction(store, t)))
-
-
-def _transaction(store: Any, txn: Any) -> Any:
-    from cafstore.store.store import Transaction
-
-    return Transaction(store, txn)
+    return store.atomically(body)
 
 
 def run_refs(store: Any, flow: str, run_id: int) -> list:

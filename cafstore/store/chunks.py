@@ -31,15 +31,7 @@ from typing import Any, Iterable, Optional
 
 from cafstore.exception import CorruptObject, ObjectNotFound, StoreError
 from cafstore.store import freshen, records
-from cafstore.store.blobs import LocalBlobBackend
-from cafstore.store.index import (
-    ENCODING_RAW,
-    LOCATION_CHUNKED,
-    LOCATION_FILE,
-    LOCATION_INLINE,
-    pack_meta,
-    unpack_meta,
-)
+from cafstore.store.index import ENCODING_RAW, LOCATION_CHUNKED, LOCATION_FILE, LOCATION_INLINE
 from cafstore.store.objectid import ObjectId, hash_bytes, new_hasher
 
 KIND = "chunks"
@@ -147,17 +139,18 @@ def put_chunked(store: Any, txn: Any, oid: ObjectId, pieces: list, size: int, en
     for cid, span in zip(ids, spans):
         unique.setdefault(cid, span)
     written: set = set()
+    index = store.index
     if txn is None:
-        with store._index.read() as read_txn:
-            missing = [cid for cid in unique if store._lookup(read_txn, cid) is None]
+        with index.read() as read_txn:
+            missing = [cid for cid in unique if index.object_meta(read_txn, cid.digest) is None]
     else:
-        missing = [cid for cid in unique if store._lookup(txn, cid) is None]
+        missing = [cid for cid in unique if index.object_meta(txn, cid.digest) is None]
     for _attempt in range(5):
         _write_files(store, [(cid, unique[cid]) for cid in missing if cid not in written], written)
         if txn is not None:
             vanished = _commit(store, txn, oid, unique, written, payload, size, encoding, convert)
         else:
-            vanished = store._index.retrying(
+            vanished = store.index.retrying(  # re-read: a fork may have replaced the handle
                 lambda t: _commit(store, t, oid, unique, written, payload, size, encoding, convert))
         if not vanished:
             return oid
@@ -192,32 +185,32 @@ def _commit(store: Any, txn: Any, oid: ObjectId, unique: dict, written: set, pay
 
     ``convert``: re-chunking an object stored whole; the bytes of new chunks are appended if it committed.
     """
-    tables = store._index.tables
+    index = store.index
     now = time.time()
-    present = {cid: txn.get(cid.digest, db=tables["objects"]) for cid in unique}
-    vanished = [cid for cid, raw in present.items() if raw is None and cid not in written]
+    present = {cid: index.object_meta(txn, cid.digest) for cid in unique}
+    vanished = [cid for cid, meta in present.items() if meta is None and cid not in written]
     if vanished:
         return vanished
-    existing = txn.get(oid.digest, db=tables["objects"])
+    existing = index.object_meta(txn, oid.digest)
     if convert is None and existing is not None:
         return []  # another writer stored the same object meanwhile: its chunks are indexed
-    if convert is not None and (existing is None or unpack_meta(existing)[0] != LOCATION_FILE):
+    if convert is not None and (existing is None or existing[0] != LOCATION_FILE):
         return []  # swept or already converted meanwhile: leave it be
-    for cid, raw in present.items():
+    for cid, meta in present.items():
         span = unique[cid]
-        if raw is not None:
-            if now - unpack_meta(raw)[3] > store.config.freshen_after:
-                freshen.freshen(txn, tables, cid, now, store.config.freshen_after)
+        if meta is not None:
+            if now - meta[3] > store.config.freshen_after:
+                freshen.freshen(index, txn, cid, now, store.config.freshen_after)
         elif span.nbytes <= store.config.inline_threshold:
-            txn.put(cid.digest, bytes(span), db=tables["inline"])
-            txn.put(cid.digest, pack_meta(LOCATION_INLINE, ENCODING_RAW, span.nbytes, now), db=tables["objects"])
+            index.put_inline_bytes(txn, cid.digest, bytes(span))
+            index.put_meta(txn, cid.digest, (LOCATION_INLINE, ENCODING_RAW, span.nbytes, now))
         else:
-            txn.put(cid.digest, pack_meta(LOCATION_FILE, ENCODING_RAW, span.nbytes, now), db=tables["objects"])
-    txn.put(oid.digest, payload, db=tables["inline"])
-    created = unpack_meta(existing)[3] if convert is not None else now  # conversion keeps gc's view of its age
-    txn.put(oid.digest, pack_meta(LOCATION_CHUNKED, encoding, size, created), db=tables["objects"])
+            index.put_meta(txn, cid.digest, (LOCATION_FILE, ENCODING_RAW, span.nbytes, now))
+    index.put_inline_bytes(txn, oid.digest, payload)
+    created = existing[3] if convert is not None else now  # conversion keeps gc's view of its age
+    index.put_meta(txn, oid.digest, (LOCATION_CHUNKED, encoding, size, created))
     if convert is not None:
-        convert.append(sum(unique[cid].nbytes for cid, raw in present.items() if raw is None))
+        convert.append(sum(unique[cid].nbytes for cid, meta in present.items() if meta is None))
     return []
 
 
@@ -243,31 +236,18 @@ def rechunk(store: Any, oid: ObjectId) -> Optional[int]:
     looked the object up just before finds the file gone and re-reads the
     index (``Store.open``), so it never fails.
     """
-    import mmap
-
-    with store._index.read() as txn:
-        raw = txn.get(oid.digest, db=store._index.tables["objects"])
-    if raw is None or unpack_meta(raw)[0] != LOCATION_FILE:
+    index = store.index
+    with index.read() as txn:
+        meta = index.object_meta(txn, oid.digest)
+    if meta is None or meta[0] != LOCATION_FILE:
         return None
-    _, encoding, size, _ = unpack_meta(raw)
-    path = store.blobs.path(oid) if isinstance(store.blobs, LocalBlobBackend) else None
-    if path is None:
-        view = store.blobs.open(oid)
-        mapped = None
-    else:
-        with open(path, "rb") as handle:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        view = memoryview(mapped)
-    try:
+    _, encoding, size, _ = meta
+    converted: list = []
+    with store.blobs.reading(oid) as view:
         if view.nbytes != size or hash_bytes(view) != oid:
             raise CorruptObject(f"Object {oid} is corrupt (its file no longer hashes to its id); "
                                 "it was not re-chunked. Run `cafstore fsck --repair`.", oid)
-        converted: list = []
         put_chunked(store, None, oid, [view], size, encoding, convert=converted)
-    finally:
-        view.release()
-        if mapped is not None:
-            mapped.close()
     if not converted:
         return None
     store.blobs.delete(oid)
@@ -298,17 +278,17 @@ def assemble(store: Any, oid: ObjectId, payload: "bytes | None", size: int, veri
 def _locate(store: Any, oid: ObjectId, entries: list) -> list:
     """Per chunk: its bytes if inline, else None (a file); one read transaction for all of them."""
     out = []
-    with store._index.read() as txn:
+    index = store.index
+    with index.read() as txn:
         for cid, length in entries:
-            meta = store._lookup(txn, cid)
+            meta = index.object_meta(txn, cid.digest)
             if meta is None:
                 raise CorruptObject(f"Object {oid} is corrupt: its chunk {cid.short} is missing from the "
                                     "store. Run `cafstore fsck` to list every run that uses it.", oid)
             if meta[2] != length:
                 raise CorruptObject(f"Object {oid} is corrupt: chunk {cid.short} has {meta[2]} bytes, "
                                     f"its chunk list says {length}.", oid)
-            out.append(txn.get(cid.digest, db=store._index.tables["inline"]) if meta[0] == LOCATION_INLINE
-                       else None)
+            out.append(index.inline_bytes(txn, cid.digest) if meta[0] == LOCATION_INLINE else None)
     return out
 
 
@@ -319,39 +299,13 @@ def _fill(store: Any, oid: ObjectId, cid: ObjectId, inline: "bytes | None", targ
         target[:] = inline
         return
     try:
-        got = _read_file_into(store, cid, target)
+        got = store.blobs.read_into(cid, target)
     except ObjectNotFound as exc:
         raise CorruptObject(f"Object {oid} is corrupt: the file of its chunk {cid.short} is missing. "
                             "Run `cafstore fsck` to list every run that uses it.", oid) from exc
     if got != target.nbytes:
         raise CorruptObject(f"Object {oid} is corrupt: its chunk {cid.short} has {got} bytes on disk, "
                             f"{target.nbytes} expected.", oid)
-
-
-def _read_file_into(store: Any, cid: ObjectId, target: memoryview) -> int:
-    """Read a chunk file straight into ``target``; returns the file's size (a mismatch is corruption)."""
-    if not isinstance(store.blobs, LocalBlobBackend):
-        data = store.blobs.open(cid)
-        if data.nbytes == target.nbytes:
-            target[:] = data
-        return data.nbytes
-    try:
-        fd = os.open(store.blobs.path(cid), os.O_RDONLY)
-    except FileNotFoundError as exc:
-        raise ObjectNotFound(f"chunk {cid} missing") from exc
-    try:
-        actual = os.fstat(fd).st_size
-        if actual != target.nbytes:
-            return actual
-        total = 0
-        while total < actual:
-            got = os.preadv(fd, [target[total:]], total)
-            if got == 0:
-                break
-            total += got
-        return total
-    finally:
-        os.close(fd)
 
 
 def rehash(store: Any, oid: ObjectId, payload: "bytes | None", size: int) -> ObjectId:
@@ -369,11 +323,12 @@ def rehash(store: Any, oid: ObjectId, payload: "bytes | None", size: int) -> Obj
 
 def chunk_ids(store: Any, oid: ObjectId) -> Optional[list]:
     """[(chunk id, length)] of a chunked object, or None if it is stored whole."""
-    with store._index.read() as txn:
-        meta = store._lookup(txn, oid)
+    index = store.index
+    with index.read() as txn:
+        meta = index.object_meta(txn, oid.digest)
         if meta is None:
             raise ObjectNotFound(f"No object {oid} in the store at {store.path}.")
         if meta[0] != LOCATION_CHUNKED:
             return None
-        payload = txn.get(oid.digest, db=store._index.tables["inline"])
+        payload = index.inline_bytes(txn, oid.digest)
     return decode_list(payload, oid)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any, Mapping, Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,6 +19,17 @@ class StoreConfig:
     ``initial_map_size``: LMDB's address-space reservation. It is virtual memory
     only (the file grows as used), and the store doubles it on demand, so a
     user with free disk never sees MapFullError.
+
+    ``blob_backend`` / ``blob_options``: where large objects' bytes live (a
+    name in ``cafstore.store.backends.BACKENDS`` and that backend's options).
+    Persisted with the store (``store.json``) when the store is created, so
+    every process that later opens ``Store(path)`` -- task processes, spawned
+    children, CLI commands -- builds the same backend. None (the default)
+    means "whatever the store says", and local for a new store; naming a
+    backend that differs from the store's is an error. Only backends every
+    process can reach can be chosen here (local now, S3 later): the memory
+    backend is per-process, so it is only usable as
+    ``Store(path, blobs=MemoryBlobBackend())``.
     """
 
     inline_threshold: int = 32 * 1024
@@ -39,6 +51,8 @@ class StoreConfig:
     chunk_threshold: int = 0
     chunk_size: int = 1 << 20
     freshen_after: float = 300.0
+    blob_backend: Optional[str] = None
+    blob_options: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     @classmethod
     def from_env(cls) -> "StoreConfig":

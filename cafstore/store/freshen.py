@@ -23,11 +23,11 @@ from typing import Any, Iterator
 
 from cafstore.exception import CafstoreError
 from cafstore.store import records
-from cafstore.store.index import ENCODING_RECORD, LOCATION_CHUNKED, pack_meta, unpack_meta
+from cafstore.store.index import ENCODING_RECORD, LOCATION_CHUNKED, Index
 from cafstore.store.objectid import ObjectId
 
 
-def children(txn: Any, tables: dict, oid: ObjectId, meta: tuple) -> Iterator[ObjectId]:
+def children(index: Index, txn: Any, oid: ObjectId, meta: tuple) -> Iterator[ObjectId]:
     """Objects that ``oid`` refers to: a record's ObjectIds, a chunked object's chunks.
 
     This is the one edge function of the object graph; gc marks along it and
@@ -37,7 +37,7 @@ def children(txn: Any, tables: dict, oid: ObjectId, meta: tuple) -> Iterator[Obj
     location, encoding = meta[0], meta[1]
     if location != LOCATION_CHUNKED and encoding != ENCODING_RECORD:
         return iter(())
-    payload = txn.get(oid.digest, db=tables["inline"])
+    payload = index.inline_bytes(txn, oid.digest)
     if payload is None:
         raise ValueError(f"the {'chunk list' if location == LOCATION_CHUNKED else 'record'} bytes are missing")
     return records.referenced_ids(records.decode_record(payload))
@@ -48,24 +48,24 @@ def known(store: Any, txn: Any, oid: ObjectId) -> bool:
 
     ``txn``: the caller's write transaction, or None to use short ones.
     """
-    tables = store._index.tables
+    index = store.index
     if txn is not None:
-        raw = txn.get(oid.digest, db=tables["objects"])
-        if raw is not None and _stale(store, raw):
-            freshen(txn, tables, oid, time.time(), store.config.freshen_after)
-        return raw is not None
-    with store._index.read() as read_txn:
-        raw = read_txn.get(oid.digest, db=tables["objects"])
-    if raw is None:
+        meta = index.object_meta(txn, oid.digest)
+        if meta is not None and _stale(store, meta):
+            freshen(index, txn, oid, time.time(), store.config.freshen_after)
+        return meta is not None
+    with index.read() as read_txn:
+        meta = index.object_meta(read_txn, oid.digest)
+    if meta is None:
         return False
-    if not _stale(store, raw):
+    if not _stale(store, meta):
         return True
     now = time.time()
     # Re-checked inside the write transaction: gc may have swept it since the read.
-    return store._index.retrying(lambda t: freshen(t, tables, oid, now, store.config.freshen_after))
+    return index.retrying(lambda t: freshen(index, t, oid, now, store.config.freshen_after))
 
 
-def freshen(txn: Any, tables: dict, oid: ObjectId, now: float, min_age: float) -> bool:
+def freshen(index: Index, txn: Any, oid: ObjectId, now: float, min_age: float) -> bool:
     """Set ``created = now`` on ``oid`` and everything it reaches that is older than ``min_age``.
 
     Returns False if ``oid`` is not indexed (any more). Referents that are
@@ -77,20 +77,19 @@ def freshen(txn: Any, tables: dict, oid: ObjectId, now: float, min_age: float) -
         if current in seen:
             continue
         seen.add(current)
-        raw = txn.get(current.digest, db=tables["objects"])
+        meta = index.object_meta(txn, current.digest)
         if present is None:
-            present = raw is not None
-        if raw is None:
+            present = meta is not None
+        if meta is None:
             continue
-        meta = unpack_meta(raw)
         if now - meta[3] > min_age:
-            txn.put(current.digest, pack_meta(meta[0], meta[1], meta[2], now), db=tables["objects"])
+            index.put_meta(txn, current.digest, (meta[0], meta[1], meta[2], now))
         try:
-            stack.extend(children(txn, tables, current, meta))
+            stack.extend(children(index, txn, current, meta))
         except (CafstoreError, ValueError):
             continue  # an unreadable payload: fsck reports it, gc refuses to run on it
     return bool(present)
 
 
-def _stale(store: Any, raw: bytes) -> bool:
-    return time.time() - unpack_meta(raw)[3] > store.config.freshen_after
+def _stale(store: Any, meta: tuple) -> bool:
+    return time.time() - meta[3] > store.config.freshen_after

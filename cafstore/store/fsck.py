@@ -66,8 +66,9 @@ def _check_chunked(store: Any, st: Any, references: list) -> ObjectId:
     """A chunk list's chunks become references to check; returns the reassembled content's hash."""
     from cafstore.store import chunks
 
-    with store._index.read() as txn:
-        payload = txn.get(st.oid.digest, db=store._index.tables["inline"])
+    index = store.index
+    with index.read() as txn:
+        payload = index.inline_bytes(txn, st.oid.digest)
     entries = chunks.decode_list(payload, st.oid)
     references.extend((f"chunk list of object {st.oid}", cid) for cid, _ in entries)
     return chunks.rehash(store, st.oid, payload, st.size)
@@ -84,8 +85,9 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
         bar.step()
         try:
             if st.location == "inline":
-                with store._index.read() as txn:
-                    data = txn.get(st.oid.digest, db=store._index.tables["inline"])
+                index = store.index
+                with index.read() as txn:
+                    data = index.inline_bytes(txn, st.oid.digest)
                 if data is None:
                     raise ValueError("inline bytes missing")
                 actual = hash_bytes(data)

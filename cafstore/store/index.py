@@ -20,6 +20,12 @@ Tables (LMDB named databases):
 - ``inline``   digest -> bytes of small objects
 - ``refs``     utf-8 name -> canonical JSON value (the only mutable state)
 - ``counters`` utf-8 name -> u64 (run ids)
+
+``Store.index`` is this module's public face for the store's own helpers and
+for maintenance (gc, repair, dedup, fsck): transactions (``read``, ``write``,
+``retrying``) and verbs over the object tables that take a transaction, so no
+caller outside this module needs LMDB's table handles or the packed meta
+layout. An object's meta is the tuple ``(location, encoding, size, created)``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import os
 import struct
 import threading
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import lmdb
 
@@ -37,6 +43,7 @@ from cafstore.exception import StorageFull, StoreError
 from cafstore.store.config import StoreConfig
 
 T = TypeVar("T")
+ObjectMeta = tuple  # (location, encoding, size, created): unpack_meta's result
 TABLES = ("objects", "inline", "refs", "counters")
 
 LOCATION_INLINE = 1
@@ -155,6 +162,49 @@ class Index:
                 if not isinstance(exc.__cause__, lmdb.MapFullError):
                     raise
         raise StorageFull("The store index could not be grown enough to hold this write.")
+
+    # -- the object tables, by verb -----------------------------------------
+    def object_meta(self, txn: Any, digest: bytes) -> Optional[ObjectMeta]:
+        """The meta of the object with this digest, or None if it is not indexed."""
+        raw = txn.get(digest, db=self.tables["objects"])
+        return None if raw is None else _META.unpack(raw)
+
+    def inline_bytes(self, txn: Any, digest: bytes) -> Optional[bytes]:
+        """The ``inline`` table's bytes for ``digest``: a small object, or a chunked object's chunk list."""
+        return txn.get(digest, db=self.tables["inline"])
+
+    def put_meta(self, txn: Any, digest: bytes, meta: ObjectMeta, overwrite: bool = True) -> bool:
+        """Index an object (or rewrite its meta: a new created time); False if it existed and
+        ``overwrite`` is off. The object's bytes must already be durable (invariant 1)."""
+        return txn.put(digest, _META.pack(*meta), db=self.tables["objects"], overwrite=overwrite)
+
+    def put_inline_bytes(self, txn: Any, digest: bytes, data: bytes) -> None:
+        """Store a small object's bytes (or a chunk list) in the ``inline`` table."""
+        txn.put(digest, data, db=self.tables["inline"])
+
+    def delete_object(self, txn: Any, digest: bytes) -> bool:
+        """Unindex an object: its meta and any inline bytes. False if it was not indexed.
+
+        A file object's blob is not touched: callers remove it after this commits
+        (index entries go before the files they name).
+        """
+        found = txn.delete(digest, db=self.tables["objects"])
+        txn.delete(digest, db=self.tables["inline"])
+        return found
+
+    def iter_objects(self, txn: Any) -> Iterator[tuple[bytes, ObjectMeta]]:
+        """(digest, meta) of every indexed object, in digest order, within ``txn``."""
+        for key, raw in txn.cursor(db=self.tables["objects"]):
+            yield key, _META.unpack(raw)
+
+    def iter_raw_refs(self, txn: Any) -> Iterator[tuple[bytes, bytes]]:
+        """(name, encoded value) of every ref, in name order, within ``txn``; undecoded, so a
+        caller can report a ref that does not decode instead of failing on it."""
+        yield from txn.cursor(db=self.tables["refs"])
+
+    def count(self, txn: Any, table: str) -> int:
+        """Entries in ``table`` (one of ``TABLES``), from LMDB's own statistics: no scan."""
+        return txn.stat(self.tables[table])["entries"]
 
     # -- map size ----------------------------------------------------------
     def _grow_if_needed(self) -> None:

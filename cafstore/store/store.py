@@ -3,23 +3,22 @@
 Like Git, cafstore separates what never changes (objects and records, named
 by the blake3 hash of their bytes) from the little that does (refs: runs,
 tags, namespaces, pins). The LMDB index is the single source of truth for
-what exists; large objects' bytes live in a blob backend.
+what exists; large objects' bytes live in a blob backend (``backends/``),
+chosen by the store's settings (``settings.py``). Ref names, scans and
+``Transaction`` are in ``refs.py``; this module writes and reads objects.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator, Optional, Union
+from typing import Any, BinaryIO, Iterator, Optional, Union
 
-import lmdb
-
-from cafstore.exception import CorruptObject, ObjectNotFound, RefConflict, StoreError
+from cafstore.exception import CorruptObject, ObjectNotFound, StoreError
 from cafstore.store import freshen, records, serialize
-from cafstore.store.blobs import BlobBackend, LocalBlobBackend
+from cafstore.store.backends import BlobBackend, open_backend
 from cafstore.store.config import StoreConfig
 from cafstore.store.index import (
     ENCODING_ARTIFACT,
@@ -32,13 +31,10 @@ from cafstore.store.index import (
     LOCATION_NAMES,
     Index,
     open_index,
-    pack_meta,
     unpack_meta,
 )
 from cafstore.store.objectid import ObjectId, hash_bytes, hash_pieces, new_hasher
-
-MISSING: Any = object()  # ``expected=`` default of set_ref: no compare-and-swap
-_MAX_KEY = 500
+from cafstore.store.refs import RefVerbs
 
 
 class ObjectStat:
@@ -53,77 +49,6 @@ class ObjectStat:
         return f"ObjectStat({self.oid.short}, size={self.size}, {self.location}, {self.encoding})"
 
 
-def _ref_key(name: str) -> bytes:
-    try:
-        key = name.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise StoreError(f"Ref name {name[:80]!r} is not valid Unicode text ({exc.reason}).") from exc
-    if not key or len(key) > _MAX_KEY:
-        raise StoreError(f"Ref name {name[:80]!r} must be 1 to {_MAX_KEY} bytes of UTF-8.")
-    return key
-
-
-class Transaction:
-    """A group of ref, counter and record changes committed atomically.
-
-    Obtained from ``Store.transaction()``; readers in other processes see
-    either none or all of its changes.
-    """
-
-    def __init__(self, store: "Store", txn: Any) -> None:
-        self._store = store
-        self._txn = txn
-        self._refs = store._index.tables["refs"]
-
-    def get_ref(self, name: str, default: Any = None) -> Any:
-        raw = self._txn.get(_ref_key(name), db=self._refs)
-        return default if raw is None else records.decode(raw)
-
-    def set_ref(self, name: str, value: Any, expected: Any = MISSING) -> None:
-        """Point ``name`` at ``value``; with ``expected``, only if it still holds that (None: absent)."""
-        key = _ref_key(name)
-        encoded = records.encode(value)
-        if expected is not MISSING:
-            raw = self._txn.get(key, db=self._refs)
-            # Compared as canonical bytes: Python's 1 == 1.0 == True must not let a CAS
-            # succeed against a different JSON value.
-            if raw != (None if expected is None else records.encode(expected)):
-                current = None if raw is None else records.decode(raw)
-                raise RefConflict(
-                    f"Ref {name!r} changed while it was being updated (expected {expected!r}, found "
-                    f"{current!r}); re-read it and try again."
-                )
-        self._txn.put(key, encoded, db=self._refs)
-
-    def delete_ref(self, name: str) -> bool:
-        return self._txn.delete(_ref_key(name), db=self._refs)
-
-    def list_refs(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
-        yield from _scan_refs(self._txn, self._refs, prefix)
-
-    def next_counter(self, name: str) -> int:
-        """Increment and return a named counter (1 the first time): how run ids are allocated."""
-        db = self._store._index.tables["counters"]
-        key = _ref_key(name)
-        raw = self._txn.get(key, db=db)
-        value = (int.from_bytes(raw, "little") if raw else 0) + 1
-        self._txn.put(key, value.to_bytes(8, "little"), db=db)
-        return value
-
-    def put_record(self, record: dict) -> ObjectId:
-        return self._store._put_inline(self._txn, records.encode_record(record), ENCODING_RECORD)
-
-    def put_bytes(self, data: bytes) -> ObjectId:
-        return self._store._put_serialized(self._txn, [data], len(data), ENCODING_RAW)
-
-    def put_artifact(self, value: Any, name: str = "") -> ObjectId:
-        return self.put_serialized(serialize.dumps(value, name))
-
-    def put_serialized(self, blob: "serialize.Serialized") -> ObjectId:
-        """A serialised value, inside this transaction if small (large ones are files written first)."""
-        return self._store._put_serialized(self._txn, blob.pieces, blob.size, ENCODING_ARTIFACT)
-
-
 def _fsync_file(path: "os.PathLike") -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -132,58 +57,15 @@ def _fsync_file(path: "os.PathLike") -> None:
         os.close(fd)
 
 
-def _prefix_key(prefix: str) -> bytes:
-    try:
-        return prefix.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise StoreError(f"Ref prefix {prefix[:80]!r} is not valid Unicode text ({exc.reason}).") from exc
-
-
-def _position(cursor: Any, start: bytes, reverse: bool, after: Optional[bytes]) -> bool:
-    """Put ``cursor`` on the first entry of a range scan over keys starting with ``start``.
-
-    ``after``: the last key already seen (resuming), so the scan continues past it.
-    Returns False if there is no such entry at all.
-    """
-    if not reverse:
-        if after is None:
-            return cursor.set_range(start)
-        if not cursor.set_range(after):
-            return False
-        return cursor.next() if cursor.key() == after else True
-    if after is not None:
-        bound = after  # walk back from just before the last key seen
-    else:
-        bound = _prefix_end(start)  # walk back from just past the prefix range
-    if bound and cursor.set_range(bound):
-        return cursor.prev()
-    return cursor.last()  # nothing sorts after the bound: start from the very last key
-
-
-def _scan_refs(txn: Any, db: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    start = _prefix_key(prefix)
-    cursor = txn.cursor(db=db)
-    if not cursor.set_range(start):
-        return
-    for key, raw in cursor:
-        if not key.startswith(start):
-            break
-        yield key.decode("utf-8"), records.decode(raw)
-
-
-def _prefix_end(prefix: bytes) -> bytes:
-    """The smallest key greater than every key starting with ``prefix`` (b"" if none)."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return b""
-    return stripped[:-1] + bytes([stripped[-1] + 1])
-
-
-class Store:
+class Store(RefVerbs):
     """A content-addressed store on disk (see docs/store.md for the format).
 
     ``Store(path)`` opens or creates the store at ``path``; ``Store()`` finds
-    one the way Git finds a repository (``Store.discover``).
+    one the way Git finds a repository (``Store.discover``). The blob backend
+    is the one the store's settings name (local unless it was created with
+    another ``StoreConfig.blob_backend``); ``blobs=`` overrides it for this
+    object only, which is the one way to use a per-process backend such as
+    ``MemoryBlobBackend`` (other processes opening the path never see it).
     """
 
     def __init__(
@@ -201,7 +83,12 @@ class Store:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"Cannot create the store directory {self.path}: {exc.strerror}.") from exc
-        self.blobs = blobs or LocalBlobBackend(self.path, durable=self.config.durable)
+        if blobs is None:
+            from cafstore.store.settings import backend_choice
+
+            name, options = backend_choice(self.path, self.config)
+            blobs = open_backend(self.path, name, options, self.config)
+        self.blobs = blobs
         self._index_handle: Optional[Index] = None
         self._index_pid = -1
 
@@ -215,12 +102,19 @@ class Store:
         return f"Store({str(self.path)!r})"
 
     @property
-    def _index(self) -> Index:
-        # Re-opened after a fork: an LMDB handle must never cross into a child.
+    def index(self) -> Index:
+        """This process's handle on the LMDB index: transactions and object-table verbs.
+
+        The facade the store's helper modules and maintenance (gc, repair,
+        dedup, fsck) work through (see index.py). Re-opened after a fork: an
+        LMDB handle must never cross into a child.
+        """
         if self._index_handle is None or self._index_pid != os.getpid() or self._index_handle.closed:
             self._index_handle = open_index(self.path / "index", self.config)
             self._index_pid = os.getpid()
         return self._index_handle
+
+    _index = index  # the name before the facade was public; kept for code written against it
 
     def close(self) -> None:
         """Close this process's handle on this store's index (reopened on next use).
@@ -234,25 +128,29 @@ class Store:
         close_index(self.path / "index")
 
     # -- objects -----------------------------------------------------------
-    def _lookup(self, txn: Any, oid: ObjectId) -> Optional[tuple[int, int, int, float]]:
-        raw = txn.get(oid.digest, db=self._index.tables["objects"])
-        return None if raw is None else unpack_meta(raw)
-
-    def _put_inline(self, txn: Any, data: bytes, encoding: int) -> ObjectId:
+    def put_inline(self, txn: Any, data: bytes, encoding: int) -> ObjectId:
+        """Store small ``data`` in the index inside the write transaction ``txn`` (from
+        ``index.write()``/``retrying``); an existing object is reused (and freshened, for gc)."""
         oid = hash_bytes(data)
-        tables = self._index.tables
         if not freshen.known(self, txn, oid):  # a hit on an old object refreshes it for gc
-            txn.put(oid.digest, data, db=tables["inline"])
-            txn.put(oid.digest, pack_meta(LOCATION_INLINE, encoding, len(data), time.time()), db=tables["objects"])
+            index = self.index
+            index.put_inline_bytes(txn, oid.digest, data)
+            index.put_meta(txn, oid.digest, (LOCATION_INLINE, encoding, len(data), time.time()))
         return oid
 
-    def _put_serialized(self, txn: Any, pieces: list, size: int, encoding: int) -> ObjectId:
-        """Store pieces whose concatenation is the object; inside ``txn`` if given."""
+    def put_encoded(self, txn: Any, pieces: list, size: int, encoding: int) -> ObjectId:
+        """Store the object whose bytes are the concatenation of ``pieces`` (``size`` in all).
+
+        The one path every put takes: inline if small, else a blob (or chunks)
+        made durable before the index refers to it. ``txn``: a write
+        transaction to index it in, or None for a short one of its own.
+        ``encoding``: one of index.py's ENCODING_* values.
+        """
         if size <= self.config.inline_threshold:
             data = pieces[0] if len(pieces) == 1 and isinstance(pieces[0], bytes) else b"".join(pieces)
             if txn is not None:
-                return self._put_inline(txn, data, encoding)
-            return self._index.retrying(lambda t: self._put_inline(t, data, encoding))
+                return self.put_inline(txn, data, encoding)
+            return self.index.retrying(lambda t: self.put_inline(t, data, encoding))
         oid = hash_pieces(pieces, size)
         if freshen.known(self, txn, oid):
             return oid  # deduplicated: hashing was the whole cost
@@ -265,18 +163,17 @@ class Store:
         return oid
 
     def _index_file(self, txn: Any, oid: ObjectId, size: int, encoding: int) -> None:
-        meta = pack_meta(LOCATION_FILE, encoding, size, time.time())
-        db = self._index.tables["objects"]
+        meta = (LOCATION_FILE, encoding, size, time.time())
         if txn is not None:
-            txn.put(oid.digest, meta, db=db, overwrite=False)
+            self.index.put_meta(txn, oid.digest, meta, overwrite=False)
         else:
-            self._index.retrying(lambda t: t.put(oid.digest, meta, db=db, overwrite=False))
+            self.index.retrying(lambda t: self.index.put_meta(t, oid.digest, meta, overwrite=False))
 
     def put_bytes(self, data: "bytes | bytearray | memoryview") -> ObjectId:
         """Store ``data``; returns its blake3 id. Storing existing bytes writes nothing."""
         view = memoryview(data).cast("B")
-        return self._put_serialized(None, [view if view.nbytes > self.config.inline_threshold else bytes(view)],
-                                    view.nbytes, ENCODING_RAW)
+        return self.put_encoded(None, [view if view.nbytes > self.config.inline_threshold else bytes(view)],
+                                view.nbytes, ENCODING_RAW)
 
     def put_file(self, source: "Union[str, os.PathLike, BinaryIO]") -> ObjectId:
         """Store a file's content by streaming it: memory use stays flat for any size."""
@@ -303,7 +200,7 @@ class Store:
             oid = ObjectId(hasher.digest())
             if size <= self.config.inline_threshold:
                 os.unlink(temp)
-                self._index.retrying(lambda t: self._put_inline(t, bytes(head), ENCODING_RAW))
+                self.index.retrying(lambda t: self.put_inline(t, bytes(head), ENCODING_RAW))
             elif freshen.known(self, None, oid):
                 os.unlink(temp)  # deduplicated: never fsynced, the page cache just drops it
             elif self.config.chunk_threshold and size >= self.config.chunk_threshold:
@@ -324,13 +221,25 @@ class Store:
 
     def exists(self, oid: "ObjectId | str") -> bool:
         oid = ObjectId(oid)
-        with self._index.read() as txn:
-            return self._lookup(txn, oid) is not None
+        index = self.index
+        with index.read() as txn:
+            return index.object_meta(txn, oid.digest) is not None
+
+    def reuse(self, oid: "ObjectId | str") -> bool:
+        """Whether ``oid`` is stored, protecting it from a concurrent gc if it is.
+
+        For a caller about to reference an object it did not write (a cached
+        task record): like a dedup hit, an old object -- and everything it
+        reaches -- gets a new created time, so gc's grace period covers it
+        until the caller's ref points at it (see freshen.py).
+        """
+        return freshen.known(self, None, ObjectId(oid))
 
     def stat(self, oid: "ObjectId | str") -> ObjectStat:
         oid = ObjectId(oid)
-        with self._index.read() as txn:
-            meta = self._lookup(txn, oid)
+        index = self.index
+        with index.read() as txn:
+            meta = index.object_meta(txn, oid.digest)
         if meta is None:
             raise ObjectNotFound(f"No object {oid} in the store at {self.path}.")
         location, encoding, size, created = meta
@@ -339,19 +248,20 @@ class Store:
     def open(self, oid: "ObjectId | str", verify: bool = False) -> memoryview:
         """The object's bytes without a copy: an mmap (copy-on-write) for files."""
         oid = ObjectId(oid)
-        with self._index.read() as txn:
-            meta = self._lookup(txn, oid)
+        index = self.index
+        with index.read() as txn:
+            meta = index.object_meta(txn, oid.digest)
             if meta is None:
                 raise ObjectNotFound(f"No object {oid} in the store at {self.path}.")
             if meta[0] == LOCATION_INLINE:
-                data = txn.get(oid.digest, db=self._index.tables["inline"])
+                data = index.inline_bytes(txn, oid.digest)
                 if data is None:
                     raise CorruptObject(f"Object {oid} is indexed as inline but its bytes are missing.", oid)
                 # Small objects are always verified: hashing a few KiB costs microseconds.
                 self._verify(oid, data)
                 return memoryview(bytearray(data))
             if meta[0] == LOCATION_CHUNKED:
-                chunk_list = txn.get(oid.digest, db=self._index.tables["inline"])
+                chunk_list = index.inline_bytes(txn, oid.digest)
         if meta[0] == LOCATION_CHUNKED:
             from cafstore.store import chunks
 
@@ -380,7 +290,7 @@ class Store:
 
     def iter_objects(self) -> Iterator[ObjectStat]:
         """Every indexed object, in id order (one read transaction, no directory scan)."""
-        for key, raw in self._range_scan("objects", b""):
+        for key, raw in self.scan("objects", b""):
             location, encoding, size, created = unpack_meta(raw)
             yield ObjectStat(ObjectId(key), size, LOCATION_NAMES.get(location, "?"),
                              ENCODING_NAMES.get(encoding, "?"), created)
@@ -393,7 +303,7 @@ class Store:
     def put_serialized(self, blob: "serialize.Serialized") -> ObjectId:
         """Store a value already serialised with ``serialize.dumps`` (the runner serialises
         first, to learn sizes and ids, and must not pay for it twice)."""
-        return self._put_serialized(None, blob.pieces, blob.size, ENCODING_ARTIFACT)
+        return self.put_encoded(None, blob.pieces, blob.size, ENCODING_ARTIFACT)
 
     def get_artifact(self, oid: "ObjectId | str", verify: bool = False, name: str = "") -> Any:
         """Load a value; large arrays come back as copy-on-write views of the file, not copies."""
@@ -403,99 +313,10 @@ class Store:
     def put_record(self, record: dict) -> ObjectId:
         """Store an immutable record; equal records get equal ids."""
         data = records.encode_record(record)
-        return self._index.retrying(lambda t: self._put_inline(t, data, ENCODING_RECORD))
+        return self.index.retrying(lambda t: self.put_inline(t, data, ENCODING_RECORD))
 
     def get_record(self, oid: "ObjectId | str") -> dict:
         return records.decode_record(self.open(oid))
-
-    # -- refs --------------------------------------------------------------
-    def transaction(self):  # -> ContextManager[Transaction]
-        """``with store.transaction() as txn:`` groups ref/counter/record changes atomically."""
-        @contextlib.contextmanager
-        def scope() -> Iterator[Transaction]:
-            with self._index.write() as txn:
-                yield Transaction(self, txn)
-
-        return scope()
-
-    def get_ref(self, name: str, default: Any = None) -> Any:
-        with self._index.read() as txn:
-            raw = txn.get(_ref_key(name), db=self._index.tables["refs"])
-        return default if raw is None else records.decode(raw)
-
-    def set_ref(self, name: str, value: Any, expected: Any = MISSING) -> None:
-        self._index.retrying(lambda t: Transaction(self, t).set_ref(name, value, expected))
-
-    def delete_ref(self, name: str) -> bool:
-        return self._index.retrying(lambda t: Transaction(self, t).delete_ref(name))
-
-    def list_refs(self, prefix: str = "") -> list[tuple[str, Any]]:
-        """Refs whose names start with ``prefix``, sorted by name (an LMDB range scan)."""
-        with self._index.read() as txn:
-            return list(_scan_refs(txn, self._index.tables["refs"], prefix))
-
-    def iter_refs(self, prefix: str = "", reverse: bool = False,
-                  containing: Iterable[str] = ()) -> Iterator[tuple[str, Any]]:
-        """Refs under ``prefix`` lazily, optionally newest-name-first, within one read snapshot.
-
-        ``latest_run`` is a reverse scan that stops at the first match, so it
-        costs the same with ten runs or ten thousand. ``containing``: only refs
-        whose value holds each of these strings as a JSON string (a tag, a
-        user); the test is a byte search on the encoded value, so refs that
-        cannot match are skipped without being decoded (~2 us each instead of
-        ~50). Callers still check matches exactly.
-        """
-        marks = [json.dumps(text, ensure_ascii=False).encode("utf-8") for text in containing]
-        for key, raw in self._range_scan("refs", _prefix_key(prefix), reverse):
-            if all(mark in raw for mark in marks):
-                yield key.decode("utf-8"), records.decode(raw)
-
-    def _range_scan(self, table: str, start: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        """Entries of ``table`` whose keys start with ``start``, in key order or reversed, lazily.
-
-        One read snapshot, except in one case: when this process remaps or closes
-        the LMDB environment while the scan is suspended (a write that grows the
-        map, a read adopting another process's growth, a ``fork()``: see index.py),
-        py-lmdb invalidates every open transaction; the scan then resumes after the
-        last key it yielded, in a fresh snapshot, instead of failing.
-        """
-        last: Optional[bytes] = None
-        while True:
-            index = self._index
-            generation = index.generation
-            try:
-                with index.read() as txn:
-                    cursor = txn.cursor(db=index.tables[table])
-                    found = _position(cursor, start, reverse, last)
-                    while found:
-                        key = cursor.key()
-                        if not key.startswith(start):
-                            return
-                        value = cursor.value()
-                        last = key
-                        yield key, value
-                        found = cursor.prev() if reverse else cursor.next()
-                    return
-            except lmdb.Error:
-                if index.generation == generation:
-                    raise
-
-    def next_counter(self, name: str) -> int:
-        return self._index.retrying(lambda t: Transaction(self, t).next_counter(name))
-
-    def update_ref(self, name: str, change, default: Any = None) -> Any:
-        """Read-modify-write of one ref in a single transaction: ``change(old) -> new``.
-
-        Concurrent updaters serialise on LMDB's writer lock, so no change is lost.
-        """
-
-        def body(txn: Any) -> Any:
-            t = Transaction(self, txn)
-            new = change(t.get_ref(name, default))
-            t.set_ref(name, new)
-            return new
-
-        return self._index.retrying(body)
 
     # -- maintenance -------------------------------------------------------
     def fsck(self, progress: bool = False):
@@ -520,8 +341,8 @@ class Store:
                 out["file_bytes"] += st.size
             key = {"record": "records", "artifact": "artifacts"}.get(st.encoding, "raw")
             out[key] += 1
-        with self._index.read() as txn:
-            out["refs"] = txn.stat(self._index.tables["refs"])["entries"]
+        with self.index.read() as txn:
+            out["refs"] = self.index.count(txn, "refs")
         out["index_bytes"] = (self.path / "index" / "data.mdb").stat().st_size
         out["physical_bytes"] = out["index_bytes"] + out["file_bytes"]
         return out

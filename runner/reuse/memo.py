@@ -69,8 +69,6 @@ def lookup(store: Any, key: str) -> Optional[Tuple[ObjectId, dict]]:
     freshens the record and everything it reaches (store/freshen.py), so that a gc running now
     keeps them until the new run's task ref points at the record.
     """
-    from cafstore.store import freshen
-
     value = store.get_ref(CACHE_PREFIX + key)
     if value is None:
         return None
@@ -78,7 +76,7 @@ def lookup(store: Any, key: str) -> Optional[Tuple[ObjectId, dict]]:
         record_id = ObjectId(value)
     except (CafstoreError, TypeError, ValueError):
         return None
-    if not freshen.known(store, None, record_id):
+    if not store.reuse(record_id):
         return None
     record = store.get_record(record_id)
     if record.get("status") != "ok":

@@ -23,8 +23,8 @@ def small_config(**overrides) -> StoreConfig:
 
 def age(store: Store, seconds: float = 7200.0, oids=None) -> None:
     """Pretend objects (all by default) and their files were written ``seconds`` ago: grace is time."""
-    tables = store._index.tables
-    with store._index.write() as txn:
+    tables = store.index.tables
+    with store.index.write() as txn:
         keys = [o.digest for o in oids] if oids is not None else [k for k, _ in txn.cursor(db=tables["objects"])]
         for key in keys:
             raw = txn.get(key, db=tables["objects"])

@@ -30,7 +30,7 @@ def test_round_trip_any_content_any_pieces(tmp_path_factory, data, cuts):
     store = Store(tmp_path_factory.mktemp("s"), config=small_config(chunk_threshold=1024, chunk_size=256))
     bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
     pieces = [memoryview(data)[a:b] for a, b in zip(bounds, bounds[1:])]
-    oid = store._put_serialized(None, pieces or [b""], len(data), 0)
+    oid = store.put_encoded(None, pieces or [b""], len(data), 0)
     assert oid == hash_bytes(data)
     assert store.get_bytes(oid, verify=True) == data
     if len(data) >= 1024:

@@ -20,8 +20,8 @@ def objects(store) -> set:
 
 
 def raw_refs(store) -> list:
-    with store._index.read() as txn:
-        return list(txn.cursor(db=store._index.tables["refs"]))
+    with store.index.read() as txn:
+        return list(txn.cursor(db=store.index.tables["refs"]))
 
 
 def run_names(store) -> set:
@@ -125,8 +125,8 @@ def test_a_run_pinned_between_plan_and_drop_survives(store, monkeypatch):
 def test_orphan_blobs_and_temp_files_older_than_grace(store):
     oid = store.put_bytes(os.urandom(5000))
     orphan = store.blobs.path(oid)
-    with store._index.write() as txn:  # unindex it: what a writer killed before its commit leaves
-        txn.delete(oid.digest, db=store._index.tables["objects"])
+    with store.index.write() as txn:  # unindex it: what a writer killed before its commit leaves
+        txn.delete(oid.digest, db=store.index.tables["objects"])
     temp = store.blobs.tmp / "123-deadbeef"
     temp.write_bytes(b"half a blob")
     young = store.blobs.tmp / "456-young"
@@ -144,9 +144,9 @@ def _broken(store, how: str) -> None:
     make_run(store, "F", 1, {"x": os.urandom(3000)})
     victim = make_run(store, "F", 2, {"y": os.urandom(3000)})
     store.put_bytes(os.urandom(4000))  # garbage that must survive a refused gc
-    tables = store._index.tables
+    tables = store.index.tables
     big = store.put_bytes(os.urandom(100_000))
-    with store._index.write() as txn:
+    with store.index.write() as txn:
         if how == "undecodable ref":
             txn.put(b"runs/F/0000000002", b"{not json", db=tables["refs"])
         elif how == "missing record":
@@ -196,7 +196,7 @@ def test_a_missing_chunk_is_a_warning_not_a_refusal(store):
     from cafstore.store import chunks
 
     cid = chunks.chunk_ids(store, big)[0][0]
-    with store._index.write() as txn:
-        txn.delete(cid.digest, db=store._index.tables["objects"])
+    with store.index.write() as txn:
+        txn.delete(cid.digest, db=store.index.tables["objects"])
     report = gc.collect(store, grace=0)
     assert any(str(cid) in w for w in report.warnings) and big in objects(store)

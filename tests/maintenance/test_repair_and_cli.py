@@ -128,8 +128,8 @@ def test_cli_gc_pin_rm_undelete_dedup(store):
 
 def test_gc_refusal_is_one_clear_error_and_exit_1(store):
     made = make_run(store, "F", 1, {"x": os.urandom(3000)})
-    with store._index.write() as txn:
-        txn.delete(made["tasks"]["end"].digest, db=store._index.tables["objects"])
+    with store.index.write() as txn:
+        txn.delete(made["tasks"]["end"].digest, db=store.index.tables["objects"])
     store.close()
     result = CliRunner().invoke(cli, ["--store", str(store.path), "gc"])
     assert result.exit_code == 1
@@ -178,3 +178,19 @@ def test_full_disk_on_a_real_small_filesystem(tmp_path):
         store.close()
     finally:
         os.system(f"umount {mount}")
+
+
+def test_bad_runs_and_durations_are_maintenance_errors_the_cli_words_as_usage_errors(store):
+    from cafstore.exception import CommandLineError, MaintenanceArgumentError, StoreError
+    from cafstore.maintenance import retention
+
+    with pytest.raises(MaintenanceArgumentError, match="is not a run"):
+        retention.parse_pathspec("F")
+    with pytest.raises(MaintenanceArgumentError, match="is not a duration"):
+        retention.parse_duration("soon")
+    assert issubclass(MaintenanceArgumentError, StoreError)
+    assert not issubclass(MaintenanceArgumentError, CommandLineError)  # maintenance knows no command line
+    store.close()
+    result = CliRunner().invoke(cli, ["--store", str(store.path), "pin", "F"])
+    expected = "Error: bad command line: 'F' is not a run: write it as FlowName/RunNumber, e.g. HelloFlow/3.\n"
+    assert result.exit_code == 1 and result.output == expected

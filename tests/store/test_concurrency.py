@@ -114,7 +114,7 @@ def _child_uses_inherited_store(store: Store, conn) -> None:
         parent_env = store._index_handle.env if store._index_handle is not None else None
         oid = store.put_bytes(b"from the child" * 100)
         store.set_ref("child", {"object": oid, "seen": store.get_ref("parent")})
-        conn.send((None, store._index.env is not parent_env, os.getpid()))
+        conn.send((None, store.index.env is not parent_env, os.getpid()))
     except BaseException:
         conn.send((traceback.format_exc(), False, os.getpid()))
 

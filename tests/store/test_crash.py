@@ -97,7 +97,7 @@ def test_dead_readers_do_not_pin_the_store(tmp_path):
         proc.kill()
         proc.wait()
     probe = ("import sys\nfrom cafstore.store import Store\ns = Store(sys.argv[1])\n"
-             "s.get_ref('a')\nprint(s._index.env.readers())\n")
+             "s.get_ref('a')\nprint(s.index.env.readers())\n")
     out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "no active readers" in out.stdout, out.stdout

@@ -22,7 +22,7 @@ def tiny_store(path, **kwargs) -> Store:
 
 
 def map_size(store: Store) -> int:
-    return store._index.env.info()["map_size"]
+    return store.index.env.info()["map_size"]
 
 
 def test_many_inline_writes_grow_the_map(tmp_path):
@@ -106,7 +106,7 @@ READER = textwrap.dedent("""
     store = Store(sys.argv[1], StoreConfig(initial_map_size=64 << 10))
     scan = store.iter_refs("r/")
     first = next(scan)
-    size_before = store._index.env.info()["map_size"]
+    size_before = store.index.env.info()["map_size"]
     print("ready", first[0], flush=True)
     sys.stdin.readline()  # the other process grows the map meanwhile
     value = store.get_ref("big")
@@ -114,7 +114,7 @@ READER = textwrap.dedent("""
     rest = [name for name, _ in scan]
     store.set_ref("from-reader", {"saw": len(blob)})
     oid = store.put_bytes(b"z" * 20_000)
-    print("done", len(blob), len(rest), store._index.env.info()["map_size"] > size_before, oid, flush=True)
+    print("done", len(blob), len(rest), store.index.env.info()["map_size"] > size_before, oid, flush=True)
 """)
 
 

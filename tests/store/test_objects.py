@@ -106,7 +106,7 @@ def test_empty_object_stored_as_a_file(tmp_path):
 def test_dedup_writes_nothing(small_store, size):
     data = os.urandom(size)
     oid = small_store.put_bytes(data)
-    env = small_store._index.env
+    env = small_store.index.env
     before = (len(list(small_store.iter_objects())), blob_files(small_store), env.info()["last_txnid"],
               files_under(small_store.path / "tmp"))
     for again in (data, bytearray(data), memoryview(data)):

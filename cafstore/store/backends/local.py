@@ -1,79 +1,30 @@
-"""Where large objects' bytes live: the blob backend interface and its local directory.
+"""The local directory blob backend: ``objects/ab/cdef...`` files under the store directory.
 
-The index (LMDB) decides *whether* an object exists; a blob backend only
-holds bytes by id. The interface is kept to the verbs an object store such as
-S3 offers for immutable content-addressed keys, so a remote backend can
-replace the local one without the layers above noticing.
+Writes go temp file (``tmp/``) -> fsync -> rename -> fsync of the directory,
+so a crash leaves either the whole blob or an orphan temp file that gc
+removes. Reads are copy-on-write mmaps, so a large array loads without a copy.
 """
 
 from __future__ import annotations
 
-import abc
+import contextlib
 import errno
 import mmap
 import os
 import time
 import uuid
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from cafstore.exception import ObjectNotFound, StorageFull, StoreError
+from cafstore.store.backends.base import BlobBackend
 from cafstore.store.objectid import ObjectId
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
 
 
-class BlobBackend(abc.ABC):
-    """Immutable bytes by id. Every write is atomic: a blob is whole or absent."""
-
-    @abc.abstractmethod
-    def put_pieces(self, oid: ObjectId, pieces: Iterable, size: int) -> None:
-        """Store the concatenation of ``pieces`` (bytes-like) under ``oid``, durably."""
-
-    @abc.abstractmethod
-    def put_file(self, oid: ObjectId, path: Path) -> None:
-        """Store the finished temp file ``path`` under ``oid``; the file is consumed."""
-
-    @abc.abstractmethod
-    def open(self, oid: ObjectId) -> memoryview:
-        """A zero-copy, writable-but-private view of the blob (copy-on-write)."""
-
-    @abc.abstractmethod
-    def get(self, oid: ObjectId) -> bytes: ...
-
-    @abc.abstractmethod
-    def exists(self, oid: ObjectId) -> bool: ...
-
-    @abc.abstractmethod
-    def size(self, oid: ObjectId) -> "int | None":
-        """Bytes stored for ``oid``, or None if absent."""
-
-    @abc.abstractmethod
-    def delete(self, oid: ObjectId) -> None:
-        """Remove the blob; absent blobs are not an error (gc may be re-run)."""
-
-    @abc.abstractmethod
-    def iter_ids(self) -> Iterator[ObjectId]:
-        """Every blob present, indexed or not (fsck and gc look for orphans)."""
-
-    @abc.abstractmethod
-    def mtime(self, oid: ObjectId) -> float: ...
-
-    @abc.abstractmethod
-    def new_temp_path(self) -> Path:
-        """A fresh local path for streaming a blob whose id is not known yet."""
-
-    def stray_temp_files(self, older_than: float = 0.0) -> list:
-        """Leftovers of interrupted writes; a backend without local temp files has none."""
-        return []
-
-
 class LocalBlobBackend(BlobBackend):
-    """Blobs as files ``objects/ab/cdef...`` under the store directory.
-
-    Writes go temp file -> fsync -> rename -> fsync of the directory, so a
-    crash leaves either the whole blob or an orphan temp file that gc removes.
-    """
+    """Blobs as read-only files ``objects/ab/cdef...`` under the store directory ``root``."""
 
     def __init__(self, root: Path, durable: bool = True) -> None:
         self.root = Path(root)
@@ -83,7 +34,16 @@ class LocalBlobBackend(BlobBackend):
         self.objects.mkdir(parents=True, exist_ok=True)
         self.tmp.mkdir(parents=True, exist_ok=True)
 
+    @classmethod
+    def from_settings(cls, root: Path, config: Any, options: Mapping[str, Any]) -> "LocalBlobBackend":
+        """The store's own directory; fsync follows ``StoreConfig.durable``. No options."""
+        if options:
+            raise StoreError(f"The local blob backend takes no options, but the store's settings give "
+                             f"{sorted(options)}; check store.json in {root}.")
+        return cls(root, durable=config.durable)
+
     def path(self, oid: ObjectId) -> Path:
+        """The file holding ``oid`` (which may not exist)."""
         return self.objects / oid[:2] / oid[2:]
 
     def new_temp_path(self) -> Path:
@@ -131,15 +91,17 @@ class LocalBlobBackend(BlobBackend):
                     return memoryview(bytearray())
                 return memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_COPY))
         except FileNotFoundError as exc:
-            raise ObjectNotFound(f"Object {oid} is indexed but its file {self.path(oid)} is missing; "
-                                 "run `cafstore fsck` to see what is affected.") from exc
+            raise self._missing(oid) from exc
 
     def get(self, oid: ObjectId) -> bytes:
         try:
             return self.path(oid).read_bytes()
         except FileNotFoundError as exc:
-            raise ObjectNotFound(f"Object {oid} is indexed but its file {self.path(oid)} is missing; "
-                                 "run `cafstore fsck` to see what is affected.") from exc
+            raise self._missing(oid) from exc
+
+    def _missing(self, oid: ObjectId) -> ObjectNotFound:
+        return ObjectNotFound(f"Object {oid} is indexed but its file {self.path(oid)} is missing; "
+                              "run `cafstore fsck` to see what is affected.")
 
     def exists(self, oid: ObjectId) -> bool:
         return self.path(oid).is_file()
@@ -169,6 +131,7 @@ class LocalBlobBackend(BlobBackend):
                 except StoreError:
                     continue  # a stray file that is not a blob: fsck reports it separately
 
+    # -- optional capabilities, done the local way -------------------------
     def stray_temp_files(self, older_than: float = 0.0) -> list[Path]:
         """Temp files left by writers that died; ``older_than`` seconds protects live writers."""
         cutoff = time.time() - older_than
@@ -180,6 +143,71 @@ class LocalBlobBackend(BlobBackend):
             except FileNotFoundError:
                 continue
         return found
+
+    @contextlib.contextmanager
+    def reading(self, oid: ObjectId) -> Iterator[memoryview]:
+        """A read-only map of the file, unmapped on exit (no private pages to account for)."""
+        try:
+            with open(self.path(oid), "rb") as handle:
+                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except FileNotFoundError as exc:
+            raise self._missing(oid) from exc
+        view = memoryview(mapped)
+        try:
+            yield view
+        finally:
+            view.release()
+            mapped.close()
+
+    def read_into(self, oid: ObjectId, target: memoryview) -> int:
+        """``preadv`` straight into ``target``: a chunk is copied once, from the page cache."""
+        try:
+            fd = os.open(self.path(oid), os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"chunk {oid} missing") from exc
+        try:
+            actual = os.fstat(fd).st_size
+            if actual != target.nbytes:
+                return actual
+            total = 0
+            while total < actual:
+                got = os.preadv(fd, [target[total:]], total)
+                if got == 0:
+                    break
+                total += got
+            return total
+        finally:
+            os.close(fd)
+
+    def remove_if_older(self, oid: ObjectId, cutoff: float) -> int:
+        """Rename the file aside first, then check its mtime: a file a writer replaced after
+        gc's index commit is young, and is linked back, so no window loses a fresh write."""
+        path = self.path(oid)
+        trash = self.tmp / f"gc-{os.getpid()}-{uuid.uuid4().hex}"
+        try:
+            os.rename(path, trash)
+        except FileNotFoundError:
+            return 0
+        stat = os.stat(trash)
+        if stat.st_mtime >= cutoff:
+            try:
+                os.link(trash, path)
+            except FileExistsError:
+                pass
+            os.unlink(trash)
+            return 0
+        os.unlink(trash)
+        return stat.st_size
+
+    def quarantine(self, oid: ObjectId, destination: Path) -> bool:
+        """Move the file itself (no copy) to ``destination``."""
+        import shutil  # rare (fsck --repair): not worth its import on every start
+
+        source = self.path(oid)
+        if not source.exists():
+            return False
+        shutil.move(str(source), str(destination))
+        return True
 
 
 def _fsync_dir(path: Path) -> None:

@@ -1,0 +1,149 @@
+"""The blob backend interface: immutable bytes by id, the one seam for where large objects live.
+
+The index (LMDB) decides *whether* an object exists; a blob backend only
+holds bytes by id. The required verbs are the ones an object store such as
+S3 offers for immutable content-addressed keys (put-if-absent, get, exists,
+delete, list), so a remote backend can replace the local directory without
+the layers above noticing.
+
+Maintenance (gc, repair, dedup) and chunked reads need a few more verbs.
+They are *optional capabilities*: each has a generic default here, written
+with the required verbs only, so a new backend works everywhere by
+implementing the abstract methods; a backend overrides a default when it can
+do better (the local directory renames files aside instead of racing a
+delete, and reads chunk files straight into their target buffer).
+
+Adding a backend: one module in this package with a ``BlobBackend``
+subclass, plus one entry in ``BACKENDS`` (``backends/__init__.py``). The
+contract suite in tests/contracts then runs the store over it unchanged.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Iterator, Mapping
+
+from cafstore.exception import ObjectNotFound
+from cafstore.store.objectid import ObjectId
+
+
+class BlobBackend(abc.ABC):
+    """Immutable bytes by id. Every write is atomic: a blob is whole or absent.
+
+    ``shared``: whether every process that opens the store reaches the same
+    blobs through a backend built from the store's settings (``store.json``).
+    Only shared backends may be chosen there; a per-process backend (memory)
+    can only be handed to one ``Store`` object explicitly.
+    """
+
+    shared: ClassVar[bool] = True
+
+    @classmethod
+    @abc.abstractmethod
+    def from_settings(cls, root: Path, config: Any, options: Mapping[str, Any]) -> "BlobBackend":
+        """The backend of the store at ``root``, built from its settings.
+
+        ``config``: the store's ``StoreConfig``; ``options``: the backend's
+        own options as persisted in ``store.json`` (JSON values).
+        """
+
+    # -- required verbs ----------------------------------------------------
+    @abc.abstractmethod
+    def put_pieces(self, oid: ObjectId, pieces: Iterable, size: int) -> None:
+        """Store the concatenation of ``pieces`` (bytes-like) under ``oid``, durably."""
+
+    @abc.abstractmethod
+    def put_file(self, oid: ObjectId, path: Path) -> None:
+        """Store the finished temp file ``path`` under ``oid``; the file is consumed."""
+
+    @abc.abstractmethod
+    def open(self, oid: ObjectId) -> memoryview:
+        """A writable-but-private view of the blob: a step may modify what it loaded
+        without touching the stored bytes (the local backend maps the file copy-on-write)."""
+
+    @abc.abstractmethod
+    def get(self, oid: ObjectId) -> bytes: ...
+
+    @abc.abstractmethod
+    def exists(self, oid: ObjectId) -> bool: ...
+
+    @abc.abstractmethod
+    def size(self, oid: ObjectId) -> "int | None":
+        """Bytes stored for ``oid``, or None if absent."""
+
+    @abc.abstractmethod
+    def delete(self, oid: ObjectId) -> None:
+        """Remove the blob; absent blobs are not an error (gc may be re-run)."""
+
+    @abc.abstractmethod
+    def iter_ids(self) -> Iterator[ObjectId]:
+        """Every blob present, indexed or not (fsck and gc look for orphans)."""
+
+    @abc.abstractmethod
+    def mtime(self, oid: ObjectId) -> float:
+        """When the blob was last written (0.0 if absent): gc's grace period for unindexed blobs."""
+
+    @abc.abstractmethod
+    def new_temp_path(self) -> Path:
+        """A fresh *local* path for streaming a blob whose id is not known yet
+        (``Store.put_file``); ``put_file`` consumes it once the id is known."""
+
+    # -- optional capabilities (generic defaults) --------------------------
+    def stray_temp_files(self, older_than: float = 0.0) -> list[Path]:
+        """Local temp files left by writers that died, untouched for ``older_than`` seconds.
+
+        gc and repair unlink them; fsck lists them. A backend without local
+        temp files has none.
+        """
+        return []
+
+    @contextlib.contextmanager
+    def reading(self, oid: ObjectId) -> Iterator[memoryview]:
+        """A read-only view of the blob, valid inside the ``with`` block only.
+
+        For passes over a whole blob (re-chunking, measuring sharing) that must
+        not keep it in memory afterwards; the local backend maps the file and
+        unmaps it on exit. Raises ObjectNotFound if absent.
+        """
+        yield self.open(oid)
+
+    def read_into(self, oid: ObjectId, target: memoryview) -> int:
+        """Copy the blob into ``target`` if it has exactly ``target.nbytes`` bytes.
+
+        Returns the blob's size either way, so the caller can tell a truncated
+        or overlong blob (corruption) from a good one. Raises ObjectNotFound.
+        """
+        data = self.open(oid)
+        if data.nbytes == target.nbytes:
+            target[:] = data
+        return data.nbytes
+
+    def remove_if_older(self, oid: ObjectId, cutoff: float) -> int:
+        """Delete the blob unless it was (re)written at or after ``cutoff``; bytes freed.
+
+        gc calls this after its index commit: a writer that stored the same
+        bytes again meanwhile must keep them. This default checks then deletes
+        (a tiny race a backend with an atomic rename can close, as the local one does).
+        """
+        if self.mtime(oid) >= cutoff:
+            return 0
+        size = self.size(oid) or 0
+        self.delete(oid)
+        return size
+
+    def quarantine(self, oid: ObjectId, destination: Path) -> bool:
+        """Move a corrupt blob's bytes out of the store to the local file ``destination``.
+
+        ``fsck --repair`` keeps them for a human to inspect, and removes them
+        from the store so that storing the same content again heals it
+        instead of deduplicating against the bad copy. False if absent.
+        """
+        try:
+            data = self.get(oid)
+        except ObjectNotFound:
+            return False
+        destination.write_bytes(data)
+        self.delete(oid)
+        return True

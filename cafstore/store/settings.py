@@ -1,0 +1,114 @@
+"""The settings a store carries with it (``store.json``): today, which blob backend it uses.
+
+Many processes open one store by path alone (task processes, spawned
+children, every CLI command), so a choice that must hold for all of them --
+where large objects' bytes live -- is written into the store directory when
+the store is created, and read back by each ``Store(path)``. The file is
+created once, atomically and put-if-absent (two processes creating the same
+store agree on one choice), and never rewritten. A store without one, made
+before settings existed, is a local store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any, Mapping, Optional
+
+from cafstore.exception import StoreError
+from cafstore.store.backends import DEFAULT_BACKEND, shared_backend_class
+
+SETTINGS_FILE = "store.json"
+FORMAT = 1
+
+
+def backend_choice(store_dir: Path, config: Any) -> tuple[str, dict]:
+    """(backend name, options) of the store at ``store_dir``, creating its settings if it is new.
+
+    ``config.blob_backend`` (None: the store's own choice) must agree with
+    what the store says; a new store records it (default: local).
+    """
+    persisted = read_settings(store_dir)
+    if persisted is None:
+        if (store_dir / "index").exists():  # a store from before settings existed
+            persisted = {"backend": DEFAULT_BACKEND, "options": {}}
+        else:
+            name = config.blob_backend or DEFAULT_BACKEND
+            shared_backend_class(name)  # refuse a per-process backend before recording it
+            persisted = create_settings(store_dir, name, config.blob_options)
+    name, options = persisted["backend"], persisted["options"]
+    if config.blob_backend is not None and (config.blob_backend, dict(config.blob_options)) != (name, options):
+        raise StoreError(
+            f"The store at {store_dir} keeps its large objects in the {name!r} blob backend "
+            f"(options {options}), but it was opened with blob_backend={config.blob_backend!r} "
+            f"(options {dict(config.blob_options)}). A store's backend is fixed when it is created."
+        )
+    return name, options
+
+
+def read_settings(store_dir: Path) -> Optional[dict]:
+    """The parsed ``store.json`` (``{"backend": ..., "options": {...}}``), or None if there is none."""
+    path = store_dir / SETTINGS_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreError(f"Cannot read the store's settings {path}: {exc.strerror or exc}.") from exc
+    try:
+        raw = json.loads(text)
+        blobs = raw["blobs"]
+        settings = {"backend": str(blobs["backend"]), "options": dict(blobs.get("options") or {})}
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"The store's settings {path} are unreadable ({exc}); it should hold "
+                         '{"format": 1, "blobs": {"backend": "local", "options": {}}}.') from exc
+    return settings
+
+
+def create_settings(store_dir: Path, backend: str, options: Mapping[str, Any]) -> dict:
+    """Write ``store.json`` unless it exists; returns the settings on disk (ours, or a racing creator's).
+
+    Written to a temp file, fsynced, then hard-linked into place: the link
+    fails if another process created the file first, so nobody overwrites a
+    choice already made, and nobody ever reads a half-written file.
+    """
+    path = store_dir / SETTINGS_FILE
+    try:
+        body = json.dumps({"format": FORMAT, "blobs": {"backend": backend, "options": dict(options)}},
+                          indent=2, sort_keys=True) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"The options of the {backend!r} blob backend must be JSON values "
+                         f"(they are saved in {path}): {exc}.") from exc
+    temp = store_dir / f".{SETTINGS_FILE}.{os.getpid()}-{uuid.uuid4().hex}"
+    try:
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another process created the store first: its choice stands (checked by the caller)
+        else:
+            _fsync_dir(store_dir)
+    except OSError as exc:
+        raise StoreError(f"Cannot write the store's settings {path}: {exc.strerror or exc}.") from exc
+    finally:
+        try:
+            os.unlink(temp)
+        except FileNotFoundError:
+            pass
+    settings = read_settings(store_dir)
+    if settings is None:
+        raise StoreError(f"The store's settings {path} vanished right after being written.")
+    return settings
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
