@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import re
 import socket
 import sys
 from functools import lru_cache
@@ -38,12 +37,12 @@ PRODUCTION_PREFIX = "namespaces/production/"        # .../<Flow> -> {"token", "c
 AUTHORIZED_PREFIX = "namespaces/authorized/"        # .../<user>/<Flow> -> {"token"}
 DEFAULT_NAMESPACE_PREFIX = "namespaces/default/"    # .../<user> -> {"namespace", "set"}
 RUN_COUNTER_PREFIX = "run_id/"            # counter (not a ref): run_id/<Flow> allocates 1, 2, 3 ...
-
-_NUMBER = re.compile(r"[0-9]+")
+# A deleted run has no ref of its own: ``cafstore rm`` sets its run ref's "deleted" field.
 
 
 def _number(text: str) -> Optional[int]:
-    return int(text) if _NUMBER.fullmatch(text) else None
+    """A run or task number as written in a ref (ASCII digits only), else None."""
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _rest(name: str, prefix: str) -> Optional[str]:

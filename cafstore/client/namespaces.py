@@ -22,7 +22,7 @@ import os
 import time
 from typing import Any, Iterable, List, Optional
 
-from cafstore.schema import ENV_USER, current_user, default_namespace_ref  # noqa: F401 - ENV_USER, current_user: re-exported
+from cafstore.schema import ENV_USER, current_user, default_namespace_ref  # noqa: F401 - re-exported
 
 ENV_NAMESPACE = "CAFSTORE_NAMESPACE"
 # "No namespace chosen": distinct from None, which is the global namespace. Client objects keep it to
