@@ -1,9 +1,10 @@
 """Commands that read past runs: logs, log, dump, tag, namespace, ls.
 
-The work is in cafstore.client.display (shared with ``python flow.py``);
-these commands parse options and print. Explicit pathspecs are read in any
-namespace; listings follow ``--namespace`` / ``--all``, else the default
-(``cafstore namespace show``).
+The work is in cafstore.client.views (text shared with ``python flow.py``)
+and cafstore.cli.client_actions (the bodies of logs, dump and tag, shared
+with the flow's own command line); these commands parse options and print.
+Explicit pathspecs are read in any namespace; listings follow
+``--namespace`` / ``--all``, else the default (``cafstore namespace show``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Callable, Optional
 
 import click
 
+from cafstore.cli import client_actions as actions
 from cafstore.cli.context import CliState, friendly_errors, pass_state
 
 
@@ -23,31 +25,20 @@ def namespace_options(func: Callable) -> Callable:
 
 
 def chosen_namespace(store: Any, ns: Optional[str], all_runs: bool) -> Optional[str]:
+    """``--namespace`` / ``--all``, else the user's default namespace in ``store``."""
     from cafstore.client.namespaces import resolve_default
 
-    if all_runs or ns == "":
-        return None
-    return ns if ns is not None else resolve_default(store)
-
-
-def echo_pieces(pieces: Any) -> None:
-    for stream, text in pieces:
-        click.echo(text, nl=False, err=stream == "stderr")
+    return actions.chosen_namespace(ns, all_runs, lambda: resolve_default(store))
 
 
 @click.command()
 @click.argument("pathspec")
-@click.option("--stdout", "which", flag_value="stdout", help="Only the standard output.")
-@click.option("--stderr", "which", flag_value="stderr", help="Only the standard error.")
-@click.option("--timestamps", is_flag=True, help="Prefix each line with the time it was printed.")
+@actions.stream_options
 @pass_state
 @friendly_errors
 def logs(state: CliState, pathspec: str, which: Optional[str], timestamps: bool) -> None:
     """Print what tasks printed: PATHSPEC is Flow/run, Flow/run/step or Flow/run/step/task."""
-    from cafstore.client import display
-
-    streams = (which,) if which else ("stdout", "stderr")
-    echo_pieces(display.logs(state.store, pathspec, streams, timestamps))
+    actions.echo_logs(state.store, pathspec, which, timestamps)
 
 
 @click.command("log")
@@ -61,14 +52,14 @@ def logs(state: CliState, pathspec: str, which: Optional[str], timestamps: bool)
 def log_command(state: CliState, flow: Optional[str], as_json: bool, oneline: bool, max_count: Optional[int],
                 ns: Optional[str], all_runs: bool) -> None:
     """Run history, newest first: id, status, user, tags, start, duration, resume origin."""
-    from cafstore.client import display
+    from cafstore.client.views import text
 
     namespace = chosen_namespace(state.store, ns, all_runs)
-    runs = display.history(state.store, flow, namespace, max_count)
+    runs = text.history(state.store, flow, namespace, max_count)
     if as_json:
         click.echo(json.dumps(runs, indent=2))
     elif runs:
-        click.echo(display.history_text(runs, oneline), nl=False)
+        click.echo(text.history_text(runs, oneline), nl=False)
     else:
         where = "in any namespace" if namespace is None else f"in namespace {namespace!r} (--all shows every run)"
         click.echo(f"No runs {('of ' + flow + ' ') if flow else ''}{where}.")
@@ -76,19 +67,12 @@ def log_command(state: CliState, flow: Optional[str], as_json: bool, oneline: bo
 
 @click.command()
 @click.argument("pathspec")
-@click.option("--include", metavar="NAMES", default=None, help="Only these artifacts (comma-separated).")
-@click.option("--max-value-size", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Cut each shown value after this many characters (0: never).")
-@click.option("--json", "as_json", is_flag=True, help="Print the artifacts as JSON.")
+@actions.dump_options
 @pass_state
 @friendly_errors
 def dump(state: CliState, pathspec: str, include: Optional[str], max_value_size: int, as_json: bool) -> None:
     """Show artifacts (name, type, size, value) of a run's, step's or task's tasks."""
-    from cafstore.client import display
-
-    names = None if include is None else [n.strip() for n in include.split(",") if n.strip()]
-    dumped = display.dump(state.store, pathspec, names, max_value_size)
-    click.echo(json.dumps(dumped, indent=2, default=str) if as_json else display.dump_text(dumped), nl=as_json)
+    actions.echo_dump(state.store, pathspec, include, max_value_size, as_json)
 
 
 @click.command("ls")
@@ -98,9 +82,9 @@ def dump(state: CliState, pathspec: str, include: Optional[str], max_value_size:
 @friendly_errors
 def ls(state: CliState, pathspec: Optional[str], ns: Optional[str], all_runs: bool) -> None:
     """List flows, a flow's runs, a run's steps, a step's tasks or a task's artifacts."""
-    from cafstore.client import display
+    from cafstore.client.views import text
 
-    lines = display.listing(state.store, pathspec, chosen_namespace(state.store, ns, all_runs))
+    lines = text.listing(state.store, pathspec, chosen_namespace(state.store, ns, all_runs))
     for line in lines:
         click.echo(line)
 
@@ -111,20 +95,6 @@ def tag() -> None:
     """Add, remove, replace or list a run's user tags (system tags never change)."""
 
 
-def _run(store: Any, pathspec: str) -> Any:
-    from cafstore.client import Run
-    from cafstore.client.pathspecs import split
-
-    split(pathspec, "run")
-    return Run(pathspec, store=store, _namespace_check=False)
-
-
-def _print_tags(run: Any) -> None:
-    click.echo(f"{run.pathspec}")
-    click.echo(f"  user tags:   {', '.join(sorted(run.user_tags)) or '-'}")
-    click.echo(f"  system tags: {', '.join(sorted(run.system_tags)) or '-'}")
-
-
 @tag.command("add")
 @click.argument("run_pathspec", metavar="FLOW/RUN")
 @click.argument("tags", nargs=-1, required=True)
@@ -132,9 +102,7 @@ def _print_tags(run: Any) -> None:
 @friendly_errors
 def tag_add(state: CliState, run_pathspec: str, tags: tuple) -> None:
     """Add user TAGS to a run."""
-    run = _run(state.store, run_pathspec)
-    run.add_tags(tags)
-    _print_tags(run)
+    actions.retag(actions.open_run(state.store, run_pathspec), remove=(), add=tags)
 
 
 @tag.command("remove")
@@ -144,9 +112,7 @@ def tag_add(state: CliState, run_pathspec: str, tags: tuple) -> None:
 @friendly_errors
 def tag_remove(state: CliState, run_pathspec: str, tags: tuple) -> None:
     """Remove user TAGS from a run."""
-    run = _run(state.store, run_pathspec)
-    run.remove_tags(tags)
-    _print_tags(run)
+    actions.retag(actions.open_run(state.store, run_pathspec), remove=tags, add=())
 
 
 @tag.command("replace")
@@ -157,9 +123,7 @@ def tag_remove(state: CliState, run_pathspec: str, tags: tuple) -> None:
 @friendly_errors
 def tag_replace(state: CliState, run_pathspec: str, old: str, new: str) -> None:
     """Replace user tag OLD with NEW in one atomic change."""
-    run = _run(state.store, run_pathspec)
-    run.replace_tag(old, new)
-    _print_tags(run)
+    actions.retag(actions.open_run(state.store, run_pathspec), remove=[old], add=[new])
 
 
 @tag.command("list")
@@ -170,18 +134,11 @@ def tag_replace(state: CliState, run_pathspec: str, old: str, new: str) -> None:
 @friendly_errors
 def tag_list(state: CliState, pathspec: Optional[str], as_json: bool, ns: Optional[str], all_runs: bool) -> None:
     """Tags of one run, or of every run of a flow (or of all flows) in the namespace."""
-    from cafstore.client import display
-
     if pathspec and "/" in pathspec.strip("/"):
-        runs = [_run(state.store, pathspec)]
+        runs = [actions.open_run(state.store, pathspec)]
     else:
-        runs = list(display._runs(state.store, pathspec or None, chosen_namespace(state.store, ns, all_runs)))
-    if as_json:
-        click.echo(json.dumps({r.pathspec: {"user_tags": sorted(r.user_tags), "system_tags": sorted(r.system_tags)}
-                               for r in runs}, indent=2))
-        return
-    for run in runs:
-        _print_tags(run)
+        runs = actions.runs_of(state.store, pathspec or None, chosen_namespace(state.store, ns, all_runs))
+    actions.echo_tags(runs, as_json)
 
 
 # -- namespace ----------------------------------------------------------------
@@ -206,7 +163,7 @@ def namespace_show(state: CliState) -> None:
     ns = namespaces.resolve_default(state.store)
     if os.environ.get(namespaces.ENV_NAMESPACE) is not None:
         source = f"from ${namespaces.ENV_NAMESPACE}"
-    elif namespaces.saved_default(state.store) is not namespaces._UNSET:
+    elif namespaces.saved_default(state.store) is not namespaces.UNSET:
         source = "saved with `cafstore namespace set`"
     else:
         source = f"the default for user {namespaces.current_user()}"
@@ -219,15 +176,16 @@ def namespace_show(state: CliState) -> None:
 @friendly_errors
 def namespace_list(state: CliState, as_json: bool) -> None:
     """Namespaces that hold runs (user: and production: tags), with run counts; * marks the default."""
+    from cafstore import schema
     from cafstore.client import namespaces, runstate
 
     counts: dict = {}
-    for _key, meta in state.store.iter_refs("runs/"):
+    for _key, meta in state.store.iter_refs(schema.RUNS_PREFIX):
         if runstate.visible(meta):
             system, user = runstate.tags_of(meta)
             for name in namespaces.namespace_tags(system | user):
                 counts[name] = counts.get(name, 0) + 1
-    for key, value in state.store.iter_refs("namespaces/production/"):
+    for key, value in state.store.iter_refs(schema.PRODUCTION_PREFIX):
         counts.setdefault(f"production:{value['token']}", 0)
     current = namespaces.resolve_default(state.store)
     if as_json:
@@ -254,8 +212,8 @@ def namespace_set(state: CliState, tag: Optional[str], global_: bool, reset: boo
 
     if sum((tag is not None, global_, reset)) != 1:
         raise CommandLineError("Give exactly one of: a namespace TAG (e.g. user:will), --global, or --reset.")
-    value = namespaces._UNSET if reset else (None if global_ else tag)
-    if value is not None and value is not namespaces._UNSET and not value.strip():
+    value = namespaces.UNSET if reset else (None if global_ else tag)
+    if value is not None and value is not namespaces.UNSET and not value.strip():
         raise CommandLineError("A namespace is a non-empty tag; use --global for every run.")
     namespaces.save_default(state.store, value)
     click.echo(f"default namespace for {namespaces.current_user()}: "

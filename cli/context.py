@@ -1,4 +1,8 @@
-"""What every ``cafstore`` subcommand shares: the store it works on, and how errors are shown."""
+"""What every ``cafstore`` subcommand shares: the store it works on, and how errors are shown.
+
+``friendly_errors`` is also what a flow's own ``logs``/``dump``/``tag`` print errors with
+(cli/flow_client_commands.py), so both command lines fail the same way.
+"""
 
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def build_cli(flow_cls: type) -> click.Group:
         namespace, system_tags = state.namespace, []
         if production or authorize is not None or generate_new_token:
             from cafstore.client.production import resolve_production_namespace
-            from cafstore.runner.execution.runs import username
+            from cafstore.schema import current_user as username
 
             prod = resolve_production_namespace(state.store, flow_cls.__name__, username(), authorize,
                                                 generate_new_token)
@@ -130,7 +130,7 @@ def build_cli(flow_cls: type) -> click.Group:
         from cafstore.exception import ParameterError
         from cafstore.runner.execution.launch import run_flow
         from cafstore.runner.reuse.resume import ResumePlan, find_origin, first_origin_id, origin_parameters
-        from cafstore.runner.execution.runs import username
+        from cafstore.schema import current_user as username
 
         by_attr = dict(flow_parameters(flow_cls))
         given = sorted(by_attr[name[len("param__"):]].option for name, value in params.items() if value is not None)

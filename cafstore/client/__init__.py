@@ -6,13 +6,19 @@ docs/datamodel.md for what they hold and docs/client.md for the API)::
     from cafstore import Flow, namespace
     run = Flow('HelloFlow').latest_run      # my newest run
     run['start'].task.data.x                # unpickled on first access
+
+The model is flows.py (Metaflow, Flow, Run), tasks.py (Step, Task) and
+artifacts.py (DataArtifact), each importing only the ones above it;
+rendering lives in views/ and ref names in cafstore.schema.
 """
 
+from cafstore.client import views  # noqa: F401 - registers the notebook HTML of Run and Task
+from cafstore.client.artifacts import DataArtifact
 from cafstore.client.connection import get_store, use_store
-from cafstore.client.data import FlowCode, MetaflowArtifacts, MetaflowData, TaskException
+from cafstore.client.data import FlowCode, Metadata, MetaflowArtifacts, MetaflowData, TaskException
 from cafstore.client.flows import Flow, Metaflow, Run
 from cafstore.client.namespaces import current_user, default_namespace, get_namespace, namespace
-from cafstore.client.tasks import DataArtifact, Metadata, Step, Task
+from cafstore.client.tasks import Step, Task
 
 __all__ = [
     "DataArtifact", "Flow", "FlowCode", "Metadata", "Metaflow", "MetaflowArtifacts", "MetaflowData", "Run",

@@ -4,18 +4,30 @@ A client object is a cheap handle: it keeps the store it reads, its path
 components and whatever it has already read (a run ref, a task record, the
 values of artifacts), so repeated attribute access costs nothing and the
 first costs one LMDB lookup.
+
+Parents make handles on their children and children on their parents, so
+the model's classes refer to each other. To keep the imports of the model's
+modules one-way (tasks.py imports flows.py, never the reverse), the module
+that defines a lower level registers how to make its handles here
+(:func:`register_child_factory`), and a parent asks for one by level
+(:func:`make_child`). Rendering works the same way: the views
+(cafstore/client/views/) register how to show an object as HTML
+(:func:`register_html_view`); the model never imports them.
 """
 
 from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import Any, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Type, TypeVar
 
 from cafstore.client import namespaces
 from cafstore.exception import NamespaceMismatch, NotFound
 
-UNSET: Any = namespaces._UNSET
+UNSET: Any = namespaces.UNSET
+Handle = TypeVar("Handle", bound="ClientObject")
+_CHILD_FACTORIES: Dict[str, Callable[..., Any]] = {}
+_HTML_VIEWS: Dict[str, Callable[[Any], str]] = {}
 
 
 def to_datetime(stamp: Any) -> Optional[datetime]:
@@ -42,6 +54,40 @@ def mismatch(kind: str, pathspec: str, tags: Any, ns: Optional[str]) -> Namespac
         f"from using someone else's results by accident: to use it, switch explicitly with {switch}, or "
         f"namespace(None) for every run (on the command line: --namespace)."
     )
+
+
+def register_child_factory(level: str, factory: Callable[..., Any]) -> None:
+    """How to make a handle on an object of ``level`` (e.g. ``"step"``) from its parent and its name."""
+    _CHILD_FACTORIES[level] = factory
+
+
+def make_child(level: str, parent: "ClientObject", *key: Any) -> Any:
+    """A handle on ``parent``'s child of ``level`` named by ``key``, made by the registered factory
+    without reading the store (the caller knows the child exists, or asks something that tolerates a miss)."""
+    return _CHILD_FACTORIES[level](parent, *key)
+
+
+def register_html_view(level: str, render: Callable[[Any], str]) -> None:
+    """Show objects of ``level`` (``"run"``, ``"task"``) in a notebook with ``render(obj) -> html``."""
+    _HTML_VIEWS[level] = render
+
+
+def html_view(obj: "ClientObject") -> Optional[str]:
+    """``obj`` as notebook HTML, or None (plain repr) when no view is registered for its level."""
+    render = _HTML_VIEWS.get(obj._LEVEL)
+    return None if render is None else render(obj)
+
+
+def new_handle(cls: Type[Handle], components: List[str], like: "ClientObject") -> Handle:
+    """A bare ``cls`` object at ``components`` reading ``like``'s store in ``like``'s namespace setting.
+
+    How a parent makes its children (and a child its siblings) without
+    re-reading or re-checking what it has already read: the caller fills in
+    the rest of the object's state.
+    """
+    obj = cls.__new__(cls)
+    ClientObject.__init__(obj, components, like._store, like._ns)
+    return obj
 
 
 class ClientObject:
@@ -134,3 +180,15 @@ class ClientObject:
 
     def _ipython_key_completions_(self) -> List[str]:
         return [child.id for child in self._children()]
+
+
+class ParentTags:
+    """Mixin: steps, tasks and artifacts carry their run's tags, read live from the run's ref."""
+
+    @property
+    def system_tags(self) -> frozenset:
+        return self.parent.system_tags  # type: ignore[attr-defined]
+
+    @property
+    def user_tags(self) -> frozenset:
+        return self.parent.user_tags  # type: ignore[attr-defined]

@@ -1,11 +1,18 @@
-"""Small value types of the client: a task's data and artifacts views, its code and its exception."""
+"""Small value types of the client: a task's data and artifacts views, its code, exception and metadata.
+
+They hold a Task and use only its public methods (``artifact_ids``,
+``artifact_value``, item access and iteration), so they import no model module.
+"""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from typing import Any, Dict, Iterator, Optional
 
 from cafstore.exception import NotFound
+
+Metadata = collections.namedtuple("Metadata", ["name", "value", "created_at", "type", "task"])
 
 
 class _LazyValues(Mapping):
@@ -15,13 +22,13 @@ class _LazyValues(Mapping):
         self._task = task
 
     def __getitem__(self, name: str) -> Any:
-        return self._task._value(name)
+        return self._task.artifact_value(name)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._task._artifact_ids()))
+        return iter(sorted(self._task.artifact_ids))
 
     def __len__(self) -> int:
-        return len(self._task._artifact_ids())
+        return len(self._task.artifact_ids)
 
     def __repr__(self) -> str:
         return f"<artifacts of {self._task.pathspec}: {', '.join(self)}>"
@@ -39,7 +46,7 @@ class MetaflowData:
         if name.startswith("__"):
             raise AttributeError(name)
         try:
-            return self._task._value(name)
+            return self._task.artifact_value(name)
         except NotFound as exc:
             raise AttributeError(str(exc)) from None
 
@@ -47,13 +54,13 @@ class MetaflowData:
         raise AttributeError(f"Artifacts of past runs are read-only (cannot set {name!r}).")
 
     def __contains__(self, name: object) -> bool:
-        return name in self._task._artifact_ids()
+        return name in self._task.artifact_ids
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._task._artifact_ids()))
+        return iter(sorted(self._task.artifact_ids))
 
     def __dir__(self) -> list:
-        return sorted(self._task._artifact_ids())
+        return sorted(self._task.artifact_ids)
 
     @property
     def __dict__(self) -> Mapping:  # type: ignore[override]
@@ -61,7 +68,7 @@ class MetaflowData:
         return _LazyValues(self._task)
 
     def __repr__(self) -> str:
-        return f"<MetaflowData: {', '.join(sorted(self._task._artifact_ids()))}>"
+        return f"<MetaflowData: {', '.join(sorted(self._task.artifact_ids))}>"
 
     __str__ = __repr__
 
@@ -76,24 +83,24 @@ class MetaflowArtifacts:
         if name.startswith("_"):
             raise AttributeError(name)
         try:
-            return self._task._child(name)
+            return self._task[name]
         except NotFound as exc:
             raise AttributeError(str(exc)) from None
 
     def __iter__(self) -> Iterator[Any]:
-        return self._task._children()
+        return iter(self._task)
 
     def __len__(self) -> int:
-        return len(self._task._artifact_ids())
+        return len(self._task.artifact_ids)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._task._artifact_ids()
+        return name in self._task.artifact_ids
 
     def __dir__(self) -> list:
-        return sorted(self._task._artifact_ids())
+        return sorted(self._task.artifact_ids)
 
     def __repr__(self) -> str:
-        return f"<MetaflowArtifacts: {', '.join(sorted(self._task._artifact_ids()))}>"
+        return f"<MetaflowArtifacts: {', '.join(sorted(self._task.artifact_ids))}>"
 
 
 class FlowCode(str):

@@ -1,18 +1,23 @@
 """Metaflow (all flows), Flow and Run: the top of the object hierarchy.
 
-Runs are refs ``runs/<Flow>/<run:010d>`` (docs/datamodel.md), so
-``Run('F/5')`` is one LMDB get and ``latest_run`` one reverse range scan
+Runs are refs ``runs/<Flow>/<run:010d>`` (cafstore.schema, docs/datamodel.md),
+so ``Run('F/5')`` is one LMDB get and ``latest_run`` one reverse range scan
 that stops at the first run the namespace shows: its cost does not grow
-with the number of runs in the store.
+with the number of runs in the store. A run's steps are made by
+cafstore.client.tasks, which registers itself (base.make_child): this module
+does not import it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Iterable, Iterator, Mapping, Optional
 
+from cafstore import schema
 from cafstore.client import pathspecs, runstate
-from cafstore.client.base import UNSET, ClientObject, first_ref, mismatch, to_datetime
+from cafstore.client.base import UNSET, ClientObject, first_ref, html_view, make_child, mismatch, to_datetime
 from cafstore.client.connection import get_store
+from cafstore.client.data import FlowCode
+from cafstore.client.tags import change_tags
 from cafstore.exception import NotFound
 
 
@@ -40,8 +45,8 @@ class Metaflow(ClientObject):
         return list(self)
 
     def _children(self) -> Iterator["Flow"]:
-        for key, _value in self._store.iter_refs("flows/"):
-            flow = Flow._attach(self._store, key[len("flows/"):], self._ns)
+        for key, _value in self._store.iter_refs(schema.FLOWS_PREFIX):
+            flow = Flow._attach(self._store, schema.parse_flow_ref(key), self._ns)
             if flow.is_in_namespace():
                 yield flow
 
@@ -61,8 +66,8 @@ class Flow(ClientObject):
                  _current_namespace: Any = UNSET) -> None:
         (name,) = pathspecs.split(pathspec, "flow")
         super().__init__([name], store or get_store(), _resolve_ns(_namespace_check, _current_namespace))
-        self._info = self._store.get_ref(pathspecs.flow_ref(name))
-        if self._info is None and first_ref(self._store, pathspecs.runs_prefix(name)) is None:
+        self._info = self._store.get_ref(schema.flow_ref(name))
+        if self._info is None and first_ref(self._store, schema.runs_prefix(name)) is None:
             raise NotFound(f"Flow {name!r} does not exist in the store at {self._store.path}: it has never run "
                            "here. Flow names are class names, e.g. Flow('HelloFlow').")
 
@@ -85,7 +90,7 @@ class Flow(ClientObject):
     def created_at(self):
         created = (self._info or {}).get("created")
         if created is None:
-            scan = first_ref(self._store, pathspecs.runs_prefix(self.id))
+            scan = first_ref(self._store, schema.runs_prefix(self.id))
             created = scan[1].get("created") if scan else None
         return to_datetime(created)
 
@@ -95,16 +100,15 @@ class Flow(ClientObject):
 
     def _scan(self, ns: Optional[str], tags: Iterable[str] = ()) -> Iterator["Run"]:
         tags = list(tags)
-        prefix = pathspecs.runs_prefix(self.id)
         wanted = tags if ns is None else [ns, *tags]
-        for key, meta in scan_refs(self._store, prefix, wanted):
+        for key, meta in scan_refs(self._store, schema.runs_prefix(self.id), wanted):
             if not runstate.visible(meta) or not runstate.in_namespace(meta, ns):
                 continue
             if tags:
                 system, user = runstate.tags_of(meta)
                 if not all(t in system or t in user for t in tags):
                     continue
-            yield Run._attach(self._store, self.id, int(key[len(prefix):]), meta, self._ns)
+            yield Run._attach(self._store, self.id, schema.parse_run_ref(key)[1], meta, self._ns)
 
     def runs(self, *tags: str) -> Iterator["Run"]:
         """Runs newest first that carry every tag in ``tags`` and are in the current namespace."""
@@ -141,9 +145,9 @@ def scan_refs(store: Any, prefix: str, needles: Iterable[str] = ()) -> Iterator[
 
 def load_run(store: Any, flow: str, run_id: int, pathspec: str) -> dict:
     """A visible run's ref value, or NotFound saying why there is none."""
-    meta = store.get_ref(pathspecs.run_ref(flow, run_id))
+    meta = store.get_ref(schema.run_ref(flow, run_id))
     if meta is None:
-        if store.get_ref(pathspecs.flow_ref(flow)) is None and first_ref(store, pathspecs.runs_prefix(flow)) is None:
+        if store.get_ref(schema.flow_ref(flow)) is None and first_ref(store, schema.runs_prefix(flow)) is None:
             raise NotFound(f"Run {pathspec!r} does not exist: there is no flow {flow!r} in the store at {store.path}.")
         raise NotFound(f"Run {pathspec!r} does not exist (flow {flow!r} has no run {run_id}).")
     if not runstate.visible(meta):
@@ -185,6 +189,12 @@ class Run(ClientObject):
             raise mismatch("Run", self.pathspec, self.tags, ns)
 
     # -- properties --------------------------------------------------------
+    @property
+    def ref_value(self) -> Mapping[str, Any]:
+        """The run's ref as read (docs/datamodel.md, "Run metadata"), for views and tools that need
+        fields the object model does not expose. Read-only: tags change through ``add_tag`` & co."""
+        return self._meta
+
     @property
     def parent(self) -> Flow:
         return Flow._attach(self._store, self._flow, self._ns)
@@ -241,17 +251,13 @@ class Run(ClientObject):
     @property
     def code(self):
         """The flow file's source as it was when this run started (a str with ``.path``, ``.flowspec``)."""
-        from cafstore.client.tasks import FlowCode
-
         oid = self._meta.get("code")
         return None if oid is None else FlowCode.load(self._store, oid, self._meta.get("code_path"))
 
     @property
     def end_task(self):
         """The task of the end step, once it has run (None before)."""
-        from cafstore.client.tasks import Step
-
-        return Step._attach(self, "end").task  # one reverse scan: None when end has no task
+        return make_child("step", self, "end").task  # one reverse scan: None when end has no task
 
     @property
     def data(self):
@@ -259,30 +265,34 @@ class Run(ClientObject):
         task = self.end_task
         return None if task is None else task.data
 
-    def _repr_html_(self) -> str:
-        from cafstore.client.html import run_html
+    def _repr_html_(self) -> Optional[str]:
+        return html_view(self)
 
-        return run_html(self)
+    def sibling_run(self, run_id: int) -> "Run":
+        """Run ``run_id`` of the same flow, in this run's store and namespace setting, read as is (no
+        namespace check, a missing run is an empty one): where lineage leads when a resume reused a task."""
+        meta = self._store.get_ref(schema.run_ref(self._flow, run_id)) or {}
+        return Run._attach(self._store, self._flow, run_id, meta, self._ns)
 
     # -- steps -------------------------------------------------------------
-    def _graph_steps(self) -> Optional[list]:
+    def graph_steps(self) -> Optional[list]:
         """The graph record's steps in run order (None when the run stored no graph)."""
         if self._graph is UNSET:
             oid = self._meta.get("graph")
             self._graph = self._store.get_record(oid).get("steps") if oid else None
         return self._graph
 
-    def _step_names(self) -> list:
+    def step_names(self) -> list:
         """Names of the steps that have at least one finished task, in run order (start first)."""
         if self._steps is not None:
             return self._steps
-        graph = self._graph_steps()
+        graph = self.graph_steps()
         if graph:
             names = [node["name"] for node in graph
-                     if first_ref(self._store, pathspecs.tasks_prefix(self._flow, self._run_id, node["name"]))]
+                     if first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, node["name"]))]
         else:  # no graph stored: the steps that have tasks, start first and end last
-            names = sorted({key.split("/")[3] for key, _oid in
-                            self._store.iter_refs(pathspecs.tasks_prefix(self._flow, self._run_id))},
+            names = sorted({schema.parse_task_ref(key)[2] for key, _oid in
+                            self._store.iter_refs(schema.tasks_prefix(self._flow, self._run_id))},
                            key=lambda n: (n != "start", n == "end", n))
         if self.finished:
             self._steps = names  # a finished run's steps never change again
@@ -295,18 +305,14 @@ class Run(ClientObject):
         return self._children()
 
     def _children(self) -> Iterator[Any]:
-        from cafstore.client.tasks import Step
-
-        for name in reversed(self._step_names()):
-            yield Step._attach(self, name)
+        for name in reversed(self.step_names()):
+            yield make_child("step", self, name)
 
     def _child(self, name: str) -> Any:
-        from cafstore.client.tasks import Step
-
-        if first_ref(self._store, pathspecs.tasks_prefix(self._flow, self._run_id, name)) is None:
+        if first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, name)) is None:
             raise NotFound(f"Run {self.pathspec} has no step {name!r} (steps that ran: "
-                           f"{', '.join(self._step_names()) or 'none yet'}).")
-        return Step._attach(self, name)
+                           f"{', '.join(self.step_names()) or 'none yet'}).")
+        return make_child("step", self, name)
 
     # -- tags --------------------------------------------------------------
     def add_tag(self, tag: str) -> None:
@@ -328,6 +334,4 @@ class Run(ClientObject):
 
     def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
         """Remove some user tags and add others in one atomic change of the run's ref."""
-        from cafstore.client.tags import change_tags
-
         self._meta = change_tags(self._store, self._flow, self._run_id, add=tags_to_add, remove=tags_to_remove)

@@ -10,7 +10,7 @@ Where the default comes from, first match wins:
 1. ``CAFSTORE_NAMESPACE`` in the environment (an empty value means global):
    how ``python flow.py --namespace NS run`` hands the namespace to its tasks;
 2. the per-user default saved by ``cafstore namespace set`` (the ref
-   ``namespaces/default/<user>``, see docs/client.md);
+   ``schema.default_namespace_ref(user)``, see docs/client.md);
 3. ``user:<username>``.
 
 Namespaces organise results; they are not access control.
@@ -18,51 +18,37 @@ Namespaces organise results; they are not access control.
 
 from __future__ import annotations
 
-import getpass
 import os
 import time
 from typing import Any, Iterable, List, Optional
 
-ENV_USER = "CAFSTORE_USER"
+from cafstore.schema import ENV_USER, current_user, default_namespace_ref  # noqa: F401 - re-exported
+
 ENV_NAMESPACE = "CAFSTORE_NAMESPACE"
-_UNSET: Any = object()
-_current: Any = _UNSET
-
-
-def current_user() -> str:
-    """The user runs are attributed to: CAFSTORE_USER, else USER, else USERNAME, else the login name."""
-    for name in (ENV_USER, "USER", "USERNAME"):
-        value = os.environ.get(name)
-        if value:
-            return value
-    try:
-        return getpass.getuser()
-    except Exception:  # getpass raises OSError/KeyError when no login name exists (containers)
-        return "unknown"
+# "No namespace chosen": distinct from None, which is the global namespace. Client objects keep it to
+# mean "follow namespace() at call time"; save_default takes it to forget a saved default.
+UNSET: Any = object()
+_current: Any = UNSET
 
 
 def user_namespace(user: Optional[str] = None) -> str:
     return f"user:{user or current_user()}"
 
 
-def default_ref(user: str) -> str:
-    return f"namespaces/default/{user}"
-
-
 def saved_default(store: Any, user: Optional[str] = None) -> Any:
-    """The namespace ``cafstore namespace set`` saved for ``user``: a tag, None (global), or _UNSET."""
+    """The namespace ``cafstore namespace set`` saved for ``user``: a tag, None (global), or UNSET."""
     if store is None:
-        return _UNSET
-    value = store.get_ref(default_ref(user or current_user()))
+        return UNSET
+    value = store.get_ref(default_namespace_ref(user or current_user()))
     if not isinstance(value, dict) or "namespace" not in value:
-        return _UNSET
+        return UNSET
     return value["namespace"]
 
 
 def save_default(store: Any, ns: Any, user: Optional[str] = None) -> None:
-    """Persist ``ns`` as ``user``'s default (None: global); ``_UNSET`` forgets it (back to user:<name>)."""
-    name = default_ref(user or current_user())
-    if ns is _UNSET:
+    """Persist ``ns`` as ``user``'s default (None: global); ``UNSET`` forgets it (back to user:<name>)."""
+    name = default_namespace_ref(user or current_user())
+    if ns is UNSET:
         store.delete_ref(name)
     else:
         store.set_ref(name, {"namespace": ns, "set": time.time()})
@@ -78,7 +64,7 @@ def resolve_default(store: Any = None) -> Optional[str]:
 
         store = find_store()
     saved = saved_default(store)
-    return user_namespace() if saved is _UNSET else saved
+    return user_namespace() if saved is UNSET else saved
 
 
 def namespace(ns: Optional[str]) -> Optional[str]:
@@ -98,7 +84,7 @@ def namespace(ns: Optional[str]) -> Optional[str]:
 def get_namespace() -> Optional[str]:
     """The namespace client calls filter by now (None: global)."""
     global _current
-    if _current is _UNSET:
+    if _current is UNSET:
         _current = resolve_default()
     return _current
 

@@ -1,38 +1,18 @@
-"""Pathspecs (``Flow/run/step/task/artifact``) and the ref names they map to.
+"""Pathspecs: ``Flow/run/step/task/artifact`` as users write them, checked and split.
 
-The ref layout is docs/datamodel.md's: run and task numbers are zero-padded
-to ten digits so key order is numeric order. Everything that spells a ref
-name lives here, so the client has one place that knows the contract.
+A pathspec names a client object; the ref it maps to is spelled by
+cafstore.schema (the data model), not here. Run and task ids in a
+pathspec are plain integers (``HelloFlow/3``); ``0000000003`` is accepted
+too, so a ref's padded number can be pasted back.
 """
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List
 
 from cafstore.exception import NotFound
 
 LEVELS = ("flow", "run", "step", "task", "artifact")
-
-
-def flow_ref(flow: str) -> str:
-    return f"flows/{flow}"
-
-
-def runs_prefix(flow: str) -> str:
-    return f"runs/{flow}/"
-
-
-def run_ref(flow: str, run_id: int) -> str:
-    return f"runs/{flow}/{run_id:010d}"
-
-
-def tasks_prefix(flow: str, run_id: int, step: Optional[str] = None) -> str:
-    base = f"tasks/{flow}/{run_id:010d}/"
-    return base if step is None else f"{base}{step}/"
-
-
-def task_ref(flow: str, run_id: int, step: str, task_id: int) -> str:
-    return f"tasks/{flow}/{run_id:010d}/{step}/{task_id:010d}"
 
 
 def number(text: "str | int", what: str, pathspec: str) -> int:

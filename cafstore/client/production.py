@@ -2,11 +2,12 @@
 
 A flow's production runs are tagged ``production:<token>``. The token is
 random, created the first time anyone runs the flow with ``--production``
-and kept in the ref ``namespaces/production/<Flow>``. Whoever created it is
-authorized; anyone else must pass ``--authorize TOKEN`` once (it is then
-remembered in ``namespaces/authorized/<user>/<Flow>``), which keeps people
-from landing experiments in production by accident. ``--generate-new-token``
-starts a fresh, empty production namespace.
+and kept in the ref ``namespaces/production/<Flow>`` (``schema.production_ref``).
+Whoever created it is authorized; anyone else must pass ``--authorize TOKEN``
+once (it is then remembered in ``namespaces/authorized/<user>/<Flow>``,
+``schema.authorized_ref``), which keeps people from landing experiments in
+production by accident. ``--generate-new-token`` starts a fresh, empty
+production namespace.
 
 Each decision reads and writes its refs in one transaction, so two users
 running ``--production`` for the first time at once agree on one token.
@@ -19,16 +20,9 @@ import time
 from typing import Any, Optional
 
 from cafstore.exception import ProductionTokenError
+from cafstore.schema import authorized_ref, production_ref
 
 PREFIX = "production:"
-
-
-def production_ref(flow: str) -> str:
-    return f"namespaces/production/{flow}"
-
-
-def authorized_ref(user: str, flow: str) -> str:
-    return f"namespaces/authorized/{user}/{flow}"
 
 
 class ProductionNamespace(str):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, List
 
-from cafstore.client import pathspecs, runstate
+from cafstore import schema
+from cafstore.client import runstate
 from cafstore.exception import NotFound, TaggingError
 
 MAX_TAG_LENGTH = 500
@@ -69,4 +70,4 @@ def change_tags(store: Any, flow: str, run_id: int, add: Iterable[str] = (), rem
         tags.update(t for t in add if t not in system)
         return {**meta, "user_tags": sorted(tags)}
 
-    return store.update_ref(pathspecs.run_ref(flow, run_id), change)
+    return store.update_ref(schema.run_ref(flow, run_id), change)

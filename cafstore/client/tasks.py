@@ -1,24 +1,34 @@
-"""Step, Task and DataArtifact: the lower half of the object hierarchy.
+"""Step and Task: the lower half of the object hierarchy (DataArtifact is in artifacts.py).
 
-A task is a ref ``tasks/<Flow>/<run>/<step>/<task>`` pointing at an
-immutable task record (docs/datamodel.md). The record's artifact map is
-complete, so ``task.data.x`` is one record read (once per Task object) plus
-one object read and unpickle (once per name, then cached on the Task).
+A task is a ref ``tasks/<Flow>/<run>/<step>/<task>`` (cafstore.schema)
+pointing at an immutable task record (docs/datamodel.md). The record's
+artifact map is complete, so ``task.data.x`` is one record read (once per
+Task object) plus one object read and unpickle (once per name, then cached
+on the Task).
+
+This module imports flows.py (a step or task named by a pathspec is found
+through its Run); flows.py makes a run's Steps through the factory this
+module registers (base.make_child), and a task makes its DataArtifacts
+(artifacts.py) the same way, so the imports go one way.
 """
 
 from __future__ import annotations
 
-import collections
-from typing import Any, Dict, Iterator, List, Optional
+from types import MappingProxyType
+from typing import Any, Dict, Iterator, List, Mapping, Optional
 
+from cafstore import schema
 from cafstore.client import logtext, pathspecs
-from cafstore.client.base import UNSET, ClientObject, first_ref, to_datetime
+from cafstore.client.base import (
+    UNSET, ClientObject, ParentTags, first_ref, html_view, make_child, new_handle, register_child_factory,
+    to_datetime,
+)
 from cafstore.client.connection import get_store
-from cafstore.client.data import FlowCode, MetaflowArtifacts, MetaflowData, TaskException
+from cafstore.client.data import FlowCode, Metadata, MetaflowArtifacts, MetaflowData, TaskException
 from cafstore.client.flows import Run
 from cafstore.exception import NotFound
 
-Metadata = collections.namedtuple("Metadata", ["name", "value", "created_at", "type", "task"])
+LOG_STREAMS = ("stdout", "stderr")
 
 
 def _run_of(pathspec: str, level: str, store: Any, check: bool, ns: Any) -> "tuple[Run, List[str]]":
@@ -32,23 +42,11 @@ def _task_of(run: Run, step: str, task_id: str) -> "Task":
     try:
         return Step._attach(run, step)._child(task_id)
     except NotFound:
-        run._child(step)  # raises "no step ..." when the whole step is missing
+        run[step]  # raises "no step ..." when the whole step is missing
         raise
 
 
-class _RunTags:
-    """Steps, tasks and artifacts carry their run's tags, read live from the run's ref."""
-
-    @property
-    def system_tags(self) -> frozenset:
-        return self.parent.system_tags
-
-    @property
-    def user_tags(self) -> frozenset:
-        return self.parent.user_tags
-
-
-class Step(_RunTags, ClientObject):
+class Step(ParentTags, ClientObject):
     """One step of a run: its tasks (one, or one per foreach item)."""
 
     _LEVEL = "step"
@@ -56,14 +54,14 @@ class Step(_RunTags, ClientObject):
     def __init__(self, pathspec: str, *, store: Any = None, _namespace_check: bool = True,
                  _current_namespace: Any = UNSET) -> None:
         run, parts = _run_of(pathspec, "step", store, _namespace_check, _current_namespace)
-        step = run._child(parts[2])
+        step = run[parts[2]]
         self.__dict__.update(step.__dict__)
 
     @classmethod
     def _attach(cls, run: Run, name: str) -> "Step":
-        step = cls.__new__(cls)
-        ClientObject.__init__(step, [run._flow, str(run._run_id), name], run._store, run._ns)
-        step._run, step._name = run, name
+        flow, run_id = run.path_components
+        step = new_handle(cls, [flow, run_id, name], run)
+        step._run, step._name, step._flow, step._run_id = run, name, flow, int(run_id)
         return step
 
     @property
@@ -71,8 +69,8 @@ class Step(_RunTags, ClientObject):
         return self._run
 
     def _task_refs(self) -> List[tuple]:
-        prefix = pathspecs.tasks_prefix(self._run._flow, self._run._run_id, self._name)
-        return [(int(key[len(prefix):]), oid) for key, oid in self._store.iter_refs(prefix)]
+        prefix = schema.tasks_prefix(self._flow, self._run_id, self._name)
+        return [(schema.parse_task_ref(key)[3], oid) for key, oid in self._store.iter_refs(prefix)]
 
     def _children(self) -> Iterator["Task"]:
         for task_id, oid in reversed(self._task_refs()):
@@ -86,8 +84,7 @@ class Step(_RunTags, ClientObject):
 
     def _child(self, task_id: str) -> "Task":
         number = pathspecs.number(task_id, "task", f"{self.pathspec}/{task_id}")
-        key = pathspecs.task_ref(self._run._flow, self._run._run_id, self._name, number)
-        oid = self._store.get_ref(key)
+        oid = self._store.get_ref(schema.task_ref(self._flow, self._run_id, self._name, number))
         if oid is None:
             raise NotFound(f"Step {self.pathspec} has no finished task {number} "
                            f"(its tasks: {', '.join(str(t) for t, _ in self._task_refs()) or 'none yet'}).")
@@ -96,19 +93,16 @@ class Step(_RunTags, ClientObject):
     @property
     def task(self) -> "Optional[Task]":
         """The step's task; for a foreach step, one of them (the most recent)."""
-        found = first_ref(self._store, pathspecs.tasks_prefix(self._run._flow, self._run._run_id, self._name),
-                          reverse=True)
-        if found is None:
-            return None
-        return Task._attach(self, int(found[0].rsplit("/", 1)[1]), found[1])
+        return self._edge_task(reverse=True)
 
-    def _first_task(self) -> "Optional[Task]":
-        found = first_ref(self._store, pathspecs.tasks_prefix(self._run._flow, self._run._run_id, self._name))
-        return None if found is None else Task._attach(self, int(found[0].rsplit("/", 1)[1]), found[1])
+    def _edge_task(self, reverse: bool) -> "Optional[Task]":
+        """The step's first (or, ``reverse``, last) task by id: one short scan."""
+        found = first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, self._name), reverse=reverse)
+        return None if found is None else Task._attach(self, schema.parse_task_ref(found[0])[3], found[1])
 
     @property
     def created_at(self):
-        task = self._first_task()
+        task = self._edge_task(reverse=False)
         return None if task is None else task.created_at
 
     @property
@@ -124,9 +118,9 @@ class Step(_RunTags, ClientObject):
         run = self._run
         if run.finished or run.crashed or self._name == "end":
             return True
-        nodes = {node["name"]: node for node in run._graph_steps() or ()}
+        nodes = {node["name"]: node for node in run.graph_steps() or ()}
         following = nodes.get(self._name, {}).get("next") or ()
-        return any(first_ref(self._store, pathspecs.tasks_prefix(run._flow, run._run_id, s)) for s in following)
+        return any(first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, s)) for s in following)
 
     @property
     def environment_info(self) -> Optional[dict]:
@@ -134,7 +128,7 @@ class Step(_RunTags, ClientObject):
         return None if task is None else task.environment_info
 
 
-class Task(_RunTags, ClientObject):
+class Task(ParentTags, ClientObject):
     """One execution of a step: its artifacts, logs, status and lineage."""
 
     _LEVEL = "task"
@@ -149,8 +143,7 @@ class Task(_RunTags, ClientObject):
 
     @classmethod
     def _attach(cls, step: Step, task_id: int, oid: Any, record: Optional[dict] = None) -> "Task":
-        task = cls.__new__(cls)
-        ClientObject.__init__(task, [*step._components, str(task_id)], step._store, step._ns)
+        task = new_handle(cls, [*step.path_components, str(task_id)], step)
         task._step, task._task_id, task._oid, task._record_cache = step, task_id, oid, record
         task._values: Dict[str, Any] = {}
         task._data_view = None
@@ -221,34 +214,39 @@ class Task(_RunTags, ClientObject):
     @property
     def code(self) -> Optional[FlowCode]:
         oid = self._record.get("code")
-        return None if oid is None else FlowCode.load(self._store, oid, self._run._meta.get("code_path"))
+        return None if oid is None else FlowCode.load(self._store, oid, self._run.ref_value.get("code_path"))
 
     @property
     def origin_pathspec(self) -> Optional[str]:
         """For a task a resume reused from an earlier run: where it was computed."""
         origin = self._record.get("run_id")
-        if origin is None or origin == self._run._run_id:
+        if origin is None or origin == self._step._run_id:
             return None
-        return f"{self._run._flow}/{origin}/{self._step._name}/{self._record.get('task_id', self._task_id)}"
+        return f"{self._step._flow}/{origin}/{self._step._name}/{self._record.get('task_id', self._task_id)}"
 
     # -- logs --------------------------------------------------------------
-    def _log(self, stream: str) -> bytes:
+    def log_bytes(self, stream: str) -> bytes:
+        """The log as stored: each line prefixed with its UTC time (docs/datamodel.md, "Task logs").
+
+        ``stdout``/``stderr`` give the text without the stamps; this is for
+        views that print the lines with their times.
+        """
+        if stream not in LOG_STREAMS:
+            raise ValueError("stream is 'stdout' or 'stderr'")
         oid = self._record.get(stream)
         return b"" if oid is None else self._store.get_bytes(oid)
 
     @property
     def stdout(self) -> str:
-        return logtext.text(self._log("stdout"))
+        return logtext.text(self.log_bytes("stdout"))
 
     @property
     def stderr(self) -> str:
-        return logtext.text(self._log("stderr"))
+        return logtext.text(self.log_bytes("stderr"))
 
     def loglines(self, stream: str = "stdout") -> Iterator[tuple]:
         """(datetime, line) for each line the task printed to ``stream``."""
-        if stream not in ("stdout", "stderr"):
-            raise ValueError("stream is 'stdout' or 'stderr'")
-        return logtext.lines(self._log(stream))
+        return logtext.lines(self.log_bytes(stream))
 
     # -- metadata ----------------------------------------------------------
     @property
@@ -277,10 +275,10 @@ class Task(_RunTags, ClientObject):
         """The task of this run whose record is ``oid`` (or, if not reused here, where it ran)."""
         record = self._store.get_record(oid)
         run, step, number = self._run, record.get("step"), record.get("task_id")
-        key = pathspecs.task_ref(run._flow, run._run_id, step, number)
-        if self._store.get_ref(key) != oid and record.get("run_id") != run._run_id:
-            run = Run._attach(self._store, run._flow, record["run_id"],
-                              self._store.get_ref(pathspecs.run_ref(run._flow, record["run_id"])) or {}, run._ns)
+        here = self._step._run_id
+        if (self._store.get_ref(schema.task_ref(self._step._flow, here, step, number)) != oid
+                and record.get("run_id") != here):
+            run = run.sibling_run(record["run_id"])
         return Task._attach(Step._attach(run, step), number, oid, record)
 
     @property
@@ -295,10 +293,10 @@ class Task(_RunTags, ClientObject):
     @property
     def child_tasks(self) -> List["Task"]:
         """The tasks of the next step(s) in this run that started from this task."""
-        nodes = {node["name"]: node for node in self._run._graph_steps() or ()}
+        nodes = {node["name"]: node for node in self._run.graph_steps() or ()}
         following = (nodes.get(self._step._name) or {}).get("next")
         if following is None:
-            following = [s for s in self._run._step_names() if s != self._step._name]
+            following = [s for s in self._run.step_names() if s != self._step._name]
         out = []
         for name in following:
             for task in Step._attach(self._run, name):
@@ -314,8 +312,13 @@ class Task(_RunTags, ClientObject):
     def _artifact_ids(self) -> Dict[str, Any]:
         return self._record.get("artifacts") or {}
 
-    def _value(self, name: str) -> Any:
-        """The unpickled value of artifact ``name``, loaded once per Task object."""
+    @property
+    def artifact_ids(self) -> Mapping[str, Any]:
+        """Artifact name -> object id, as the task record holds them (read-only)."""
+        return MappingProxyType(self._artifact_ids())
+
+    def artifact_value(self, name: str) -> Any:
+        """The unpickled value of artifact ``name``, loaded once per Task object (what ``data`` shows)."""
         try:
             return self._values[name]
         except KeyError:
@@ -339,70 +342,21 @@ class Task(_RunTags, ClientObject):
         """DataArtifact objects by attribute: ``task.artifacts.x.sha``."""
         return MetaflowArtifacts(self)
 
-    def _children(self) -> Iterator["DataArtifact"]:
+    def _children(self) -> Iterator[Any]:
         for name in sorted(self._artifact_ids()):
-            yield DataArtifact._attach(self, name)
+            yield make_child("artifact", self, name)
 
-    def _child(self, name: str) -> "DataArtifact":
+    def _child(self, name: str) -> Any:
         if name not in self._artifact_ids():
             raise NotFound(f"Task {self.pathspec} has no artifact {name!r} "
                            f"(it has: {', '.join(sorted(self._artifact_ids())) or 'none'}).")
-        return DataArtifact._attach(self, name)
+        return make_child("artifact", self, name)
 
     def __len__(self) -> int:
         return len(self._artifact_ids())
 
-    def _repr_html_(self) -> str:
-        from cafstore.client.html import task_html
-
-        return task_html(self)
+    def _repr_html_(self) -> Optional[str]:
+        return html_view(self)
 
 
-class DataArtifact(_RunTags, ClientObject):
-    """One artifact of a task: its value (``data``), object id (``sha``) and size."""
-
-    _LEVEL = "artifact"
-
-    def __init__(self, pathspec: str, *, store: Any = None, _namespace_check: bool = True,
-                 _current_namespace: Any = UNSET) -> None:
-        run, parts = _run_of(pathspec, "artifact", store, _namespace_check, _current_namespace)
-        artifact = _task_of(run, parts[2], parts[3])._child(parts[4])
-        self.__dict__.update(artifact.__dict__)
-
-    @classmethod
-    def _attach(cls, task: Task, name: str) -> "DataArtifact":
-        artifact = cls.__new__(cls)
-        ClientObject.__init__(artifact, [*task._components, name], task._store, task._ns)
-        artifact._task, artifact._name = task, name
-        return artifact
-
-    @property
-    def parent(self) -> Task:
-        return self._task
-
-    @property
-    def data(self) -> Any:
-        """The value, unpickled on first access (shared with the task's ``data``)."""
-        return self._task._value(self._name)
-
-    @property
-    def sha(self) -> str:
-        """The artifact's object id (the blake3 hash of its serialised bytes)."""
-        return self._task._artifact_ids()[self._name]
-
-    @property
-    def size(self) -> int:
-        """Size in bytes of the serialised value as stored."""
-        return self._store.stat(self.sha).size
-
-    @property
-    def created_at(self):
-        return self._task.finished_at
-
-    finished_at = created_at
-
-    def _children(self) -> Iterator[Any]:
-        return iter(())
-
-    def _child(self, name: str) -> Any:
-        raise NotFound(f"An artifact has no children ({self.pathspec}/{name}).")
+register_child_factory("step", Step._attach)

@@ -1,13 +1,15 @@
 """Which runs gc may drop, and the run-level verbs around it: pin, unpin, rm, undelete.
 
 gc itself only knows refs and objects; *runs* are the unit users think in, so
-retention decides which run refs to drop before marking (docs/datamodel.md
-names the refs: ``runs/<Flow>/<run:010d>``, ``tasks/<Flow>/<run:010d>/...``,
+retention decides which run refs to drop before marking (the refs are
+cafstore.schema's: ``runs/<Flow>/<run:010d>``, ``tasks/<Flow>/<run:010d>/...``,
 ``pins/<Flow>/<run:010d>``). The rules, in order:
 
-- never a run still in progress: status ``running`` and its scheduler pid is
-  alive (a run started on another host is assumed alive: we cannot check);
-  a ``running`` run whose pid is dead crashed, and counts as finished-failed;
+- never a run still in progress: status ``running`` and its scheduler alive
+  (``schema.scheduler_alive``: a run started on another host is assumed
+  alive, we cannot check); a ``running`` run whose scheduler is gone (pid
+  dead, a zombie, or reused by a younger process) crashed, and counts as
+  finished-failed;
 - never a pinned run, nor the origin of a run in progress (a resume reads it);
 - a run marked deleted (``cafstore rm``) is dropped;
 - otherwise, only when ``--keep-last`` or ``--older-than`` is given: a run is
@@ -22,17 +24,16 @@ refs, so a run pinned or undeleted meanwhile survives.
 from __future__ import annotations
 
 import dataclasses
-import getpass
-import os
 import re
-import socket
 import time
 from typing import Any, Optional
 
+from cafstore import schema
 from cafstore.exception import CafstoreError, MaintenanceArgumentError, NotFound
+from cafstore.schema import pin_ref, run_ref
+from cafstore.schema import tasks_prefix as task_prefix  # gc.py names a run's task refs through retention
 from cafstore.store import records
 
-RUNS, TASKS, PINS = "runs/", "tasks/", "pins/"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -58,18 +59,6 @@ class Drop:
         return f"{self.flow}/{self.run_id}"
 
 
-def run_ref(flow: str, run_id: int) -> str:
-    return f"{RUNS}{flow}/{run_id:010d}"
-
-
-def task_prefix(flow: str, run_id: int) -> str:
-    return f"{TASKS}{flow}/{run_id:010d}/"
-
-
-def pin_ref(flow: str, run_id: int) -> str:
-    return f"{PINS}{flow}/{run_id:010d}"
-
-
 def parse_pathspec(text: str) -> tuple[str, int]:
     """``Flow/N`` -> (flow, N), with a message users can act on."""
     flow, _, run = text.strip().strip("/").partition("/")
@@ -88,30 +77,11 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def split_run_ref(name: str) -> Optional[tuple[str, int]]:
-    """``runs/Flow/0000000012`` -> ("Flow", 12); None for anything else."""
-    if not name.startswith(RUNS):
-        return None
-    flow, _, run = name[len(RUNS):].rpartition("/")
-    return (flow, int(run)) if flow and run.isdigit() else None
-
-
-def is_running(meta: Any, host: Optional[str] = None) -> bool:
-    """Status 'running' and the scheduler still alive (a dead pid means the run crashed)."""
-    if not isinstance(meta, dict) or meta.get("status") != "running":
+def is_running(meta: Any) -> bool:
+    """Status 'running' and the scheduler still alive (a scheduler gone means the run crashed)."""
+    if not isinstance(meta, dict) or meta.get("status") != schema.RUNNING:
         return False
-    pid, run_host = meta.get("pid"), meta.get("host")
-    if not isinstance(pid, int) or pid <= 0:
-        return True  # cannot tell: keep it
-    if run_host and run_host != (host or socket.gethostname()):
-        return True  # another machine's process: cannot check, so assume alive
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True
+    return schema.scheduler_alive(meta)
 
 
 def _age_reference(meta: dict) -> float:
@@ -154,9 +124,9 @@ def plan(store: Any, policy: Policy, now: Optional[float] = None,
     """
     now = time.time() if now is None else now
     problems = [] if problems is None else problems
-    runs = [(split_run_ref(name), meta) for name, meta in _raw_refs(store, RUNS, problems)]
+    runs = [(schema.parse_run_ref(name), meta) for name, meta in _raw_refs(store, schema.RUNS_PREFIX, problems)]
     runs = [(key, meta if isinstance(meta, dict) else {}) for key, meta in runs if key]
-    pins = {split_run_ref(RUNS + name[len(PINS):]) for name, _ in _raw_refs(store, PINS, problems)}
+    pins = {schema.parse_pin_ref(name) for name, _ in _raw_refs(store, schema.PINS_PREFIX, problems)}
     origins = set()
     for (flow, _), meta in runs:
         if is_running(meta):
@@ -242,7 +212,7 @@ def pin(store: Any, flow: str, run_id: int) -> bool:
     name = pin_ref(flow, run_id)
     if store.get_ref(name) is not None:
         return False
-    store.set_ref(name, {"pinned_at": time.time(), "by": _user()})
+    store.set_ref(name, {"pinned_at": time.time(), "by": schema.current_user()})
     return True
 
 
@@ -265,9 +235,3 @@ def set_deleted(store: Any, flow: str, run_id: int, deleted: bool) -> bool:
     store.update_ref(run_ref(flow, run_id), change)
     return changed[-1]
 
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

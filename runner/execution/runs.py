@@ -1,47 +1,24 @@
-"""The refs a run writes (docs/datamodel.md): names, the run's birth and end.
+"""The refs a run writes: the run's birth and end, and the record of a task that died.
 
-Everything here is one LMDB transaction per change, so a reader sees a run
-before or after each step of its life, never half of one.
+Ref names and the task record's fields are cafstore.schema's (the data
+model, docs/datamodel.md). Everything here is one LMDB transaction per
+change, so a reader sees a run before or after each step of its life,
+never half of one.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import sys
 import time
 from typing import Any, Dict, Iterable, List, Optional
 
 import cafstore
+from cafstore import schema
 from cafstore.exception import CommandLineError
 from cafstore.store import ObjectId
 
 RUNTIME = "dev"
-
-
-def flow_ref(flow: str) -> str:
-    return f"flows/{flow}"
-
-
-def run_ref(flow: str, run_id: int) -> str:
-    return f"runs/{flow}/{run_id:010d}"
-
-
-def task_ref(flow: str, run_id: int, step: str, task_id: int) -> str:
-    return f"tasks/{flow}/{run_id:010d}/{step}/{task_id:010d}"
-
-
-def username() -> str:
-    """``CAFSTORE_USER``, else ``USER``, else ``USERNAME``, else the login name."""
-    for var in ("CAFSTORE_USER", "USER", "USERNAME"):
-        value = os.environ.get(var)
-        if value:
-            return value
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry (containers): still run
-        return "unknown"
 
 
 def system_tags(user: str) -> List[str]:
@@ -86,19 +63,19 @@ def start_run(store: Any, flow: str, flow_file: str, graph: Dict[str, Any], para
         code_bytes = handle.read()
     tags = sorted(set(system_tags(user)) | set(extra_system_tags))  # e.g. production:<token> (--production)
     with store.transaction() as txn:
-        run_id = txn.next_counter(f"run_id/{flow}")
+        run_id = txn.next_counter(schema.run_counter(flow))
         code = txn.put_bytes(code_bytes)
         graph_id = txn.put_record(graph)
         param_ids = {name: txn.put_artifact(value, name) for name, value in params.items()}
         now = time.time()
-        if txn.get_ref(flow_ref(flow)) is None:
-            txn.set_ref(flow_ref(flow), {"name": flow, "created": now})
-        txn.set_ref(run_ref(flow, run_id), {
-            "flow": flow, "run_id": run_id, "status": "running", "user": user,
+        if txn.get_ref(schema.flow_ref(flow)) is None:
+            txn.set_ref(schema.flow_ref(flow), {"name": flow, "created": now})
+        txn.set_ref(schema.run_ref(flow, run_id), {
+            "flow": flow, "run_id": run_id, "status": schema.RUNNING, "user": user,
             "user_tags": user_tags, "system_tags": tags, "parameters": param_ids,
             "created": now, "finished": None, "origin_run_id": origin_run_id, "resumed_from": resumed_from,
             "code": code, "code_path": os.path.basename(flow_file), "graph": graph_id,
-            "pid": os.getpid(), "host": socket.gethostname(), "deleted": None,
+            "pid": os.getpid(), "host": schema.hostname(), "deleted": None,
         })
     return RunInfo(flow, run_id, code, param_ids, user, user_tags, tags)
 
@@ -111,28 +88,22 @@ def finish_run(store: Any, flow: str, run_id: int, status: str) -> None:
         meta.update(status=status, finished=time.time())
         return meta
 
-    store.update_ref(run_ref(flow, run_id), change)
+    store.update_ref(schema.run_ref(flow, run_id), change)
 
 
 def record_lost_task(store: Any, spec: Any, message: str, previous: Optional[str] = None) -> ObjectId:
     """A failed record for a task whose process died before it could write one (killed, crashed)."""
     with store.transaction() as txn:
         empty = txn.put_bytes(b"")
-        record = {
-            "kind": "task", "flow": spec.flow_name, "run_id": spec.run_id, "step": spec.step,
-            "task_id": spec.task_id, "attempt": spec.attempt, "status": "failed",
-            "parents": [ObjectId(p) for p in spec.parents], "artifacts": {}, "new_artifacts": [],
-            "stdout": empty, "stderr": empty, "code": ObjectId(spec.code),
-            "started": time.time(), "finished": time.time(),
-            "exception": {"type": "TaskFailed", "message": message, "traceback": ""},
-            "foreach_stack": [dict(f, values=ObjectId(f["values"])) for f in spec.foreach_stack],
-            "num_splits": None,
-            "env": {"python_version": sys.version.split()[0], "platform": sys.platform,
-                    "hostname": socket.gethostname(), "pid": 0, "cafstore_version": cafstore.__version__,
-                    "user": spec.user},
-            "cache_key": None,
-            "previous_attempt": ObjectId(previous or spec.previous_attempt) if (previous or spec.previous_attempt) else None,
-        }
+        now = time.time()
+        record = schema.task_record(
+            flow=spec.flow_name, run_id=spec.run_id, step=spec.step, task_id=spec.task_id, attempt=spec.attempt,
+            status=schema.TASK_FAILED, parents=spec.parents, artifacts={}, new_artifacts=[],
+            stdout=empty, stderr=empty, code=spec.code, started=now, finished=now,
+            exception={"type": "TaskFailed", "message": message, "traceback": ""},
+            foreach_stack=spec.foreach_stack, num_splits=None, user=spec.user, hostname=schema.hostname(), pid=0,
+            previous_attempt=previous or spec.previous_attempt,
+        )
         record_id = txn.put_record(record)
-        txn.set_ref(task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), record_id)
+        txn.set_ref(schema.task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), record_id)
     return record_id

@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Tuple
 
 import cafstore
+from cafstore import schema
 from cafstore.exception import CafstoreError, ForeachError, TaskTimeout, TransitionError
 from cafstore.runner.execution import logs
 from cafstore.runner.authoring.artifacts import InputView, Inputs, TaskState
 from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
-from cafstore.runner.execution.runs import task_ref
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.store import ObjectId, Store, serialize
 from cafstore.store.objectid import hash_pieces
@@ -290,26 +290,19 @@ def _commit(store: Store, spec: TaskSpec, ids: Dict[str, ObjectId], new: List[st
             out: bytes, err: bytes, error: Optional[Dict[str, Any]], num_splits: Optional[int],
             started: float) -> ObjectId:
     """Write logs, small artifacts, the record and the task ref in one transaction."""
-    frames = [dict(f, values=ObjectId(f["values"])) for f in spec.foreach_stack]
     with store.transaction() as txn:
         for name, blob in small:
             ids[name] = txn.put_serialized(blob)
-        record = {
-            "kind": "task", "flow": spec.flow_name, "run_id": spec.run_id, "step": spec.step,
-            "task_id": spec.task_id, "attempt": spec.attempt, "status": "failed" if error else "ok",
-            "parents": [ObjectId(p) for p in spec.parents],
-            "artifacts": ids, "new_artifacts": sorted(new),
-            "stdout": txn.put_bytes(out), "stderr": txn.put_bytes(err), "code": ObjectId(spec.code),
-            "started": started, "finished": time.time(),
-            "exception": None if error is None else {k: error[k] for k in ("type", "message", "traceback")},
-            "foreach_stack": frames, "num_splits": num_splits,
-            "env": {"python_version": sys.version.split()[0], "platform": sys.platform, "hostname": _HOST,
-                    "pid": os.getpid(), "cafstore_version": cafstore.__version__, "user": spec.user},
-            "cache_key": None,
-            "previous_attempt": ObjectId(spec.previous_attempt) if spec.previous_attempt else None,
-        }
+        record = schema.task_record(
+            flow=spec.flow_name, run_id=spec.run_id, step=spec.step, task_id=spec.task_id, attempt=spec.attempt,
+            status=schema.TASK_FAILED if error else schema.TASK_OK, parents=spec.parents,
+            artifacts=ids, new_artifacts=new, stdout=txn.put_bytes(out), stderr=txn.put_bytes(err),
+            code=spec.code, started=started, finished=time.time(), exception=error,
+            foreach_stack=spec.foreach_stack, num_splits=num_splits, user=spec.user, hostname=_HOST,
+            pid=os.getpid(), previous_attempt=spec.previous_attempt,
+        )
         record_id = txn.put_record(record)
-        txn.set_ref(task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), record_id)
+        txn.set_ref(schema.task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), record_id)
     return record_id
 
 

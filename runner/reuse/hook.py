@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional
 
+from cafstore import schema
 from cafstore.exception import CafstoreError
 from cafstore.runner.reuse import memo
 from cafstore.runner.authoring.decorators import step_options
 from cafstore.runner.reuse.resume import ResumePlan
-from cafstore.runner.execution.runs import task_ref
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.store import ObjectId
 
@@ -56,7 +56,7 @@ class Reuser:
         if found is None:
             return None
         record_id, record = found
-        self.store.set_ref(task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), ObjectId(record_id))
+        self.store.set_ref(schema.task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), ObjectId(record_id))
         self.reused += 1
         origin = f"{record['flow']}/{record['run_id']}/{record['step']}/{record['task_id']}"
         self.say(f"[{spec.pathspec}] Reused {origin} ({source}); not run again.")
@@ -85,9 +85,8 @@ class Reuser:
     def remember_successes(self, flow: str, run_id: int) -> int:
         """After the run: file every successful task that ran under its cache key."""
         entries = {}
-        prefix = f"tasks/{flow}/{run_id:010d}/"
-        for name, record_id in self.store.iter_refs(prefix):
-            task_id = int(name.rsplit("/", 1)[1])
+        for name, record_id in self.store.iter_refs(schema.tasks_prefix(flow, run_id)):
+            task_id = schema.parse_task_ref(name)[3]
             key = self.pending_keys.get(task_id)
             if key is not None and self.store.get_record(record_id).get("status") == "ok":
                 entries[key] = str(record_id)

@@ -23,12 +23,10 @@ import inspect
 import json
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from cafstore import schema
 from cafstore.exception import CafstoreError
 from cafstore.store import ObjectId, hash_bytes
 from cafstore.store.records import referenced_ids
-
-CACHE_PREFIX = "cache/"
-
 
 def step_code_hash(flow_cls: type, step: str) -> str:
     """Hash of the step function's own source: editing any other step keeps this step's hits."""
@@ -69,7 +67,7 @@ def lookup(store: Any, key: str) -> Optional[Tuple[ObjectId, dict]]:
     freshens the record and everything it reaches (store/freshen.py), so that a gc running now
     keeps them until the new run's task ref points at the record.
     """
-    value = store.get_ref(CACHE_PREFIX + key)
+    value = store.get_ref(schema.cache_ref(key))
     if value is None:
         return None
     try:
@@ -96,4 +94,4 @@ def remember(store: Any, entries: Dict[str, str]) -> None:
         return
     with store.transaction() as txn:
         for key, record_id in entries.items():
-            txn.set_ref(CACHE_PREFIX + key, str(ObjectId(record_id)))
+            txn.set_ref(schema.cache_ref(key), str(ObjectId(record_id)))

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, Optional, Set, Tuple
 
+from cafstore import schema
 from cafstore.exception import ResumeError
-from cafstore.runner.execution.runs import run_ref
 from cafstore.store import ObjectId
 
 TaskKey = Tuple[str, Tuple[Tuple[str, int], ...]]
@@ -46,14 +46,14 @@ def find_origin(store: Any, flow: str, user: str, origin_run_id: Optional[int]) 
     is explicit about which run it reads.
     """
     if origin_run_id is not None:
-        meta = store.get_ref(run_ref(flow, origin_run_id))
+        meta = store.get_ref(schema.run_ref(flow, origin_run_id))
         if meta is None or meta.get("deleted"):
             raise ResumeError(
                 f"There is no run {flow}/{origin_run_id} to resume (--origin-run-id {origin_run_id}). "
                 f"`cafstore log {flow}` lists the runs of this flow."
             )
         return meta
-    for _name, meta in store.iter_refs(f"runs/{flow}/", reverse=True):
+    for _name, meta in store.iter_refs(schema.runs_prefix(flow), reverse=True):
         if meta.get("user") == user and not meta.get("deleted"):
             return meta
     raise ResumeError(
@@ -76,12 +76,13 @@ class ResumePlan:
         self.records: Dict[TaskKey, Tuple[ObjectId, dict]] = {}
         failed: Dict[str, str] = {}  # step -> pathspec of one task of it whose final attempt failed
         flow, run_id = origin["flow"], int(origin["run_id"])
-        for name, record_id in store.iter_refs(f"tasks/{flow}/{run_id:010d}/"):
+        prefix = schema.tasks_prefix(flow, run_id)
+        for name, record_id in store.iter_refs(prefix):
             record = store.get_record(record_id)
             if record.get("status") == "ok":
                 self.records[task_key(record["step"], record.get("foreach_stack") or [])] = (record_id, record)
             else:
-                failed.setdefault(record["step"], f"{flow}/{run_id}/{name.split('/', 3)[3]}")
+                failed.setdefault(record["step"], f"{flow}/{run_id}/{name[len(prefix):]}")
         ran = {key[0] for key in self.records}
         gone = sorted(ran - {node.name for node in graph})
         self.rerun: Set[str] = set()

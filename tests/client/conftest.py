@@ -26,10 +26,10 @@ def _fresh_client_state(monkeypatch):
     for name in _CLIENT_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CAFSTORE_USER", "anne")
-    namespaces._current = namespaces._UNSET
+    namespaces._current = namespaces.UNSET
     yield
     connection.use_store(None)
-    namespaces._current = namespaces._UNSET
+    namespaces._current = namespaces.UNSET
 
 
 @pytest.fixture

@@ -111,7 +111,7 @@ def test_saved_default_and_environment(teams, monkeypatch):
     monkeypatch.setenv("CAFSTORE_NAMESPACE", "")
     assert default_namespace() is None
     monkeypatch.delenv("CAFSTORE_NAMESPACE")
-    namespaces.save_default(teams, namespaces._UNSET)
+    namespaces.save_default(teams, namespaces.UNSET)
     assert default_namespace() == "user:anne"
 
 

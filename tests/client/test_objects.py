@@ -175,3 +175,23 @@ def test_no_store_is_not_found(tmp_path, monkeypatch):
     with pytest.raises(NotFound, match="no cafstore store"):
         Flow("X")
     assert not (tmp_path / "nothing").exists()
+
+
+def test_what_views_and_tools_read(hello):
+    """The public reads the views are built on (they used to reach into private helpers)."""
+    run = Run("HelloFlow/2")
+    assert run.ref_value["run_id"] == 2 and run.ref_value["user"] == "anne"
+    assert run.step_names() == ["start", "middle", "end"]  # run order, start first
+    assert [node["name"] for node in run.graph_steps()] == ["start", "middle", "end"]
+    older = run.sibling_run(1)
+    assert older == Run("HelloFlow/1") and older.user_tags == {"crazy_test"}
+    task = run["start"].task
+    assert sorted(task.artifact_ids) == ["name", "x"] and task.artifact_ids["x"] == task["x"].sha
+    with pytest.raises(TypeError):
+        task.artifact_ids["x"] = "changed"  # read-only: the record is immutable
+    assert task.artifact_value("name") == "again" and task.artifact_value("x") is task.data.x
+    with pytest.raises(NotFound):
+        task.artifact_value("nope")
+    assert task.log_bytes("stdout").startswith(b"2024-01-02T03:04:05.678901Z start says hello\n")
+    with pytest.raises(ValueError):
+        task.log_bytes("artifacts")

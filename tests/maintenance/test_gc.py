@@ -79,10 +79,12 @@ def test_keep_last_respects_pins_running_tags_and_origins(store):
         make_run(store, "F", run_id, {"i": run_id}, created=now - 100 * (10 - run_id))
     store.update_ref("runs/F/0000000002", lambda m: {**m, "user_tags": ["keep-me"]})
     retention.pin(store, "F", 1)
-    store.update_ref("runs/F/0000000003", lambda m: {**m, "status": "running"})  # our pid: alive
+    # A live scheduler started before its run: our pid, with the run created now (an older run whose pid is
+    # ours would be a reused pid, so crashed).
+    store.update_ref("runs/F/0000000003", lambda m: {**m, "status": "running", "created": time.time()})
     store.update_ref("runs/F/0000000004", lambda m: {**m, "status": "running", "pid": dead_pid()})  # crashed
     store.update_ref("runs/F/0000000007", lambda m: {**m, "status": "running", "origin_run_id": 5,
-                                                     "resumed_from": 5})
+                                                     "resumed_from": 5, "created": time.time()})
     make_run(store, "G", 1, {"other": 1}, created=now - 10_000)
     report = gc.collect(store, Policy(keep_last=2, flow="F"), grace=0)
     assert sorted(p for p, _ in report.dropped_runs) == ["F/4"]  # 6 and 7 are the last two; 5 is an origin

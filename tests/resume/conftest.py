@@ -35,8 +35,8 @@ def client(store_path, monkeypatch):
     monkeypatch.setenv("CAFSTORE_USER", "tester")
     monkeypatch.delenv("CAFSTORE_NAMESPACE", raising=False)
     connection.use_store(None)
-    namespaces._current = namespaces._UNSET
+    namespaces._current = namespaces.UNSET
     cafstore.namespace(None)
     yield cafstore
     connection.use_store(None)
-    namespaces._current = namespaces._UNSET
+    namespaces._current = namespaces.UNSET

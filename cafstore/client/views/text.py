@@ -1,22 +1,24 @@
-"""Text for the client's commands, shared by ``cafstore`` and ``python flow.py``.
+"""Text for the client's commands (logs, dump, log, ls), shared by ``cafstore`` and ``python flow.py``.
 
 Each function takes a store and returns (or yields) what to print, so the
 two command lines stay thin and print the same thing. Pathspecs given on
 a command line are explicit, so they are resolved without a namespace check
 (like ``git show <sha>``); listings (``log``, ``ls``, ``tag list``) follow
-the namespace.
+the namespace. A view reads the model through its public API only.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import reprlib
 import time
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from cafstore.client import logtext, pathspecs, runstate
+from cafstore.client.artifacts import DataArtifact
 from cafstore.client.flows import Flow, Metaflow, Run
-from cafstore.client.tasks import DataArtifact, Step, Task
+from cafstore.client.tasks import Step, Task
 from cafstore.exception import ClientError
 
 _CLASSES = {1: Flow, 2: Run, 3: Step, 4: Task, 5: DataArtifact}
@@ -35,7 +37,7 @@ def tasks_of(obj: Any) -> List[Task]:
     if isinstance(obj, Step):
         return list(reversed(list(obj)))
     if isinstance(obj, Run):
-        return [task for name in obj._step_names() for task in reversed(list(Step._attach(obj, name)))]
+        return [task for step in reversed(list(obj)) for task in reversed(list(step))]
     raise ClientError(f"{obj.pathspec!r} is a {type(obj).__name__.lower()}, which has no tasks of its own: "
                       "give a run, step or task pathspec (e.g. HelloFlow/3 or HelloFlow/3/start).")
 
@@ -52,7 +54,7 @@ def logs(store: Any, pathspec: str, streams: Sequence[str] = ("stdout", "stderr"
             state = "" if task.successful else " (failed)"
             yield "stdout", f"--- {task.pathspec}{state} ---\n"
         for stream in streams:
-            raw = task._log(stream)
+            raw = task.log_bytes(stream)
             if timestamps:
                 text = "".join(f"{_clock(when)} {line}\n" for when, line in logtext.lines(raw))
             else:
@@ -99,11 +101,11 @@ def dump(store: Any, pathspec: str, include: Optional[Iterable[str]] = None,
     out: Dict[str, List[dict]] = {}
     for task in tasks_of(obj):
         rows = []
-        for name, oid in sorted(task._artifact_ids().items()):
+        for name, oid in sorted(task.artifact_ids.items()):
             if wanted is not None and name not in wanted:
                 continue
             size = store.stat(oid).size
-            value = task._value(name)
+            value = task.artifact_value(name)
             row = {"name": name, "type": _type_name(value), "size": size, "sha": str(oid),
                    "repr": _size_repr(value, size, max_value_size)}
             if _is_json(value) and len(json.dumps(value)) <= max_value_size:
@@ -148,24 +150,24 @@ def human_size(size: int) -> str:
 
 
 # -- log (run history) --------------------------------------------------------
-def _runs(store: Any, flow: Optional[str], ns: Optional[str]) -> Iterator[Run]:
-    """Runs newest first: one flow's by id, all flows' merged by start time."""
+def runs_newest_first(store: Any, flow: Optional[str], ns: Optional[str]) -> Iterator[Run]:
+    """Runs in namespace ``ns`` newest first: one flow's by id, all flows' merged by start time."""
     if flow is not None:
         yield from Flow(flow, store=store, _current_namespace=ns).runs()
         return
-    import heapq
-
-    streams = [Flow._attach(store, f.id, ns).runs() for f in Metaflow(store=store, _current_namespace=None)]
-    yield from heapq.merge(*streams, key=lambda r: -(r._meta.get("created") or 0.0))
+    streams = [Flow(f.id, store=store, _current_namespace=ns).runs()
+               for f in Metaflow(store=store, _current_namespace=None)]
+    yield from heapq.merge(*streams, key=lambda r: -(r.ref_value.get("created") or 0.0))
 
 
 def run_summary(run: Run) -> dict:
-    meta = run._meta
+    meta = run.ref_value
     created, finished = meta.get("created"), meta.get("finished")
     status = run.status
     end = finished if finished is not None else (time.time() if status == runstate.RUNNING else None)
+    flow, run_id = run.path_components
     return {
-        "pathspec": run.pathspec, "flow": run._flow, "run_id": run._run_id, "status": status,
+        "pathspec": run.pathspec, "flow": flow, "run_id": int(run_id), "status": status,
         "user": meta.get("user"), "user_tags": sorted(run.user_tags), "system_tags": sorted(run.system_tags),
         "created": created, "finished": finished,
         "duration": None if end is None or created is None else round(end - created, 3),
@@ -175,7 +177,7 @@ def run_summary(run: Run) -> dict:
 
 def history(store: Any, flow: Optional[str], ns: Optional[str], limit: Optional[int] = None) -> List[dict]:
     out = []
-    for run in _runs(store, flow, ns):
+    for run in runs_newest_first(store, flow, ns):
         if limit is not None and len(out) >= limit:
             break
         out.append(run_summary(run))
@@ -237,13 +239,13 @@ def listing(store: Any, pathspec: Optional[str], ns: Optional[str]) -> List[str]
         return out
     obj = resolve(store, pathspec)
     if isinstance(obj, Flow):
-        flow = Flow._attach(store, obj.id, ns)
-        return [f"{r.pathspec:<20} {r.status:<9} {r.user or '-':<10} {_when(r._meta.get('created'))}"
+        flow = Flow(obj.id, store=store, _current_namespace=ns)
+        return [f"{r.pathspec:<20} {r.status:<9} {r.user or '-':<10} {_when(r.ref_value.get('created'))}"
                 for r in flow.runs()]
     if isinstance(obj, Run):
         steps = list(reversed(list(obj)))
         width = max((len(s.pathspec) for s in steps), default=0)
-        return [f"{s.pathspec:<{width}}  {len(s._task_refs())} task(s)" for s in steps]
+        return [f"{s.pathspec:<{width}}  {len(s)} task(s)" for s in steps]
     if isinstance(obj, Step):
         tasks = tasks_of(obj)
         width = max((len(t.pathspec) for t in tasks), default=0)
