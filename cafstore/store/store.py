@@ -114,7 +114,6 @@ class Store(RefVerbs):
             self._index_pid = os.getpid()
         return self._index_handle
 
-    _index = index  # the name before the facade was public; kept for code written against it
 
     def close(self) -> None:
         """Close this process's handle on this store's index (reopened on next use).
