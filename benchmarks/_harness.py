@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+
 try:
     import resource
 except ImportError:  # not on Windows
@@ -274,7 +275,7 @@ def render_flow(source: str, tool: str, constants: Optional[Mapping[str, object]
         source = _IMPORT_RE.sub(lambda m: f"{m.group(1)}from metaflow import ", source)
     for name, value in (constants or {}).items():
         pattern = re.compile(rf"^{re.escape(name)} = .*$", re.MULTILINE)
-        source, count = pattern.subn(lambda m: f"{name} = {value!r}", source)
+        source, count = pattern.subn(lambda m, line=f"{name} = {value!r}": line, source)
         if count != 1:
             raise ValueError(f"expected one module-level '{name} = ...' line, found {count}")
     return source

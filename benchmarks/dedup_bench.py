@@ -27,9 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cafstore.maintenance import dedup, gc
 from cafstore.store import Store, StoreConfig, chunks
-from cafstore.maintenance import gc
-from cafstore.maintenance import dedup
 
 MIB = 1 << 20
 CHUNKING_ON = 4 * MIB  # chunking is off by default (see StoreConfig); this is the threshold that turns it on

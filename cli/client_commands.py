@@ -13,7 +13,6 @@ import json
 from typing import Any, Callable, Optional
 
 import click
-
 from cafstore.cli import client_actions as actions
 from cafstore.cli.context import CliState, friendly_errors, pass_state
 
@@ -185,7 +184,7 @@ def namespace_list(state: CliState, as_json: bool) -> None:
             system, user = runstate.tags_of(meta)
             for name in namespaces.namespace_tags(system | user):
                 counts[name] = counts.get(name, 0) + 1
-    for key, value in state.store.iter_refs(schema.PRODUCTION_PREFIX):
+    for _name, value in state.store.iter_refs(schema.PRODUCTION_PREFIX):
         counts.setdefault(f"production:{value['token']}", 0)
     current = namespaces.resolve_default(state.store)
     if as_json:

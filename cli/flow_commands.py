@@ -13,10 +13,10 @@ import sys
 from typing import Any, List, NoReturn, Optional
 
 import click
-
-from cafstore.exception import CafstoreError
 from cafstore.runner.authoring.parameters import IncludeFile, flow_parameters
 from cafstore.runner.reuse.hook import reuse_factory
+
+from cafstore.exception import CafstoreError
 
 
 class FlowState:
@@ -47,8 +47,8 @@ class FlowState:
     def checked_graph(self) -> Any:
         """The graph, after every rule of the graph, the decorators and the parameters passed."""
         from cafstore.runner.authoring.decorators import check_options
-        from cafstore.runner.graph import validate
         from cafstore.runner.authoring.parameters import check_declarations
+        from cafstore.runner.graph import validate
 
         validate(self.graph)
         check_options(self.flow_cls, self.graph)
@@ -127,9 +127,10 @@ def build_cli(flow_cls: type) -> click.Group:
     def resume(state: FlowState, step_name: Optional[str], origin_run_id: Optional[int], tags: List[str],
                max_workers: Optional[int], max_num_splits: Optional[int], run_id_file: Optional[str],
                use_cache: bool, executor: Optional[str], **params: Optional[str]) -> int:
-        from cafstore.exception import ParameterError
         from cafstore.runner.execution.launch import run_flow
         from cafstore.runner.reuse.resume import ResumePlan, find_origin, first_origin_id, origin_parameters
+
+        from cafstore.exception import ParameterError
         from cafstore.schema import current_user as username
 
         by_attr = dict(flow_parameters(flow_cls))

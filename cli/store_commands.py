@@ -6,7 +6,6 @@ import json
 from typing import Optional
 
 import click
-
 from cafstore.cli.context import CliState, friendly_errors, pass_state
 
 

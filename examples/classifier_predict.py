@@ -1,4 +1,5 @@
-from cafstore import FlowSpec, step, Flow, Parameter, JSONType
+from cafstore import Flow, FlowSpec, JSONType, Parameter, step
+
 
 class ClassifierPredictFlow(FlowSpec):
 

@@ -1,5 +1,6 @@
 from cafstore import FlowSpec, step
 
+
 class CounterBranchHelperFlow(FlowSpec):
 
     @step

@@ -1,6 +1,8 @@
-from cafstore import FlowSpec, Parameter, step, IncludeFile
-from io import StringIO
 import csv
+from io import StringIO
+
+from cafstore import FlowSpec, IncludeFile, Parameter, step
+
 
 class CSVFileFlow(FlowSpec):
     data = IncludeFile('csv',

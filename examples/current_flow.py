@@ -1,4 +1,5 @@
-from cafstore import FlowSpec, step, current
+from cafstore import FlowSpec, current, step
+
 
 class CurrentFlow(FlowSpec):
 

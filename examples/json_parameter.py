@@ -1,4 +1,5 @@
-from cafstore import FlowSpec, Parameter, step, JSONType
+from cafstore import FlowSpec, JSONType, Parameter, step
+
 
 class JSONParameterFlow(FlowSpec):
     mapping = Parameter('mapping',

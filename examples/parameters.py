@@ -1,5 +1,6 @@
 from cafstore import FlowSpec, Parameter, step
 
+
 class ParameterFlow(FlowSpec):
 
     animal = Parameter('creature', help="Specify an animal", required=True)

@@ -20,7 +20,14 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional
 from cafstore import schema
 from cafstore.client import logtext, pathspecs
 from cafstore.client.base import (
-    UNSET, ClientObject, ParentTags, first_ref, html_view, make_child, new_handle, register_child_factory,
+    UNSET,
+    ClientObject,
+    ParentTags,
+    first_ref,
+    html_view,
+    make_child,
+    new_handle,
+    register_child_factory,
     to_datetime,
 )
 from cafstore.client.connection import get_store

@@ -111,7 +111,7 @@ def sharing(store: Any, candidates: list) -> list:
     chunker = chunks.Chunker.get(store.config.chunk_size)
     cut: dict = {}
     seen: dict = {}
-    for oid, size in candidates:
+    for oid, _size in candidates:
         with store.blobs.reading(oid) as view:
             spans = chunker.cut([view])
             cut[oid] = [(hash_bytes(span), span.nbytes) for span in spans]

@@ -35,8 +35,8 @@ import time
 from typing import Any, Iterable, Optional
 
 from cafstore.exception import CafstoreError, GcRefused
-from cafstore.store import records
 from cafstore.maintenance import retention
+from cafstore.store import records
 from cafstore.store.index import ENCODING_NAMES, ENCODING_RECORD, LOCATION_CHUNKED, LOCATION_FILE
 from cafstore.store.objectid import ObjectId, hash_bytes
 
@@ -187,9 +187,13 @@ def _refuse(problems: list, dropped: int = 0) -> GcRefused:
         "(or restore the missing objects) and run gc again.", problems)
 
 
-def collect(store: Any, policy: retention.Policy = retention.Policy(), grace: float = DEFAULT_GRACE,
+def collect(store: Any, policy: Optional[retention.Policy] = None, grace: float = DEFAULT_GRACE,
             dry_run: bool = False, progress: bool = False, batch: int = 500) -> GcReport:
-    """Run gc on ``store`` (see the module docstring for the steps); returns what it removed."""
+    """Run gc on ``store`` (see the module docstring for the steps); returns what it removed.
+
+    ``policy``: which runs retention drops first; none given keeps every run.
+    """
+    policy = policy or retention.Policy()
     started = time.time()
     cutoff = started - grace
     report = GcReport(dry_run=dry_run, grace=grace)
@@ -283,7 +287,7 @@ def _sweep(store: Any, order: list, objects: dict, cutoff: float, dry_run: bool,
             continue
         index = store.index  # per batch: the handle is reopened after a fork
 
-        def body(txn: Any) -> list:
+        def body(txn: Any, group: list = group, index: Any = index) -> list:  # run at once, by retrying
             gone = []
             for digest in group:
                 meta = index.object_meta(txn, digest)

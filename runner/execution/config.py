@@ -10,8 +10,9 @@ import dataclasses
 import os
 from typing import Mapping, Optional
 
-from cafstore.exception import CommandLineError
 from cafstore.runner.execution import executors
+
+from cafstore.exception import CommandLineError
 
 
 @dataclasses.dataclass(frozen=True)

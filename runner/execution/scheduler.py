@@ -26,8 +26,8 @@ import sys
 import time
 from typing import Any, Callable, Deque, Dict, List, Optional, TextIO, Tuple
 
-from cafstore.runner.execution.config import RunnerConfig
 from cafstore.runner.authoring.decorators import StepOptions, step_options
+from cafstore.runner.execution.config import RunnerConfig
 from cafstore.runner.execution.executors.base import Executor
 from cafstore.runner.execution.logs import local_stamp
 from cafstore.runner.execution.runs import RunInfo, record_lost_task

@@ -28,6 +28,7 @@ from cafstore.exception import CafstoreError
 from cafstore.store import ObjectId, hash_bytes
 from cafstore.store.records import referenced_ids
 
+
 def step_code_hash(flow_cls: type, step: str) -> str:
     """Hash of the step function's own source: editing any other step keeps this step's hits."""
     function = inspect.unwrap(getattr(flow_cls, step))

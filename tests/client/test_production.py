@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cafstore.client.production import production_token, resolve_production_namespace as resolve
+from cafstore.client.production import production_token
+from cafstore.client.production import resolve_production_namespace as resolve
 from cafstore.exception import IncorrectProductionToken, ProductionTokenError
 
 

@@ -13,9 +13,9 @@ import os
 import time
 
 import pytest
+from contract_helpers import build_backend
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from contract_helpers import build_backend
 
 from cafstore.exception import ObjectNotFound
 from cafstore.store import hash_bytes

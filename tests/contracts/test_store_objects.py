@@ -13,11 +13,11 @@ import os
 
 import numpy as np
 import pytest
+from contract_helpers import INLINE
 
 from cafstore.exception import CorruptObject, StoreError
-from cafstore.store import hash_bytes
 from cafstore.maintenance import dedup
-from contract_helpers import INLINE
+from cafstore.store import hash_bytes
 
 
 def blob_count(store) -> int:

@@ -29,8 +29,8 @@ def config():
 
 
 def run_gc(path: str, grace: float, batch: int, seconds: float = 0.0) -> None:
-    from cafstore.store import Store
     from cafstore.maintenance import gc
+    from cafstore.store import Store
 
     store = Store(path, config=config())
     deadline = time.time() + seconds

@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 from maint_helpers import age, small_config
 
 from cafstore.exception import CorruptObject
-from cafstore.store import Store, StoreConfig, hash_bytes
-from cafstore.store import chunks
 from cafstore.maintenance import dedup
+from cafstore.store import Store, StoreConfig, chunks, hash_bytes
 
 MIB = 1 << 20
 

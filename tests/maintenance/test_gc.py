@@ -9,10 +9,9 @@ import pytest
 from maint_helpers import age, dead_pid, make_run
 
 from cafstore.exception import GcRefused, NotFound
-from cafstore.store import records
-from cafstore.maintenance import gc
-from cafstore.maintenance import retention
+from cafstore.maintenance import gc, retention
 from cafstore.maintenance.retention import Policy
+from cafstore.store import records
 
 
 def objects(store) -> set:

@@ -22,9 +22,8 @@ import pytest
 from maint_helpers import age, make_run
 from maint_workers import config, content
 
+from cafstore.maintenance import gc, retention
 from cafstore.store import Store, records
-from cafstore.maintenance import gc
-from cafstore.maintenance import retention
 
 WORKERS = str(Path(__file__).with_name("maint_workers.py"))
 

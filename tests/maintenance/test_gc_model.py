@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from maint_helpers import age, small_config
 
-from cafstore.store import Store, records
 from cafstore.maintenance import gc
+from cafstore.store import Store, records
 
 SIZES = {"inline": (1, 900), "file": (2_000, 8_000), "chunked": (66_000, 90_000)}
 

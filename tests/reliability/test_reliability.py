@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from cafstore.exception import CorruptObject, StorageFull
-from cafstore.store import Store, StoreConfig
 from cafstore.maintenance import gc
 from cafstore.maintenance.repair import runs_using
+from cafstore.store import Store, StoreConfig
 
 FLOW = Path(__file__).with_name("flows") / "reliable_flow.py"
 

@@ -6,7 +6,6 @@ import importlib.util
 import json
 
 import pytest
-
 from helpers import EXAMPLES, Stored, fsck_ok, run_flow
 
 needs_sklearn = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None,

@@ -12,11 +12,11 @@ import importlib
 from pathlib import Path
 from typing import Set
 
-import pytest
-
 import cafstore.runner.graph as graph_package
-from cafstore.exception import GraphError
+import pytest
 from cafstore.runner.graph import graph_from_source, validate
+
+from cafstore.exception import GraphError
 
 PACKAGE = "cafstore.runner.graph"
 

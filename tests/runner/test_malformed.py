@@ -8,7 +8,6 @@ import sys
 import textwrap
 
 import pytest
-
 from helpers import env_for, fsck_ok, run_flow
 
 HEAD = "import os\nfrom cafstore import FlowSpec, step, Parameter, IncludeFile, JSONType, retry, catch, timeout\n"

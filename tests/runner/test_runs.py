@@ -6,7 +6,7 @@ import subprocess
 import sys
 import threading
 
-from helpers import EXAMPLES, FLOWS, Stored, env_for, fsck_ok, run_flow
+from helpers import EXAMPLES, Stored, env_for, fsck_ok, run_flow
 
 
 def test_run_ref_contents_and_unicode_tags(tmp_path):

@@ -8,13 +8,13 @@ import sys
 import time
 
 import pytest
+from cafstore.runner.authoring.decorators import CaughtException, catch, retry, step, step_options, timeout
+from cafstore.runner.authoring.parameters import IncludeFile, ParameterContext, builtin_type_of
+from cafstore.runner.execution import logs
+from cafstore.runner.execution.config import RunnerConfig
 
 from cafstore import JSONType, Parameter, current
 from cafstore.exception import CommandLineError, ParameterError
-from cafstore.runner.execution import logs
-from cafstore.runner.execution.config import RunnerConfig
-from cafstore.runner.authoring.decorators import CaughtException, catch, retry, step, step_options, timeout
-from cafstore.runner.authoring.parameters import IncludeFile, ParameterContext, builtin_type_of
 
 CTX = ParameterContext("F", "me", "p")
 
@@ -109,7 +109,7 @@ def test_decorators_stack_in_any_order():
     oa, ob = step_options(a), step_options(b)
     assert (oa.attempts, oa.minutes_between_retries, oa.catch_var, oa.timeout) == (5, 0.0, "e", 65.0)
     assert (ob.attempts, ob.minutes_between_retries, ob.catch, ob.catch_var) == (4, 2.0, True, None)
-    assert getattr(a, "is_step") and getattr(b, "is_step")
+    assert a.is_step and b.is_step
     caught = CaughtException("ValueError", "bad", "tb")
     assert str(caught) == "ValueError: bad" and caught.exception == "bad"
 

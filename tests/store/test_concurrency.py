@@ -43,7 +43,7 @@ def work(path: str, worker: int, results) -> None:
                 txn.set_ref(f"latest/{worker}", run)
             store.set_ref(f"shared/{k}", {"by": worker, "object": shared})
             store.update_ref("hits", lambda old: old + 1, default=0)
-            store.update_ref(f"per-worker/{worker}", lambda old: old + [k], default=[])
+            store.update_ref(f"per-worker/{worker}", lambda old, k=k: old + [k], default=[])
         results.put((worker, runs, None))
     except BaseException:  # reported to the parent, which fails the test with it
         results.put((worker, [], traceback.format_exc()))

@@ -90,7 +90,7 @@ def test_scans_survive_growth_in_the_same_process(tmp_path):
     forward, backward, objects = store.iter_refs("r/"), store.iter_refs("r/", reverse=True), store.iter_objects()
     got_forward, got_backward = [next(forward)], [next(backward)]
     before = map_size(store)
-    for i in range(300):
+    for _ in range(300):
         store.put_bytes(os.urandom(4000))  # grows the map: py-lmdb invalidates open transactions
     assert map_size(store) > before
     got_forward += list(forward)

@@ -22,8 +22,9 @@ import importlib
 import os
 from typing import Callable, Dict, List, Union
 
-from cafstore.exception import CommandLineError
 from cafstore.runner.execution.executors.base import Executor, lost_attempt
+
+from cafstore.exception import CommandLineError
 
 ExecutorFactory = Callable[..., Executor]
 _FACTORIES: Dict[str, Union[str, ExecutorFactory]] = {}

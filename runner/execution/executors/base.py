@@ -61,7 +61,7 @@ class Executor(abc.ABC):
     def kill(self) -> None:
         """Stop every running attempt now; their results are discarded."""
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> None:  # noqa: B027 - an optional hook: most executors hold nothing
         """Release resources once the run is over."""
 
 

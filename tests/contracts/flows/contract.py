@@ -21,7 +21,6 @@ import time
 
 from cafstore import FlowSpec, step
 
-
 # Ignores SIGTERM, then says so by writing "<task pid> <its pid>" to the file named by argv[1].
 GRANDCHILD = """
 import os, signal, sys, time
