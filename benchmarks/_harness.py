@@ -38,6 +38,7 @@ TOOLS = ("cafstore", "metaflow")
 
 # ---------------------------------------------------------------------------- timing
 
+
 @dataclass
 class Timing:
     """Wall-clock seconds of the timed runs of one command (warm-ups excluded)."""
@@ -45,7 +46,7 @@ class Timing:
     samples: List[float] = field(default_factory=list)
     cpu_samples: List[float] = field(default_factory=list)  # user+sys seconds, same runs
     error: Optional[str] = None  # set when a run failed or timed out
-    estimated: bool = False      # True when the figure is an extrapolation
+    estimated: bool = False  # True when the figure is an extrapolation
     note: str = ""
 
     @property
@@ -74,8 +75,7 @@ class Timing:
         if self.estimated:
             return f"~{self.median:.2f}s (estimated{': ' + self.note if self.note else ''})"
         cpu = "" if self.cpu_median is None else f"  cpu {self.cpu_median:.3f}s"
-        return (f"median {self.median:.3f}s  min {self.min:.3f}s  max {self.max:.3f}s{cpu}  "
-                f"(n={len(self.samples)})")
+        return f"median {self.median:.3f}s  min {self.min:.3f}s  max {self.max:.3f}s{cpu}  (n={len(self.samples)})"
 
 
 def _tail(path: Path, lines: int = 4) -> str:
@@ -87,9 +87,15 @@ def _tail(path: Path, lines: int = 4) -> str:
     return " / ".join(kept[-lines:]) if kept else "no output"
 
 
-def run_once(cmd: Sequence[str], *, env_for: Callable[[Path], Mapping[str, str]],
-             cwd: Path, timeout: Optional[float] = None,
-             expect: Optional[str] = None, keep_scratch: bool = False):
+def run_once(
+    cmd: Sequence[str],
+    *,
+    env_for: Callable[[Path], Mapping[str, str]],
+    cwd: Path,
+    timeout: Optional[float] = None,
+    expect: Optional[str] = None,
+    keep_scratch: bool = False,
+):
     """Run ``cmd`` once in a fresh scratch directory; return ``(seconds, error, cpu)``.
 
     ``cpu`` is the user + system CPU seconds of the process and the descendants it waited
@@ -109,8 +115,15 @@ def run_once(cmd: Sequence[str], *, env_for: Callable[[Path], Mapping[str, str]]
             cpu_before = _children_cpu()
             start = time.perf_counter()
             try:
-                proc = subprocess.run(list(cmd), cwd=str(cwd), env=env, stdin=subprocess.DEVNULL,
-                                      stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
+                proc = subprocess.run(
+                    list(cmd),
+                    cwd=str(cwd),
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    timeout=timeout,
+                )
             except subprocess.TimeoutExpired:
                 return time.perf_counter() - start, f"timed out after {timeout:.0f}s", None
             elapsed = time.perf_counter() - start
@@ -133,11 +146,18 @@ def _children_cpu() -> Optional[float]:
     return usage.ru_utime + usage.ru_stime
 
 
-def time_command(cmd: Sequence[str], *, env_for: Callable[[Path], Mapping[str, str]],
-                 cwd: Path, repeats: int = 3, warmup: int = 1,
-                 budget: Optional[float] = None, timeout: Optional[float] = None,
-                 expect: Optional[str] = None, progress: Optional[Callable[[str], None]] = None
-                 ) -> Timing:
+def time_command(
+    cmd: Sequence[str],
+    *,
+    env_for: Callable[[Path], Mapping[str, str]],
+    cwd: Path,
+    repeats: int = 3,
+    warmup: int = 1,
+    budget: Optional[float] = None,
+    timeout: Optional[float] = None,
+    expect: Optional[str] = None,
+    progress: Optional[Callable[[str], None]] = None,
+) -> Timing:
     """Time ``cmd`` as a whole process ``repeats`` times after ``warmup`` untimed runs.
 
     Every run (warm-up included) gets its own fresh scratch directory, so nothing a run
@@ -147,20 +167,16 @@ def time_command(cmd: Sequence[str], *, env_for: Callable[[Path], Mapping[str, s
     """
     timing = Timing()
     for i in range(warmup):
-        seconds, error, cpu = run_once(cmd, env_for=env_for, cwd=cwd, timeout=timeout,
-                                       expect=expect)
+        seconds, error, cpu = run_once(cmd, env_for=env_for, cwd=cwd, timeout=timeout, expect=expect)
         if progress:
-            progress(f"warm-up {i + 1}/{warmup}: {seconds:.2f}s{_cpu_text(cpu)}"
-                     + (f" ({error})" if error else ""))
+            progress(f"warm-up {i + 1}/{warmup}: {seconds:.2f}s{_cpu_text(cpu)}" + (f" ({error})" if error else ""))
         if error:
             timing.error = error
             return timing
     for i in range(max(1, repeats)):
-        seconds, error, cpu = run_once(cmd, env_for=env_for, cwd=cwd, timeout=timeout,
-                                       expect=expect)
+        seconds, error, cpu = run_once(cmd, env_for=env_for, cwd=cwd, timeout=timeout, expect=expect)
         if progress:
-            progress(f"run {i + 1}/{repeats}: {seconds:.2f}s{_cpu_text(cpu)}"
-                     + (f" ({error})" if error else ""))
+            progress(f"run {i + 1}/{repeats}: {seconds:.2f}s{_cpu_text(cpu)}" + (f" ({error})" if error else ""))
         if error:
             timing.error = error
             return timing
@@ -191,8 +207,11 @@ def extrapolate(points: Mapping[int, Timing], target: int) -> Timing:
     xs = sorted(good)
     fixed, per_task = _fit(xs, [good[n].median for n in xs])
     counts = ",".join(str(n) for n in xs)
-    result = Timing(samples=[fixed + per_task * target], estimated=True,
-                    note=f"{fixed:.2f}s + {per_task * 1000:.1f}ms/task, fit on n={counts}")
+    result = Timing(
+        samples=[fixed + per_task * target],
+        estimated=True,
+        note=f"{fixed:.2f}s + {per_task * 1000:.1f}ms/task, fit on n={counts}",
+    )
     if all(good[n].cpu_median is not None for n in xs):
         cpu_fixed, cpu_per_task = _fit(xs, [good[n].cpu_median for n in xs])
         result.cpu_samples = [cpu_fixed + cpu_per_task * target]
@@ -203,12 +222,12 @@ def _fit(xs: Sequence[float], ys: Sequence[float]):
     """Least-squares ``(intercept, slope)`` of ``ys`` against ``xs``."""
     mean_x = sum(xs) / len(xs)
     mean_y = sum(ys) / len(ys)
-    slope = (sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys))
-             / sum((x - mean_x) ** 2 for x in xs))
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / sum((x - mean_x) ** 2 for x in xs)
     return mean_y - slope * mean_x, slope
 
 
 # ---------------------------------------------------------------------------- table
+
 
 def _value(t: Optional[Timing], cpu: bool) -> Optional[float]:
     if t is None or not t.ok:
@@ -253,8 +272,7 @@ def print_table(rows: Sequence[tuple], *, cpu: bool = False, out=None) -> None:
     print(line, file=out)
     print("-+-".join("-" * w for w in widths), file=out)
     for row in body:
-        print(" | ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]),
-              file=out)
+        print(" | ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]), file=out)
 
 
 # ---------------------------------------------------------------------------- flow files
@@ -281,8 +299,9 @@ def render_flow(source: str, tool: str, constants: Optional[Mapping[str, object]
     return source
 
 
-def write_flow_pair(template: "str | os.PathLike", dest: "str | os.PathLike",
-                    constants: Optional[Mapping[str, object]] = None) -> Dict[str, Path]:
+def write_flow_pair(
+    template: "str | os.PathLike", dest: "str | os.PathLike", constants: Optional[Mapping[str, object]] = None
+) -> Dict[str, Path]:
     """Write ``template`` as ``dest/<tool>/<name>.py`` for both tools; return the paths.
 
     ``template`` is a path, or a bare name looked up in ``benchmarks/flows/`` (``"hello"``

@@ -47,8 +47,18 @@ INSTALL_TIMEOUT = 900  # seconds for the whole pip install
 
 # Variables kept from the caller's environment: what a process needs to start and find
 # its tools, and nothing that configures either workflow tool.
-_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT", "PIP_CERT",
-         "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+_KEEP = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "SYSTEMROOT",
+    "PIP_CERT",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+)
 
 
 @dataclass
@@ -93,6 +103,7 @@ def ensure_metaflow(log=None) -> MetaflowEnv:
     while the venv is being built; a cached venv is returned silently.
     """
     if log is None:
+
         def log(msg: str) -> None:
             print(msg, file=sys.stderr, flush=True)
 
@@ -135,21 +146,19 @@ def _build(requirement: str, python: Path, log) -> MetaflowEnv:
         shutil.rmtree(VENV_DIR, ignore_errors=True)
         return MetaflowEnv(python=None, reason=f"could not create a venv ({exc})")
 
-    cmd = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-           requirement, "numpy"]
+    cmd = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", requirement, "numpy"]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
     except subprocess.TimeoutExpired:
         shutil.rmtree(VENV_DIR, ignore_errors=True)
-        return MetaflowEnv(python=None, reason=f"pip install {requirement} timed out "
-                                               f"after {INSTALL_TIMEOUT}s")
+        return MetaflowEnv(python=None, reason=f"pip install {requirement} timed out after {INSTALL_TIMEOUT}s")
     if proc.returncode != 0:
         shutil.rmtree(VENV_DIR, ignore_errors=True)
-        return MetaflowEnv(python=None, reason=f"pip install {requirement} failed: "
-                                               f"{_tail(proc.stderr or proc.stdout)}")
+        return MetaflowEnv(python=None, reason=f"pip install {requirement} failed: {_tail(proc.stderr or proc.stdout)}")
 
-    probe = subprocess.run([str(python), "-c", "import metaflow; print(metaflow.__version__)"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [str(python), "-c", "import metaflow; print(metaflow.__version__)"], capture_output=True, text=True
+    )
     if probe.returncode != 0:
         shutil.rmtree(VENV_DIR, ignore_errors=True)
         return MetaflowEnv(python=None, reason=f"metaflow does not import: {_tail(probe.stderr)}")
@@ -170,20 +179,24 @@ def isolated_env(scratch: Path, tool: str) -> Dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     env = {k: os.environ[k] for k in _KEEP if k in os.environ}
     env.setdefault("PATH", os.defpath)
-    env.update({
-        "HOME": str(home),
-        "USERNAME": BENCH_USER,
-        "USER": BENCH_USER,
-    })
+    env.update(
+        {
+            "HOME": str(home),
+            "USERNAME": BENCH_USER,
+            "USER": BENCH_USER,
+        }
+    )
     if tool == "metaflow":
         config = home / ".metaflowconfig"
         config.mkdir(exist_ok=True)
-        env.update({
-            "METAFLOW_HOME": str(config),
-            "METAFLOW_DEFAULT_DATASTORE": "local",
-            "METAFLOW_DEFAULT_METADATA": "local",
-            "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(scratch / "metaflow-datastore"),
-        })
+        env.update(
+            {
+                "METAFLOW_HOME": str(config),
+                "METAFLOW_DEFAULT_DATASTORE": "local",
+                "METAFLOW_DEFAULT_METADATA": "local",
+                "METAFLOW_DATASTORE_SYSROOT_LOCAL": str(scratch / "metaflow-datastore"),
+            }
+        )
     elif tool == "cafstore":
         env["CAFSTORE_HOME"] = str(scratch / "cafstore-store")
     else:

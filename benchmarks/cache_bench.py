@@ -30,7 +30,7 @@ from pathlib import Path
 TARGET = 0.20
 STEPS = ["start", "s1", "s2", "s3", "end"]
 
-FLOW = '''
+FLOW = """
 import hashlib
 
 from cafstore import FlowSpec, Parameter, step
@@ -76,7 +76,7 @@ class CacheBenchFlow(FlowSpec):
 
 if __name__ == "__main__":
     CacheBenchFlow()
-'''
+"""
 
 
 def calibrate(seconds: float) -> int:
@@ -93,8 +93,9 @@ def timed(flow: Path, store: Path, *args: str) -> "tuple[float, str]":
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}
     env["CAFSTORE_HOME"] = str(store)
     began = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(flow), "run", *args], env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(flow), "run", *args], env=env, capture_output=True, text=True, timeout=600
+    )
     seconds = time.perf_counter() - began
     if proc.returncode != 0:
         sys.exit(f"the flow failed:\n{proc.stdout}\n{proc.stderr}")
@@ -123,16 +124,17 @@ def main() -> int:
                 return 1
             firsts.append(first)
             reruns.append(rerun)
-            print(f"round {number + 1}: first run {first:.3f} s, cached rerun {rerun:.3f} s "
-                  f"({rerun / first:.1%})")
+            print(f"round {number + 1}: first run {first:.3f} s, cached rerun {rerun:.3f} s ({rerun / first:.1%})")
 
     first, rerun = statistics.median(firsts), statistics.median(reruns)
     ratio = rerun / first
     print(f"\n5-step flow, ~{args.work:g} s of work per step ({rounds} SHA-256 rounds), {args.rounds} rounds:")
-    print(f"  first run (run --cache, empty cache)   median {first:.3f} s  "
-          f"(min {min(firsts):.3f}, max {max(firsts):.3f})")
-    print(f"  unchanged rerun (run --cache, 5 hits)  median {rerun:.3f} s  "
-          f"(min {min(reruns):.3f}, max {max(reruns):.3f})")
+    print(
+        f"  first run (run --cache, empty cache)   median {first:.3f} s  (min {min(firsts):.3f}, max {max(firsts):.3f})"
+    )
+    print(
+        f"  unchanged rerun (run --cache, 5 hits)  median {rerun:.3f} s  (min {min(reruns):.3f}, max {max(reruns):.3f})"
+    )
     print(f"  ratio {ratio:.1%}  (target < {TARGET:.0%}: {'met' if ratio < TARGET else 'MISSED'})")
     return 0 if ratio < TARGET else 1
 

@@ -71,12 +71,24 @@ FLOW_SOURCE = textwrap.dedent(f"""\
 def extend_history(store, start: int, stop: int, user: str = "bench", batch: int = 1000) -> None:
     """Write runs ``start+1 .. stop`` of FLOW (run refs, task records, task refs, artifacts)."""
     code = store.put_bytes(FLOW_SOURCE.format(tool="cafstore").encode())
-    graph = store.put_record({"name": FLOW, "file": "flow.py", "doc": "", "steps": [
-        {"name": "start", "type": "start", "next": ["end"]}, {"name": "end", "type": "end", "next": []}]})
+    graph = store.put_record(
+        {
+            "name": FLOW,
+            "file": "flow.py",
+            "doc": "",
+            "steps": [{"name": "start", "type": "start", "next": ["end"]}, {"name": "end", "type": "end", "next": []}],
+        }
+    )
     log = store.put_bytes(b"2024-01-02T03:04:05.678901Z hello\n")
     empty = store.put_bytes(b"")
-    env = {"python_version": sys.version.split()[0], "platform": sys.platform, "hostname": socket.gethostname(),
-           "pid": 1, "cafstore_version": "0.1.0", "user": user}
+    env = {
+        "python_version": sys.version.split()[0],
+        "platform": sys.platform,
+        "hostname": socket.gethostname(),
+        "pid": 1,
+        "cafstore_version": "0.1.0",
+        "user": user,
+    }
     base = time.time() - stop
     for first in range(start + 1, stop + 1, batch):
         with store.transaction() as txn:
@@ -89,21 +101,54 @@ def extend_history(store, start: int, stop: int, user: str = "bench", batch: int
                 arts = {"x": txn.put_artifact(n, "x")}
                 parents = []
                 for task_id, step in enumerate(("start", "end"), 1):
-                    record = {"kind": "task", "flow": FLOW, "run_id": n, "step": step, "task_id": task_id,
-                              "attempt": 0, "status": "ok", "parents": parents, "artifacts": arts,
-                              "new_artifacts": ["x"] if step == "start" else [], "stdout": log, "stderr": empty,
-                              "code": code, "started": created, "finished": created + 0.1, "exception": None,
-                              "foreach_stack": [], "num_splits": None, "env": env, "cache_key": None,
-                              "previous_attempt": None}
+                    record = {
+                        "kind": "task",
+                        "flow": FLOW,
+                        "run_id": n,
+                        "step": step,
+                        "task_id": task_id,
+                        "attempt": 0,
+                        "status": "ok",
+                        "parents": parents,
+                        "artifacts": arts,
+                        "new_artifacts": ["x"] if step == "start" else [],
+                        "stdout": log,
+                        "stderr": empty,
+                        "code": code,
+                        "started": created,
+                        "finished": created + 0.1,
+                        "exception": None,
+                        "foreach_stack": [],
+                        "num_splits": None,
+                        "env": env,
+                        "cache_key": None,
+                        "previous_attempt": None,
+                    }
                     oid = txn.put_record(record)
                     txn.set_ref(f"tasks/{FLOW}/{n:010d}/{step}/{task_id:010d}", oid)
                     parents = [oid]
-                txn.set_ref(f"runs/{FLOW}/{n:010d}", {
-                    "flow": FLOW, "run_id": n, "status": "succeeded", "user": run_user, "user_tags": [],
-                    "system_tags": [f"user:{run_user}", "runtime:dev"], "parameters": {}, "created": created,
-                    "finished": created + 0.2, "origin_run_id": None, "resumed_from": None, "code": code,
-                    "code_path": "flow.py", "graph": graph, "pid": 1, "host": socket.gethostname(),
-                    "deleted": None})
+                txn.set_ref(
+                    f"runs/{FLOW}/{n:010d}",
+                    {
+                        "flow": FLOW,
+                        "run_id": n,
+                        "status": "succeeded",
+                        "user": run_user,
+                        "user_tags": [],
+                        "system_tags": [f"user:{run_user}", "runtime:dev"],
+                        "parameters": {},
+                        "created": created,
+                        "finished": created + 0.2,
+                        "origin_run_id": None,
+                        "resumed_from": None,
+                        "code": code,
+                        "code_path": "flow.py",
+                        "graph": graph,
+                        "pid": 1,
+                        "host": socket.gethostname(),
+                        "deleted": None,
+                    },
+                )
 
 
 def median_us(fn: Callable[[], object], calls: int, rounds: int = 3) -> float:
@@ -141,7 +186,8 @@ def time_cafstore(store, n_runs: int, calls: int) -> Dict[str, float]:
     }
     namespace("user:rare")
     out["latest_run (worst: namespace's only run is the oldest)"] = median_us(
-        lambda: Flow(FLOW).latest_run, max(3, min(calls, 20_000 // n_runs)))
+        lambda: Flow(FLOW).latest_run, max(3, min(calls, 20_000 // n_runs))
+    )
     namespace("user:bench")
     use_store(None)
     return out
@@ -184,8 +230,14 @@ def build_metaflow_history(python: str, scratch: Path, n_runs: int) -> "tuple[di
     env = isolated_env(scratch, "metaflow")
     flow_file = scratch / "mf_flow.py"
     flow_file.write_text(FLOW_SOURCE.format(tool="metaflow"))
-    proc = subprocess.run([python, str(flow_file), "--no-pylint", "run"], env=env, cwd=str(scratch),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [python, str(flow_file), "--no-pylint", "run"],
+        env=env,
+        cwd=str(scratch),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"Metaflow run failed: {proc.stderr[-500:]}")
     flow_dir = Path(env["METAFLOW_DATASTORE_SYSROOT_LOCAL"]) / ".metaflow" / FLOW
@@ -214,8 +266,14 @@ def time_metaflow(python: str, n_runs: int, calls: int) -> Dict[str, float]:
     scratch = Path(tempfile.mkdtemp(prefix="mf-client-bench-"))
     try:
         env, ids = build_metaflow_history(python, scratch, n_runs)
-        proc = subprocess.run([python, "-c", MF_TIMER, FLOW, json.dumps(ids), str(calls)], env=env,
-                              cwd=str(scratch), capture_output=True, text=True, timeout=3600)
+        proc = subprocess.run(
+            [python, "-c", MF_TIMER, FLOW, json.dumps(ids), str(calls)],
+            env=env,
+            cwd=str(scratch),
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"Metaflow client timing failed: {proc.stderr[-800:]}")
         return json.loads(proc.stdout.strip().splitlines()[-1])

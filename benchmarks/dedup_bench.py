@@ -44,7 +44,7 @@ def growth(root: Path, mib: int) -> dict:
     store.put_artifact(array)
     before = _physical(store)
     start = len(array) // 3
-    array[start:start + len(array) // 100] = 0.5
+    array[start : start + len(array) // 100] = 0.5
     store.put_artifact(array)
     in_place = (_physical(store) - before) / (mib * MIB)
     store = Store(root / "growth-bytes", config=StoreConfig(chunk_threshold=CHUNKING_ON))
@@ -100,7 +100,7 @@ def gc_time(root: Path, objects: int) -> dict:
     ids = [store.put_bytes(os.urandom(200) + i.to_bytes(8, "little")) for i in range(objects)]
     half = objects // 2
     for start in range(0, half, 100):
-        record = store.put_record({"kind": "bench", "to": ids[start:start + 100]})
+        record = store.put_record({"kind": "bench", "to": ids[start : start + 100]})
         store.set_ref(f"bench/{start:08d}", record)
     began = time.perf_counter()
     report = gc.collect(store, grace=0)
@@ -109,8 +109,12 @@ def gc_time(root: Path, objects: int) -> dict:
     store.fsck()
     fsck_seconds = time.perf_counter() - began
     scale = 10_000 / max(report.scanned, 1)
-    return {"gc_seconds_per_10k_objects": gc_seconds * scale, "fsck_seconds_per_10k_objects": fsck_seconds * scale,
-            "gc_removed": len(report.removed), "gc_scanned": report.scanned}
+    return {
+        "gc_seconds_per_10k_objects": gc_seconds * scale,
+        "fsck_seconds_per_10k_objects": fsck_seconds * scale,
+        "gc_removed": len(report.removed),
+        "gc_scanned": report.scanned,
+    }
 
 
 def main(argv: "list | None" = None) -> int:
@@ -123,28 +127,35 @@ def main(argv: "list | None" = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dedup-bench-", dir=args.dir or os.getcwd()) as scratch:
         root = Path(scratch)
-        results = {"growth": growth(root, args.mib),
-                   "whole": speed(root, args.mib, args.repeat, chunked=False),
-                   "chunked": speed(root, args.mib, args.repeat, chunked=True),
-                   "gc": gc_time(root, args.gc_objects)}
-    results["ratio_chunked_over_whole"] = {k: results["chunked"][k] / results["whole"][k]
-                                           for k in results["whole"]}
+        results = {
+            "growth": growth(root, args.mib),
+            "whole": speed(root, args.mib, args.repeat, chunked=False),
+            "chunked": speed(root, args.mib, args.repeat, chunked=True),
+            "gc": gc_time(root, args.gc_objects),
+        }
+    results["ratio_chunked_over_whole"] = {k: results["chunked"][k] / results["whole"][k] for k in results["whole"]}
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     g = results["growth"]
-    print(f"growth, {args.mib} MiB float64 array, contiguous 1% changed in place: "
-          f"{g['one_percent_in_place_growth']:.2%} (target < 10%)")
-    print(f"growth, {args.mib} MiB bytes, 1 KiB inserted at the front:            "
-          f"{g['insert_1kib_front_growth']:.2%} (target < 5%)")
+    print(
+        f"growth, {args.mib} MiB float64 array, contiguous 1% changed in place: "
+        f"{g['one_percent_in_place_growth']:.2%} (target < 10%)"
+    )
+    print(
+        f"growth, {args.mib} MiB bytes, 1 KiB inserted at the front:            "
+        f"{g['insert_1kib_front_growth']:.2%} (target < 5%)"
+    )
     print(f"\n{'MB/s, best of ' + str(args.repeat):28s} {'whole':>10s} {'chunked':>10s} {'ratio':>8s}")
     for key in results["whole"]:
         w, c = results["whole"][key], results["chunked"][key]
         print(f"{key:28s} {w:10.0f} {c:10.0f} {c / w:8.2f}")
     gct = results["gc"]
-    print(f"\ngc: {gct['gc_seconds_per_10k_objects']:.3f}s per 10k objects "
-          f"({gct['gc_scanned']} scanned, {gct['gc_removed']} removed); "
-          f"fsck: {gct['fsck_seconds_per_10k_objects']:.3f}s per 10k objects")
+    print(
+        f"\ngc: {gct['gc_seconds_per_10k_objects']:.3f}s per 10k objects "
+        f"({gct['gc_scanned']} scanned, {gct['gc_removed']} removed); "
+        f"fsck: {gct['fsck_seconds_per_10k_objects']:.3f}s per 10k objects"
+    )
     return 0
 
 

@@ -67,22 +67,33 @@ class Case:
 
 
 def foreach_case(n: int, *, repeats: int, warmup: int, budget: Optional[float] = None) -> Case:
-    return Case(name=f"foreach-{n}", template="foreach",
-                args=["--max-workers", str(MAX_WORKERS), "--max-num-splits", str(n)],
-                constants={"N_TASKS": n}, expect=f"total {n * (n - 1)}",
-                repeats=repeats, warmup=warmup, budget=budget)
+    return Case(
+        name=f"foreach-{n}",
+        template="foreach",
+        args=["--max-workers", str(MAX_WORKERS), "--max-num-splits", str(n)],
+        constants={"N_TASKS": n},
+        expect=f"total {n * (n - 1)}",
+        repeats=repeats,
+        warmup=warmup,
+        budget=budget,
+    )
 
 
 def build_cases(quick: bool, estimate_1000: bool):
     """Return (cases to measure, {estimated case: (task counts to fit, target count)})."""
     hello = Case("hello", "hello", expect="done", repeats=3 if quick else 5, warmup=1)
-    big = Case("artifact-256MiB", "big_artifact", constants={"ARRAY_BYTES": ARRAY_BYTES},
-               expect=f"bytes {ARRAY_BYTES}", repeats=1 if quick else 3,
-               warmup=0 if quick else 1, budget=None if quick else 300)
+    big = Case(
+        "artifact-256MiB",
+        "big_artifact",
+        constants={"ARRAY_BYTES": ARRAY_BYTES},
+        expect=f"bytes {ARRAY_BYTES}",
+        repeats=1 if quick else 3,
+        warmup=0 if quick else 1,
+        budget=None if quick else 300,
+    )
     estimates = {}
     if quick:
-        cases = [hello, foreach_case(10, repeats=1, warmup=0),
-                 foreach_case(100, repeats=1, warmup=0)]
+        cases = [hello, foreach_case(10, repeats=1, warmup=0), foreach_case(100, repeats=1, warmup=0)]
         estimates["foreach-1000"] = ([10, 100], 1000)
     else:
         cases = [hello, foreach_case(100, repeats=3, warmup=1, budget=240)]
@@ -100,9 +111,13 @@ def build_cases(quick: bool, estimate_1000: bool):
 def cafstore_available(python: str) -> Optional[str]:
     """None if ``python`` can import cafstore's authoring API, else the reason it cannot."""
     with tempfile.TemporaryDirectory(prefix="cafbench-probe-") as scratch:
-        proc = subprocess.run([python, "-c", "from cafstore import FlowSpec, step, Parameter"],
-                              cwd=scratch, env=_cafstore_env(Path(scratch)),
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [python, "-c", "from cafstore import FlowSpec, step, Parameter"],
+            cwd=scratch,
+            env=_cafstore_env(Path(scratch)),
+            capture_output=True,
+            text=True,
+        )
     if proc.returncode == 0:
         return None
     lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
@@ -129,18 +144,22 @@ def _metaflow_env(scratch: Path) -> Dict[str, str]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer runs, no warm-ups past hello; foreach-1000 extrapolated")
-    parser.add_argument("--estimate-1000", action="store_true",
-                        help="extrapolate foreach-1000 from 10 and 100 tasks instead of running it")
-    parser.add_argument("--tools", default="cafstore,metaflow",
-                        help="comma-separated tools to run (default: both)")
-    parser.add_argument("--only", default=None,
-                        help="comma-separated case names to run (default: all)")
-    parser.add_argument("--timeout", type=float, default=1800.0,
-                        help="seconds before one run counts as failed (default 1800)")
-    parser.add_argument("--no-check", action="store_true",
-                        help="do not check each run's output for the flow's final line")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer runs, no warm-ups past hello; foreach-1000 extrapolated"
+    )
+    parser.add_argument(
+        "--estimate-1000",
+        action="store_true",
+        help="extrapolate foreach-1000 from 10 and 100 tasks instead of running it",
+    )
+    parser.add_argument("--tools", default="cafstore,metaflow", help="comma-separated tools to run (default: both)")
+    parser.add_argument("--only", default=None, help="comma-separated case names to run (default: all)")
+    parser.add_argument(
+        "--timeout", type=float, default=1800.0, help="seconds before one run counts as failed (default 1800)"
+    )
+    parser.add_argument(
+        "--no-check", action="store_true", help="do not check each run's output for the flow's final line"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = parser.parse_args(argv)
 
@@ -158,8 +177,8 @@ def main(argv=None) -> int:
         else:
             pythons["cafstore"] = sys.executable
             versions["cafstore"] = subprocess.run(
-                [sys.executable, "-c", "import cafstore; print(cafstore.__version__)"],
-                capture_output=True, text=True).stdout.strip()
+                [sys.executable, "-c", "import cafstore; print(cafstore.__version__)"], capture_output=True, text=True
+            ).stdout.strip()
     if "metaflow" in tools:
         mf = ensure_metaflow(log=say)
         if mf.available:
@@ -181,13 +200,16 @@ def main(argv=None) -> int:
                 del estimates[name]
         cases = [c for c in cases if c.name in wanted]
 
-    print(f"machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
-          f"Python {platform.python_version()}; "
-          + ", ".join(f"{t} {v}" for t, v in versions.items()))
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}; " + ", ".join(f"{t} {v}" for t, v in versions.items())
+    )
     load_before = _loadavg()
     if load_before is not None and load_before > 0.5:
-        print(f"warning: load average {load_before:.2f} before starting: other processes "
-              f"compete for the {os.cpu_count()} cores and inflate every timing")
+        print(
+            f"warning: load average {load_before:.2f} before starting: other processes "
+            f"compete for the {os.cpu_count()} cores and inflate every timing"
+        )
 
     results: Dict[str, Dict[str, Optional[Timing]]] = {}
     with tempfile.TemporaryDirectory(prefix="cafbench-flows-") as flows_dir:
@@ -202,11 +224,16 @@ def main(argv=None) -> int:
                 say(f"[{case.name}] {tool}:")
                 flow = files[tool]
                 timing = time_command(
-                    [python, flow.name, "run", *case.args], env_for=env_for[tool],
-                    cwd=flow.parent, repeats=case.repeats, warmup=case.warmup,
-                    budget=case.budget, timeout=args.timeout,
+                    [python, flow.name, "run", *case.args],
+                    env_for=env_for[tool],
+                    cwd=flow.parent,
+                    repeats=case.repeats,
+                    warmup=case.warmup,
+                    budget=case.budget,
+                    timeout=args.timeout,
                     expect=None if args.no_check else case.expect,
-                    progress=lambda m: say("    " + m))
+                    progress=lambda m: say("    " + m),
+                )
                 say(f"    {timing.summary()}")
                 results[case.name][tool] = timing
 
@@ -230,8 +257,10 @@ def main(argv=None) -> int:
     print_table(rows, cpu=True)
     load_after = _loadavg()
     if load_before is not None and load_after is not None:
-        print(f"(1-minute load average: {load_before:.2f} before, {load_after:.2f} after; "
-              f"this run's own processes count too)")
+        print(
+            f"(1-minute load average: {load_before:.2f} before, {load_after:.2f} after; "
+            f"this run's own processes count too)"
+        )
     print()
     for name, tool_timings in results.items():
         for tool, t in tool_timings.items():
@@ -258,12 +287,23 @@ def main(argv=None) -> int:
         payload = {
             "versions": versions,
             "cases": {
-                name: {tool: (None if t is None else {
-                    "samples": t.samples, "cpu_samples": t.cpu_samples,
-                    "error": t.error, "estimated": t.estimated,
-                    "note": t.note, "median": t.median if t.ok else None})
-                    for tool, t in tool_timings.items()}
-                for name, tool_timings in results.items()},
+                name: {
+                    tool: (
+                        None
+                        if t is None
+                        else {
+                            "samples": t.samples,
+                            "cpu_samples": t.cpu_samples,
+                            "error": t.error,
+                            "estimated": t.estimated,
+                            "note": t.note,
+                            "median": t.median if t.ok else None,
+                        }
+                    )
+                    for tool, t in tool_timings.items()
+                }
+                for name, tool_timings in results.items()
+            },
         }
         Path(args.json).write_text(json.dumps(payload, indent=2))
 

@@ -80,7 +80,7 @@ def write_fsync(path: Path, pieces) -> None:
         for piece in pieces:
             view = memoryview(piece).cast("B")
             while view.nbytes:
-                view = view[os.write(fd, view[: 1 << 30]):]
+                view = view[os.write(fd, view[: 1 << 30]) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -147,25 +147,40 @@ def large(root: Path, size_mib: int, repeat: int) -> dict:
 
     # Each store figure is measured in the same rounds as the raw figure it is compared with,
     # alternating, so that a noisy neighbour on the disk or the CPUs hits both alike.
-    out.update(rounds(repeat, {
-        "raw_write": raw_write,
-        "put": put,
-    }))
+    out.update(
+        rounds(
+            repeat,
+            {
+                "raw_write": raw_write,
+                "put": put,
+            },
+        )
+    )
     oid = stores[-1].put_artifact(arr)
     out["location"] = stores[-1].stat(oid).location
-    out.update(rounds(repeat, {
-        "hash": lambda: timed(lambda: hash_all(view)),
-        "reput": lambda: timed(lambda: stores[-1].put_artifact(arr)),
-    }))
-    out.update(rounds(repeat, {
-        "raw_read": lambda: timed(lambda: read_into_new_buffer(raw_file, size)),
-        "raw_read_touch": lambda: timed(lambda: touch(read_into_new_buffer(raw_file, size).view(np.float64))),
-        "raw_read_reused_touch": read_reused_touch,
-        "get": get_only,
-        "get_touch": lambda: timed(lambda: touch(stores[-1].get_artifact(oid))),
-        "get_verify_touch": lambda: timed(lambda: touch(stores[-1].get_artifact(oid, verify=True))),
-        "touch_only": lambda: timed(lambda: touch(arr)),
-    }))
+    out.update(
+        rounds(
+            repeat,
+            {
+                "hash": lambda: timed(lambda: hash_all(view)),
+                "reput": lambda: timed(lambda: stores[-1].put_artifact(arr)),
+            },
+        )
+    )
+    out.update(
+        rounds(
+            repeat,
+            {
+                "raw_read": lambda: timed(lambda: read_into_new_buffer(raw_file, size)),
+                "raw_read_touch": lambda: timed(lambda: touch(read_into_new_buffer(raw_file, size).view(np.float64))),
+                "raw_read_reused_touch": read_reused_touch,
+                "get": get_only,
+                "get_touch": lambda: timed(lambda: touch(stores[-1].get_artifact(oid))),
+                "get_verify_touch": lambda: timed(lambda: touch(stores[-1].get_artifact(oid, verify=True))),
+                "touch_only": lambda: timed(lambda: touch(arr)),
+            },
+        )
+    )
     reused = np.empty(0, dtype=np.uint8)  # free the buffer (the closure above keeps its name)
     out["hash_1thread"] = timed(lambda: blake3.blake3().update(view).digest())
     out["pickle_dumps"] = best_of(repeat, lambda: timed(lambda: pickle.dumps(arr, protocol=5)))
@@ -189,8 +204,10 @@ def rounds(repeat: int, runs: dict) -> dict:
 # -- 2. many small artifacts -------------------------------------------------------------------
 def small_values(count: int) -> list:
     rng = np.random.default_rng(1)
-    return [{"i": i, "name": f"item-{i}", "scores": rng.random(16).round(6).tolist(), "ok": bool(i % 2)}
-            for i in range(count)]
+    return [
+        {"i": i, "name": f"item-{i}", "scores": rng.random(16).round(6).tolist(), "ok": bool(i % 2)}
+        for i in range(count)
+    ]
 
 
 def small(root: Path, count: int) -> dict:
@@ -272,14 +289,20 @@ def report(big: dict, few: dict, rows: list, args: argparse.Namespace) -> list:
     lines = []
     say = lines.append
     size = big["bytes"]
-    say(f"cafstore store benchmark: {size / MIB:.0f} MiB float64 array (best of {args.repeat}), "
-        f"{few['count']} small artifacts, inline threshold sweep")
-    say(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}, "
+    say(
+        f"cafstore store benchmark: {size / MIB:.0f} MiB float64 array (best of {args.repeat}), "
+        f"{few['count']} small artifacts, inline threshold sweep"
+    )
+    say(
+        f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}, "
         f"blake3 {blake3.__version__ if hasattr(blake3, '__version__') else '?'}; store default config "
         f"(inline <= {StoreConfig().inline_threshold // KIB} KiB, fsync on, chunk_threshold="
-        f"{StoreConfig().chunk_threshold}); large object stored as: {big['location']}")
-    say("page cache: nothing dropped; every read (raw and store) is of a file written moments before: warm "
-        "on both sides")
+        f"{StoreConfig().chunk_threshold}); large object stored as: {big['location']}"
+    )
+    say(
+        "page cache: nothing dropped; every read (raw and store) is of a file written moments before: warm "
+        "on both sides"
+    )
     say("")
     say(f"{'large array':48s} {'seconds':>8s} {'MB/s':>8s}")
 
@@ -331,8 +354,10 @@ def report(big: dict, few: dict, rows: list, args: argparse.Namespace) -> list:
     say(f"  {'size':>8s} {'put inline':>11s} {'put file':>10s} {'get inline':>11s} {'get file':>10s}")
     put_wins = get_wins = None
     for r in rows:
-        say(f"  {r['size'] // KIB:6d}Ki {r['inline_put'] * 1e3:9.2f}ms {r['file_put'] * 1e3:8.2f}ms "
-            f"{r['inline_get'] * 1e3:9.3f}ms {r['file_get'] * 1e3:8.3f}ms")
+        say(
+            f"  {r['size'] // KIB:6d}Ki {r['inline_put'] * 1e3:9.2f}ms {r['file_put'] * 1e3:8.2f}ms "
+            f"{r['inline_get'] * 1e3:9.3f}ms {r['file_get'] * 1e3:8.3f}ms"
+        )
         if put_wins is None and r["file_put"] < r["inline_put"]:
             put_wins = r["size"]
         if get_wins is None and r["file_get"] < r["inline_get"]:

@@ -28,15 +28,15 @@ import cafstore
 from cafstore.store import ObjectId
 
 # -- ref names -------------------------------------------------------------------------------------
-FLOWS_PREFIX = "flows/"                   # flows/<Flow> -> {"name", "created"}
-RUNS_PREFIX = "runs/"                     # runs/<Flow>/<run:010d> -> run metadata
-TASKS_PREFIX = "tasks/"                   # tasks/<Flow>/<run:010d>/<step>/<task:010d> -> task record id
-PINS_PREFIX = "pins/"                     # pins/<Flow>/<run:010d> -> {"pinned_at", "by"}
-CACHE_PREFIX = "cache/"                   # cache/<key> -> record id as hex text (a weak ref)
-PRODUCTION_PREFIX = "namespaces/production/"        # .../<Flow> -> {"token", "created", "by"}
-AUTHORIZED_PREFIX = "namespaces/authorized/"        # .../<user>/<Flow> -> {"token"}
-DEFAULT_NAMESPACE_PREFIX = "namespaces/default/"    # .../<user> -> {"namespace", "set"}
-RUN_COUNTER_PREFIX = "run_id/"            # counter (not a ref): run_id/<Flow> allocates 1, 2, 3 ...
+FLOWS_PREFIX = "flows/"  # flows/<Flow> -> {"name", "created"}
+RUNS_PREFIX = "runs/"  # runs/<Flow>/<run:010d> -> run metadata
+TASKS_PREFIX = "tasks/"  # tasks/<Flow>/<run:010d>/<step>/<task:010d> -> task record id
+PINS_PREFIX = "pins/"  # pins/<Flow>/<run:010d> -> {"pinned_at", "by"}
+CACHE_PREFIX = "cache/"  # cache/<key> -> record id as hex text (a weak ref)
+PRODUCTION_PREFIX = "namespaces/production/"  # .../<Flow> -> {"token", "created", "by"}
+AUTHORIZED_PREFIX = "namespaces/authorized/"  # .../<user>/<Flow> -> {"token"}
+DEFAULT_NAMESPACE_PREFIX = "namespaces/default/"  # .../<user> -> {"namespace", "set"}
+RUN_COUNTER_PREFIX = "run_id/"  # counter (not a ref): run_id/<Flow> allocates 1, 2, 3 ...
 # A deleted run has no ref of its own: ``cafstore rm`` sets its run ref's "deleted" field.
 
 
@@ -49,7 +49,7 @@ def _rest(name: str, prefix: str) -> Optional[str]:
     """What follows ``prefix`` in ``name``; None if ``name`` is not under it or nothing follows."""
     if not name.startswith(prefix):
         return None
-    return name[len(prefix):] or None
+    return name[len(prefix) :] or None
 
 
 def flow_ref(flow: str) -> str:
@@ -168,18 +168,55 @@ RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"  # a run ref's "st
 TASK_OK, TASK_FAILED = "ok", "failed"  # a task record's "status"
 EXCEPTION_FIELDS = ("type", "message", "traceback")
 TASK_RECORD_FIELDS = (
-    "kind", "flow", "run_id", "step", "task_id", "attempt", "status", "parents", "artifacts", "new_artifacts",
-    "stdout", "stderr", "code", "started", "finished", "exception", "foreach_stack", "num_splits", "env",
-    "cache_key", "previous_attempt",
+    "kind",
+    "flow",
+    "run_id",
+    "step",
+    "task_id",
+    "attempt",
+    "status",
+    "parents",
+    "artifacts",
+    "new_artifacts",
+    "stdout",
+    "stderr",
+    "code",
+    "started",
+    "finished",
+    "exception",
+    "foreach_stack",
+    "num_splits",
+    "env",
+    "cache_key",
+    "previous_attempt",
 )
 
 
-def task_record(*, flow: str, run_id: int, step: str, task_id: int, attempt: int, status: str,
-                parents: Iterable[Any], artifacts: Mapping[str, ObjectId], new_artifacts: Iterable[str],
-                stdout: ObjectId, stderr: ObjectId, code: Any, started: float, finished: float,
-                exception: Optional[Mapping[str, Any]], foreach_stack: Iterable[Mapping[str, Any]],
-                num_splits: Optional[int], user: str, hostname: str, pid: int,
-                previous_attempt: Any = None, cache_key: Optional[str] = None) -> Dict[str, Any]:
+def task_record(
+    *,
+    flow: str,
+    run_id: int,
+    step: str,
+    task_id: int,
+    attempt: int,
+    status: str,
+    parents: Iterable[Any],
+    artifacts: Mapping[str, ObjectId],
+    new_artifacts: Iterable[str],
+    stdout: ObjectId,
+    stderr: ObjectId,
+    code: Any,
+    started: float,
+    finished: float,
+    exception: Optional[Mapping[str, Any]],
+    foreach_stack: Iterable[Mapping[str, Any]],
+    num_splits: Optional[int],
+    user: str,
+    hostname: str,
+    pid: int,
+    previous_attempt: Any = None,
+    cache_key: Optional[str] = None,
+) -> Dict[str, Any]:
     """The canonical task record (docs/datamodel.md), ready for ``put_record``.
 
     Records are content-addressed: the same facts must give the same bytes,
@@ -188,16 +225,32 @@ def task_record(*, flow: str, run_id: int, step: str, task_id: int, attempt: int
     processes) become ObjectIds here, so gc and fsck see every reference.
     """
     return {
-        "kind": "task", "flow": flow, "run_id": run_id, "step": step, "task_id": task_id, "attempt": attempt,
-        "status": status, "parents": [ObjectId(p) for p in parents],
-        "artifacts": dict(artifacts), "new_artifacts": sorted(new_artifacts),
-        "stdout": stdout, "stderr": stderr, "code": ObjectId(code),
-        "started": started, "finished": finished,
+        "kind": "task",
+        "flow": flow,
+        "run_id": run_id,
+        "step": step,
+        "task_id": task_id,
+        "attempt": attempt,
+        "status": status,
+        "parents": [ObjectId(p) for p in parents],
+        "artifacts": dict(artifacts),
+        "new_artifacts": sorted(new_artifacts),
+        "stdout": stdout,
+        "stderr": stderr,
+        "code": ObjectId(code),
+        "started": started,
+        "finished": finished,
         "exception": None if exception is None else {key: exception[key] for key in EXCEPTION_FIELDS},
         "foreach_stack": [dict(frame, values=ObjectId(frame["values"])) for frame in foreach_stack],
         "num_splits": num_splits,
-        "env": {"python_version": sys.version.split()[0], "platform": sys.platform, "hostname": hostname,
-                "pid": pid, "cafstore_version": cafstore.__version__, "user": user},
+        "env": {
+            "python_version": sys.version.split()[0],
+            "platform": sys.platform,
+            "hostname": hostname,
+            "pid": pid,
+            "cafstore_version": cafstore.__version__,
+            "user": user,
+        },
         "cache_key": cache_key,
         "previous_attempt": ObjectId(previous_attempt) if previous_attempt else None,
     }
@@ -281,7 +334,7 @@ def process_facts(pid: int) -> Tuple[str, Optional[float]]:
             data = handle.read()
     except OSError:  # not Linux, or the process is gone: no facts to add
         return "", None
-    fields = data[data.rindex(b")") + 2:].split()  # the command name may hold spaces and parentheses
+    fields = data[data.rindex(b")") + 2 :].split()  # the command name may hold spaces and parentheses
     boot = _boot_time()
     start = None
     if boot is not None and len(fields) > 19:

@@ -26,10 +26,16 @@ def stream_options(func: Callable) -> Callable:
 def dump_options(func: Callable) -> Callable:
     """``--include`` / ``--max-value-size`` / ``--json`` of ``dump``."""
     func = click.option("--json", "as_json", is_flag=True, help="Print the artifacts as JSON.")(func)
-    func = click.option("--max-value-size", type=click.IntRange(min=0), default=1000, show_default=True,
-                        help="Cut each shown value after this many characters (0: never).")(func)
-    return click.option("--include", metavar="NAMES", default=None,
-                        help="Only these artifacts (comma-separated).")(func)
+    func = click.option(
+        "--max-value-size",
+        type=click.IntRange(min=0),
+        default=1000,
+        show_default=True,
+        help="Cut each shown value after this many characters (0: never).",
+    )(func)
+    return click.option("--include", metavar="NAMES", default=None, help="Only these artifacts (comma-separated).")(
+        func
+    )
 
 
 def chosen_namespace(ns: Optional[str], all_runs: bool, default: Callable[[], Optional[str]]) -> Optional[str]:
@@ -74,8 +80,12 @@ def retag(run: Any, remove: Iterable[str], add: Iterable[str]) -> None:
 def echo_tags(runs: Iterable[Any], as_json: bool) -> None:
     """``tag list`` (and the result of a change): user and system tags per run."""
     if as_json:
-        click.echo(json.dumps({r.pathspec: {"user_tags": sorted(r.user_tags), "system_tags": sorted(r.system_tags)}
-                               for r in runs}, indent=2))
+        click.echo(
+            json.dumps(
+                {r.pathspec: {"user_tags": sorted(r.user_tags), "system_tags": sorted(r.system_tags)} for r in runs},
+                indent=2,
+            )
+        )
         return
     for run in runs:
         click.echo(f"{run.pathspec}")

@@ -19,8 +19,13 @@ from cafstore.cli.context import CliState, friendly_errors, pass_state
 
 def namespace_options(func: Callable) -> Callable:
     func = click.option("--all", "all_runs", is_flag=True, help="Every run (the global namespace).")(func)
-    return click.option("--namespace", "ns", metavar="TAG", default=None,
-                        help="Show runs in this namespace (a tag such as user:will); empty for all runs.")(func)
+    return click.option(
+        "--namespace",
+        "ns",
+        metavar="TAG",
+        default=None,
+        help="Show runs in this namespace (a tag such as user:will); empty for all runs.",
+    )(func)
 
 
 def chosen_namespace(store: Any, ns: Optional[str], all_runs: bool) -> Optional[str]:
@@ -48,8 +53,15 @@ def logs(state: CliState, pathspec: str, which: Optional[str], timestamps: bool)
 @namespace_options
 @pass_state
 @friendly_errors
-def log_command(state: CliState, flow: Optional[str], as_json: bool, oneline: bool, max_count: Optional[int],
-                ns: Optional[str], all_runs: bool) -> None:
+def log_command(
+    state: CliState,
+    flow: Optional[str],
+    as_json: bool,
+    oneline: bool,
+    max_count: Optional[int],
+    ns: Optional[str],
+    all_runs: bool,
+) -> None:
     """Run history, newest first: id, status, user, tags, start, duration, resume origin."""
     from cafstore.client.views import text
 
@@ -215,8 +227,7 @@ def namespace_set(state: CliState, tag: Optional[str], global_: bool, reset: boo
     if value is not None and value is not namespaces.UNSET and not value.strip():
         raise CommandLineError("A namespace is a non-empty tag; use --global for every run.")
     namespaces.save_default(state.store, value)
-    click.echo(f"default namespace for {namespaces.current_user()}: "
-               f"{_label(namespaces.resolve_default(state.store))}")
+    click.echo(f"default namespace for {namespaces.current_user()}: {_label(namespaces.resolve_default(state.store))}")
 
 
 COMMANDS = [logs, log_command, dump, ls, tag, namespace_group]

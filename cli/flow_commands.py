@@ -59,13 +59,24 @@ class FlowState:
 def build_cli(flow_cls: type) -> click.Group:
     """The click group of ``flow_cls``."""
 
-    @click.group(invoke_without_command=True, help=(flow_cls.__doc__ or f"The flow {flow_cls.__name__}."),
-                 context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+    @click.group(
+        invoke_without_command=True,
+        help=(flow_cls.__doc__ or f"The flow {flow_cls.__name__}."),
+        context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    )
     @click.option("--pylint/--no-pylint", default=False, help="Accepted for Metaflow compatibility; ignored.")
-    @click.option("--store", "store_path", metavar="PATH",
-                  help="Store directory (default: $CAFSTORE_HOME, else the nearest .cafstore/ upward).")
-    @click.option("--namespace", metavar="NS", default=None,
-                  help="Namespace for client calls made by the steps (empty: the global namespace).")
+    @click.option(
+        "--store",
+        "store_path",
+        metavar="PATH",
+        help="Store directory (default: $CAFSTORE_HOME, else the nearest .cafstore/ upward).",
+    )
+    @click.option(
+        "--namespace",
+        metavar="NS",
+        default=None,
+        help="Namespace for client calls made by the steps (empty: the global namespace).",
+    )
     @click.pass_context
     def group(ctx: click.Context, pylint: bool, store_path: Optional[str], namespace: Optional[str]) -> None:
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
@@ -75,48 +86,99 @@ def build_cli(flow_cls: type) -> click.Group:
 
     @group.command(help="Run the flow.")
     @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag the run (any text; repeatable).")
-    @click.option("--max-workers", type=int, default=None, metavar="N",
-                  help="Tasks running at once [default: 16, or $CAFSTORE_RUN_MAX_WORKERS].")
-    @click.option("--max-num-splits", type=int, default=None, metavar="N",
-                  help="Widest foreach allowed [default: 100, or $CAFSTORE_RUN_MAX_NUM_SPLITS].")
-    @click.option("--run-id-file", metavar="FILE", default=None,
-                  help="Write the run id to FILE before the first task starts.")
+    @click.option(
+        "--max-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Tasks running at once [default: 16, or $CAFSTORE_RUN_MAX_WORKERS].",
+    )
+    @click.option(
+        "--max-num-splits",
+        type=int,
+        default=None,
+        metavar="N",
+        help="Widest foreach allowed [default: 100, or $CAFSTORE_RUN_MAX_NUM_SPLITS].",
+    )
+    @click.option(
+        "--run-id-file", metavar="FILE", default=None, help="Write the run id to FILE before the first task starts."
+    )
     @click.option("--production", is_flag=True, help="Run in the flow's production namespace (production:<token>).")
-    @click.option("--authorize", metavar="TOKEN", default=None,
-                  help="The production token someone shared with you (needed once; implies --production).")
-    @click.option("--generate-new-token", is_flag=True,
-                  help="Start a fresh production namespace with a new token (implies --production).")
-    @click.option("--cache", "use_cache", is_flag=True,
-                  help="Reuse any earlier task with the same step code and inputs instead of running it.")
+    @click.option(
+        "--authorize",
+        metavar="TOKEN",
+        default=None,
+        help="The production token someone shared with you (needed once; implies --production).",
+    )
+    @click.option(
+        "--generate-new-token",
+        is_flag=True,
+        help="Start a fresh production namespace with a new token (implies --production).",
+    )
+    @click.option(
+        "--cache",
+        "use_cache",
+        is_flag=True,
+        help="Reuse any earlier task with the same step code and inputs instead of running it.",
+    )
     @_executor_option
     @click.pass_obj
-    def run(state: FlowState, tags: List[str], max_workers: Optional[int], max_num_splits: Optional[int],
-            run_id_file: Optional[str], production: bool, authorize: Optional[str], generate_new_token: bool,
-            use_cache: bool, executor: Optional[str], **params: Optional[str]) -> int:
+    def run(
+        state: FlowState,
+        tags: List[str],
+        max_workers: Optional[int],
+        max_num_splits: Optional[int],
+        run_id_file: Optional[str],
+        production: bool,
+        authorize: Optional[str],
+        generate_new_token: bool,
+        use_cache: bool,
+        executor: Optional[str],
+        **params: Optional[str],
+    ) -> int:
         from cafstore.runner.execution.launch import run_flow
 
         graph = state.checked_graph()
-        values = {name[len("param__"):]: value for name, value in params.items()}
+        values = {name[len("param__") :]: value for name, value in params.items()}
         by_name = {param.name: values.get(attr) for attr, param in flow_parameters(flow_cls)}
         namespace, system_tags = state.namespace, []
         if production or authorize is not None or generate_new_token:
             from cafstore.client.production import resolve_production_namespace
             from cafstore.schema import current_user as username
 
-            prod = resolve_production_namespace(state.store, flow_cls.__name__, username(), authorize,
-                                                generate_new_token)
+            prod = resolve_production_namespace(
+                state.store, flow_cls.__name__, username(), authorize, generate_new_token
+            )
             click.echo(prod.message)
             system_tags = [str(prod)]
             namespace = str(prod) if namespace is None else namespace  # steps' client calls see production
-        return run_flow(flow_cls, graph, state.store_path, namespace, tags, max_workers, max_num_splits,
-                        run_id_file, by_name, extra_system_tags=system_tags,
-                        reuse=reuse_factory(flow_cls, graph, None, use_cache, _say), executor=executor)
+        return run_flow(
+            flow_cls,
+            graph,
+            state.store_path,
+            namespace,
+            tags,
+            max_workers,
+            max_num_splits,
+            run_id_file,
+            by_name,
+            extra_system_tags=system_tags,
+            reuse=reuse_factory(flow_cls, graph, None, use_cache, _say),
+            executor=executor,
+        )
 
-    @group.command(help="Resume a run: reuse every task that succeeded (by hash, nothing copied) and run the "
-                        "rest with the current code. STEP: re-run from that step on.")
+    @group.command(
+        help="Resume a run: reuse every task that succeeded (by hash, nothing copied) and run the "
+        "rest with the current code. STEP: re-run from that step on."
+    )
     @click.argument("step_name", metavar="[STEP]", required=False)
-    @click.option("--origin-run-id", type=int, default=None, metavar="N",
-                  help="The run to resume [default: your latest run of this flow].")
+    @click.option(
+        "--origin-run-id",
+        type=int,
+        default=None,
+        metavar="N",
+        help="The run to resume [default: your latest run of this flow].",
+    )
     @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag the new run (repeatable).")
     @click.option("--max-workers", type=int, default=None, metavar="N", help="Tasks running at once.")
     @click.option("--max-num-splits", type=int, default=None, metavar="N", help="Widest foreach allowed.")
@@ -124,9 +186,18 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--cache", "use_cache", is_flag=True, help="Also reuse earlier tasks with the same key.")
     @_executor_option
     @click.pass_obj
-    def resume(state: FlowState, step_name: Optional[str], origin_run_id: Optional[int], tags: List[str],
-               max_workers: Optional[int], max_num_splits: Optional[int], run_id_file: Optional[str],
-               use_cache: bool, executor: Optional[str], **params: Optional[str]) -> int:
+    def resume(
+        state: FlowState,
+        step_name: Optional[str],
+        origin_run_id: Optional[int],
+        tags: List[str],
+        max_workers: Optional[int],
+        max_num_splits: Optional[int],
+        run_id_file: Optional[str],
+        use_cache: bool,
+        executor: Optional[str],
+        **params: Optional[str],
+    ) -> int:
         from cafstore.runner.execution.launch import run_flow
         from cafstore.runner.reuse.resume import ResumePlan, find_origin, first_origin_id, origin_parameters
 
@@ -134,7 +205,7 @@ def build_cli(flow_cls: type) -> click.Group:
         from cafstore.schema import current_user as username
 
         by_attr = dict(flow_parameters(flow_cls))
-        given = sorted(by_attr[name[len("param__"):]].option for name, value in params.items() if value is not None)
+        given = sorted(by_attr[name[len("param__") :]].option for name, value in params.items() if value is not None)
         if given:
             raise ParameterError(
                 f"Parameters cannot change on resume ({', '.join(given)} given): the reused tasks were computed "
@@ -146,11 +217,22 @@ def build_cli(flow_cls: type) -> click.Group:
         plan = ResumePlan(store, graph, origin, step_name)
         values = origin_parameters(store, flow_cls, origin)
         _say(f"Resuming {plan.origin_pathspec}" + (f" from step {step_name!r}." if step_name else "."))
-        return run_flow(flow_cls, graph, state.store_path, state.namespace, tags, max_workers, max_num_splits,
-                        run_id_file, {}, params=values,
-                        origin_run_id=origin_run_id if origin_run_id is not None else first_origin_id(origin),
-                        resumed_from=int(origin["run_id"]),
-                        reuse=reuse_factory(flow_cls, graph, plan, use_cache, _say), executor=executor)
+        return run_flow(
+            flow_cls,
+            graph,
+            state.store_path,
+            state.namespace,
+            tags,
+            max_workers,
+            max_num_splits,
+            run_id_file,
+            {},
+            params=values,
+            origin_run_id=origin_run_id if origin_run_id is not None else first_origin_id(origin),
+            resumed_from=int(origin["run_id"]),
+            reuse=reuse_factory(flow_cls, graph, plan, use_cache, _say),
+            executor=executor,
+        )
 
     taken = {opt for p in run.params for opt in getattr(p, "opts", [])}
     for attr, param in reversed(flow_parameters(flow_cls)):
@@ -177,9 +259,12 @@ def _executor_option(command: Any) -> Any:
     from cafstore.runner.execution import executors
 
     choices = ", ".join(executors.names())
-    return click.option("--executor", metavar="NAME", default=None,
-                        help=f"Where tasks run: {choices} [default: {executors.default_name()}, "
-                             "or $CAFSTORE_EXECUTOR].")(command)
+    return click.option(
+        "--executor",
+        metavar="NAME",
+        default=None,
+        help=f"Where tasks run: {choices} [default: {executors.default_name()}, or $CAFSTORE_EXECUTOR].",
+    )(command)
 
 
 def _say(text: str) -> None:
@@ -197,8 +282,14 @@ def _option(attr: str, param: Any, hidden: bool = False) -> click.Option:
     elif param.default is not None and param.show_default and not callable(param.default):
         parts.append(f"[default: {param.default}]")
     parts.append(f"[env: {param.env_var}]")
-    return click.Option([param.option, "param__" + attr], type=str, default=None, metavar=kind,
-                        help=" ".join(p for p in parts if p), hidden=hidden)
+    return click.Option(
+        [param.option, "param__" + attr],
+        type=str,
+        default=None,
+        metavar=kind,
+        help=" ".join(p for p in parts if p),
+        hidden=hidden,
+    )
 
 
 def run_cli(flow_cls: type, args: List[str], prog_name: str) -> int:

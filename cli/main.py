@@ -13,8 +13,13 @@ import cafstore
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(cafstore.__version__, prog_name="cafstore")
-@click.option("--store", "store_path", metavar="PATH", envvar=None,
-              help="Store directory (default: $CAFSTORE_HOME, else the nearest .cafstore/ upward, else ./.cafstore).")
+@click.option(
+    "--store",
+    "store_path",
+    metavar="PATH",
+    envvar=None,
+    help="Store directory (default: $CAFSTORE_HOME, else the nearest .cafstore/ upward, else ./.cafstore).",
+)
 @click.pass_context
 def cli(ctx: click.Context, store_path: Optional[str]) -> None:
     """cafstore: Metaflow-style flows on a content-addressed artifact store."""

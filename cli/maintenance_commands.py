@@ -48,20 +48,40 @@ def _runs(values: tuple) -> list:
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Change nothing; print what would be removed.")
-@click.option("--keep-last", type=click.IntRange(min=0), metavar="N",
-              help="Drop runs outside the N most recent of each flow.")
-@click.option("--older-than", callback=_duration, metavar="DURATION",
-              help="Drop runs finished longer ago than this (30d, 12h, 90m); with --keep-last, both must hold.")
-@click.option("--grace", callback=_duration, default="1h", show_default=True, metavar="DURATION",
-              help="Never remove objects written more recently than this.")
+@click.option(
+    "--keep-last", type=click.IntRange(min=0), metavar="N", help="Drop runs outside the N most recent of each flow."
+)
+@click.option(
+    "--older-than",
+    callback=_duration,
+    metavar="DURATION",
+    help="Drop runs finished longer ago than this (30d, 12h, 90m); with --keep-last, both must hold.",
+)
+@click.option(
+    "--grace",
+    callback=_duration,
+    default="1h",
+    show_default=True,
+    metavar="DURATION",
+    help="Never remove objects written more recently than this.",
+)
 @click.option("--flow", metavar="FLOW", help="Apply retention (and rm'd runs) to this flow only.")
 @click.option("--include-tagged", is_flag=True, help="Let retention drop runs that carry user tags.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List every object removed.")
 @pass_state
 @friendly_errors
-def gc(state: CliState, dry_run: bool, keep_last: Optional[int], older_than: Optional[float], grace: float,
-       flow: Optional[str], include_tagged: bool, as_json: bool, verbose: bool) -> None:
+def gc(
+    state: CliState,
+    dry_run: bool,
+    keep_last: Optional[int],
+    older_than: Optional[float],
+    grace: float,
+    flow: Optional[str],
+    include_tagged: bool,
+    as_json: bool,
+    verbose: bool,
+) -> None:
     """Remove runs that retention drops and every object no ref reaches.
 
     Pinned runs, runs in progress and (unless --include-tagged) runs with
@@ -73,8 +93,11 @@ def gc(state: CliState, dry_run: bool, keep_last: Optional[int], older_than: Opt
 
     store = state.store
     if grace < store.config.freshen_after and not as_json:
-        click.echo(f"warning: a grace period under {store.config.freshen_after:.0f}s may remove objects that "
-                   "a flow running right now reuses; use it only when no flow is running.", err=True)
+        click.echo(
+            f"warning: a grace period under {store.config.freshen_after:.0f}s may remove objects that "
+            "a flow running right now reuses; use it only when no flow is running.",
+            err=True,
+        )
     policy = Policy(keep_last=keep_last, older_than=older_than, flow=flow, include_tagged=include_tagged)
     report = gc_module.collect(store, policy, grace=grace, dry_run=dry_run, progress=not as_json)
     if as_json:
@@ -95,11 +118,16 @@ def gc(state: CliState, dry_run: bool, keep_last: Optional[int], older_than: Opt
         for name, size in report.temp_files:
             click.echo(f"{would}remove temp file {name} ({human(size)})")
     kinds = ", ".join(f"{count} {kind}" for kind, (count, _) in sorted(report.by_kind().items()))
-    click.echo(f"{would}remove {len(report.removed)} objects" + (f" ({kinds})" if kinds else "")
-               + f", {len(report.orphan_files)} orphan files, {len(report.temp_files)} temp files")
-    click.echo(f"gc{' (dry run)' if dry_run else ''}: {report.scanned} objects scanned, {report.live} live, "
-               f"{report.recent} kept as younger than the grace period; "
-               f"{'would free' if dry_run else 'freed'} {human(report.freed_bytes)} in {report.seconds:.2f}s")
+    click.echo(
+        f"{would}remove {len(report.removed)} objects"
+        + (f" ({kinds})" if kinds else "")
+        + f", {len(report.orphan_files)} orphan files, {len(report.temp_files)} temp files"
+    )
+    click.echo(
+        f"gc{' (dry run)' if dry_run else ''}: {report.scanned} objects scanned, {report.live} live, "
+        f"{report.recent} kept as younger than the grace period; "
+        f"{'would free' if dry_run else 'freed'} {human(report.freed_bytes)} in {report.seconds:.2f}s"
+    )
 
 
 def _run_command(action: str):
@@ -138,8 +166,9 @@ def rm(state: CliState, runs: tuple, yes: bool) -> None:
 
     targets = _runs(runs)
     names = ", ".join(f"{flow}/{run_id}" for flow, run_id in targets)
-    if not yes and not click.confirm(f"Delete {names}? They stay recoverable with `cafstore undelete` "
-                                     "until the next `cafstore gc`.", default=False):
+    if not yes and not click.confirm(
+        f"Delete {names}? They stay recoverable with `cafstore undelete` until the next `cafstore gc`.", default=False
+    ):
         click.echo("nothing deleted")
         raise SystemExit(1)
     for flow, run_id in targets:
@@ -162,8 +191,12 @@ def undelete(state: CliState, runs: tuple) -> None:
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Report only; re-chunk nothing.")
-@click.option("--all", "everything", is_flag=True,
-              help="Re-chunk every large object stored whole, not only those that share bytes.")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Re-chunk every large object stored whole, not only those that share bytes.",
+)
 @click.option("--top", default=10, show_default=True, help="How many of the most shared objects to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
@@ -199,9 +232,12 @@ def dedup(state: CliState, dry_run: bool, everything: bool, top: int, as_json: b
         extra = "" if added is None else f", {human(added)} of new chunks"
         click.echo(f"{verb} {oid[:12]} ({human(size)} stored whole{extra})")
     if not report.rechunked:
-        click.echo(f"nothing to re-chunk ({len(before.whole_candidates)} large objects stored whole, "
-                   "none sharing bytes with another)" if before.whole_candidates and not everything
-                   else "no large object is stored whole")
+        click.echo(
+            f"nothing to re-chunk ({len(before.whole_candidates)} large objects stored whole, "
+            "none sharing bytes with another)"
+            if before.whole_candidates and not everything
+            else "no large object is stored whole"
+        )
 
 
 def print_repair(store, fsck_report, as_json: bool) -> bool:

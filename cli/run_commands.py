@@ -68,19 +68,26 @@ def run_flow_file(path: str, argv: List[str]) -> int:
         except Exception as exc:  # noqa: BLE001 - the user's module failed to import: show where
             lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
             user = [line for line in lines if __file__ not in line]
-            sys.stderr.write(f"Error: running {os.path.basename(path)} failed before the flow started:\n"
-                             + "".join(user))
+            sys.stderr.write(
+                f"Error: running {os.path.basename(path)} failed before the flow started:\n" + "".join(user)
+            )
             return 1
-        flows = [value for value in vars(module).values()
-                 if isinstance(value, type) and issubclass(value, FlowSpec) and value is not FlowSpec
-                 and value.__module__ == "__main__"]
+        flows = [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, FlowSpec)
+            and value is not FlowSpec
+            and value.__module__ == "__main__"
+        ]
         if len(flows) != 1:
             names = ", ".join(cls.__name__ for cls in flows) or "none"
-            raise CommandLineError(f"{path} defines {len(flows)} flow classes ({names}) and does not start one "
-                                   "itself; add `if __name__ == '__main__': MyFlow()` at the end of the file.")
+            raise CommandLineError(
+                f"{path} defines {len(flows)} flow classes ({names}) and does not start one "
+                "itself; add `if __name__ == '__main__': MyFlow()` at the end of the file."
+            )
         return run_cli(flows[0], list(argv), os.path.basename(path))
     finally:
         sys.argv = saved_argv
         if saved_main is not None:
             sys.modules["__main__"] = saved_main
-

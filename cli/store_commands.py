@@ -30,8 +30,12 @@ def init(state: CliState, path: Optional[str]) -> None:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--repair", is_flag=True, help="Remove stray temp files and index entries whose bytes are gone, "
-              "move corrupt objects aside, and list the runs that lost data.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Remove stray temp files and index entries whose bytes are gone, "
+    "move corrupt objects aside, and list the runs that lost data.",
+)
 @pass_state
 @friendly_errors
 def fsck(state: CliState, as_json: bool, repair: bool) -> None:
@@ -51,8 +55,10 @@ def fsck(state: CliState, as_json: bool, repair: bool) -> None:
         if not report.ok and not repair:
             print_damage(state.store, report)
         verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
-        click.echo(f"fsck: {report.objects} objects ({report.records} records), {report.refs} refs, "
-                   f"{report.bytes_checked} bytes checked: {verdict}")
+        click.echo(
+            f"fsck: {report.objects} objects ({report.records} records), {report.refs} refs, "
+            f"{report.bytes_checked} bytes checked: {verdict}"
+        )
     if not report.ok:
         raise SystemExit(1)
 
@@ -72,8 +78,9 @@ def stats(state: CliState, as_json: bool) -> None:
     click.echo(f"  artifacts:    {figures['artifacts']}, records: {figures['records']}, raw: {figures['raw']}")
     click.echo(f"refs:           {figures['refs']}")
     click.echo(f"logical bytes:  {figures['logical_bytes']}")
-    click.echo(f"physical bytes: {figures['physical_bytes']} (index {figures['index_bytes']}, "
-               f"files {figures['file_bytes']})")
+    click.echo(
+        f"physical bytes: {figures['physical_bytes']} (index {figures['index_bytes']}, files {figures['file_bytes']})"
+    )
 
 
 COMMANDS = [init, fsck, stats]

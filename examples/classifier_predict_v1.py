@@ -2,14 +2,13 @@ from cafstore import Flow, FlowSpec, JSONType, Parameter, step
 
 
 class ClassifierPredictFlow(FlowSpec):
-
-    vector = Parameter('vector', type=JSONType, required=True)
+    vector = Parameter("vector", type=JSONType, required=True)
 
     @step
     def start(self):
-        run = Flow('ClassifierTrainFlow').latest_run
+        run = Flow("ClassifierTrainFlow").latest_run
         self.train_run_id = run.pathspec
-        self.model = run['end'].task.data.model
+        self.model = run["end"].task.data.model
         print("Input vector", self.vector)
         self.next(self.end)
 
@@ -17,5 +16,6 @@ class ClassifierPredictFlow(FlowSpec):
     def end(self):
         print("Model", self.model)
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     ClassifierPredictFlow()

@@ -2,15 +2,15 @@ from cafstore import FlowSpec, step
 
 
 class ClassifierTrainFlow(FlowSpec):
-
     @step
     def start(self):
         from sklearn import datasets
         from sklearn.model_selection import train_test_split
 
         X, y = datasets.load_wine(return_X_y=True)
-        self.train_data, self.test_data, self.train_labels, self.test_labels = \
-            train_test_split(X, y, test_size=0.2, random_state=0)
+        self.train_data, self.test_data, self.train_labels, self.test_labels = train_test_split(
+            X, y, test_size=0.2, random_state=0
+        )
 
         self.next(self.train_knn, self.train_svm)
 
@@ -26,7 +26,7 @@ class ClassifierTrainFlow(FlowSpec):
     def train_svm(self):
         from sklearn import svm
 
-        self.model = svm.SVC(kernel='poly')
+        self.model = svm.SVC(kernel="poly")
         self.model.fit(self.train_data, self.train_labels)
         self.next(self.choose_model)
 
@@ -44,5 +44,6 @@ class ClassifierTrainFlow(FlowSpec):
         print("Scores:")
         print("\n".join("%s %f" % res for res in self.results))
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     ClassifierTrainFlow()

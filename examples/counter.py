@@ -2,7 +2,6 @@ from cafstore import FlowSpec, step
 
 
 class CounterFlow(FlowSpec):
-
     @step
     def start(self):
         self.count = 0
@@ -19,5 +18,6 @@ class CounterFlow(FlowSpec):
         self.count += 1
         print("The final count is", self.count)
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     CounterFlow()

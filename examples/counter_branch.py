@@ -2,7 +2,6 @@ from cafstore import FlowSpec, step
 
 
 class CounterBranchFlow(FlowSpec):
-
     @step
     def start(self):
         self.creature = "dog"
@@ -32,5 +31,6 @@ class CounterBranchFlow(FlowSpec):
         print("The creature is", self.creature)
         print("The final count is", self.count)
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     CounterBranchFlow()

@@ -2,7 +2,6 @@ from cafstore import FlowSpec, step
 
 
 class CounterBranchHelperFlow(FlowSpec):
-
     @step
     def start(self):
         self.creature = "dog"
@@ -26,7 +25,7 @@ class CounterBranchHelperFlow(FlowSpec):
         self.count = max(inp.count for inp in inputs)
         print("count from add_one", inputs.add_one.count)
         print("count from add_two", inputs.add_two.count)
-        self.merge_artifacts(inputs, exclude=['increment'])
+        self.merge_artifacts(inputs, exclude=["increment"])
         self.next(self.end)
 
     @step
@@ -34,5 +33,6 @@ class CounterBranchHelperFlow(FlowSpec):
         print("The creature is", self.creature)
         print("The final count", self.count)
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     CounterBranchHelperFlow()

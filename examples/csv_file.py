@@ -5,12 +5,8 @@ from cafstore import FlowSpec, IncludeFile, Parameter, step
 
 
 class CSVFileFlow(FlowSpec):
-    data = IncludeFile('csv',
-                       help="CSV file to be parsed",
-                       is_text=True)
-    delimiter = Parameter('delimiter',
-                          help="delimiter",
-                          default=',')
+    data = IncludeFile("csv", help="CSV file to be parsed", is_text=True)
+    delimiter = Parameter("delimiter", help="delimiter", default=",")
 
     @step
     def start(self):
@@ -21,7 +17,8 @@ class CSVFileFlow(FlowSpec):
 
     @step
     def end(self):
-        print('done!')
+        print("done!")
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     CSVFileFlow()

@@ -2,7 +2,6 @@ from cafstore import FlowSpec, current, step
 
 
 class CurrentFlow(FlowSpec):
-
     @step
     def start(self):
         print("flow name: %s" % current.flow_name)
@@ -22,5 +21,6 @@ class CurrentFlow(FlowSpec):
         print("end has a different task id: %s" % current.task_id)
         print("end has a different pathspec: %s" % current.pathspec)
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     CurrentFlow()

@@ -2,11 +2,10 @@ from cafstore import FlowSpec, step
 
 
 class ForeachFlow(FlowSpec):
-
     @step
     def start(self):
-        self.creatures = ['bird', 'mouse', 'dog']
-        self.next(self.analyze_creatures, foreach='creatures')
+        self.creatures = ["bird", "mouse", "dog"]
+        self.next(self.analyze_creatures, foreach="creatures")
 
     @step
     def analyze_creatures(self):
@@ -22,7 +21,8 @@ class ForeachFlow(FlowSpec):
 
     @step
     def end(self):
-        print(self.best, 'won!')
+        print(self.best, "won!")
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     ForeachFlow()

@@ -2,7 +2,6 @@ from cafstore import FlowSpec, step
 
 
 class HelloFlow(FlowSpec):
-
     @step
     def start(self):
         self.message = "Hello"
@@ -12,5 +11,6 @@ class HelloFlow(FlowSpec):
     def end(self):
         print(self.message)
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     HelloFlow()

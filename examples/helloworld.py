@@ -2,7 +2,6 @@ from cafstore import FlowSpec, step
 
 
 class HelloWorldFlow(FlowSpec):
-
     @step
     def start(self):
         """Starting point"""
@@ -20,5 +19,6 @@ class HelloWorldFlow(FlowSpec):
         """Finish line"""
         print("This is end step")
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     HelloWorldFlow()

@@ -2,10 +2,9 @@ from cafstore import FlowSpec, Parameter, step
 
 
 class ParameterFlow(FlowSpec):
-
-    animal = Parameter('creature', help="Specify an animal", required=True)
-    count = Parameter('count', help="Number of animals", default=1)
-    ratio = Parameter('ratio', help="Ratio between 0.0 and 1.0", type=float)
+    animal = Parameter("creature", help="Specify an animal", required=True)
+    count = Parameter("count", help="Number of animals", default=1)
+    ratio = Parameter("ratio", help="Ratio between 0.0 and 1.0", type=float)
 
     @step
     def start(self):
@@ -18,5 +17,6 @@ class ParameterFlow(FlowSpec):
     def end(self):
         print("done!")
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     ParameterFlow()

@@ -2,11 +2,10 @@ from cafstore import FlowSpec, step
 
 
 class WideForeachFlow(FlowSpec):
-
     @step
     def start(self):
         self.ints = list(range(1000))
-        self.next(self.multiply, foreach='ints')
+        self.next(self.multiply, foreach="ints")
 
     @step
     def multiply(self):
@@ -20,7 +19,8 @@ class WideForeachFlow(FlowSpec):
 
     @step
     def end(self):
-        print('Total sum is', self.total)
+        print("Total sum is", self.total)
 
-if __name__ == '__main__':
+
+if __name__ == "__main__":
     WideForeachFlow()

@@ -27,8 +27,12 @@ _STORE_ENV = ("CAFSTORE_HOME", "CAFSTORE_INLINE_THRESHOLD", "CAFSTORE_CHUNK_THRE
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--stress", action="store_true", default=False,
-                     help="run randomised stress tests with their full trial counts (slow)")
+    parser.addoption(
+        "--stress",
+        action="store_true",
+        default=False,
+        help="run randomised stress tests with their full trial counts (slow)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -95,11 +99,20 @@ def cli_env(extra: Optional[dict] = None) -> dict:
 def run_cli(tmp_path: Path) -> Callable[..., "subprocess.CompletedProcess[str]"]:
     """Run ``cafstore ARGS`` as a user would (a fresh interpreter), by default in ``tmp_path``."""
 
-    def run(*args: str, env: Optional[dict] = None, cwd: "Optional[os.PathLike | str]" = None,
-            input: Optional[str] = None, timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+    def run(
+        *args: str,
+        env: Optional[dict] = None,
+        cwd: "Optional[os.PathLike | str]" = None,
+        input: Optional[str] = None,
+        timeout: float = 120,
+    ) -> "subprocess.CompletedProcess[str]":
         return subprocess.run(
             [sys.executable, "-m", "cafstore.cli.main", *map(str, args)],
-            cwd=str(cwd or tmp_path), env=cli_env(env), input=input, capture_output=True, text=True,
+            cwd=str(cwd or tmp_path),
+            env=cli_env(env),
+            input=input,
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
 

@@ -27,10 +27,23 @@ LAYERS = {
     "cafstore.schema": {"cafstore.exception", "cafstore.store"},
     "cafstore.maintenance": {"cafstore.exception", "cafstore.store", "cafstore.schema"},
     "cafstore.client": {"cafstore.exception", "cafstore.store", "cafstore.schema"},
-    "cafstore.runner": {"cafstore", "cafstore.exception", "cafstore.store", "cafstore.schema", "cafstore.client",
-                        "cafstore.maintenance"},
-    "cafstore.cli": {"cafstore", "cafstore.exception", "cafstore.store", "cafstore.schema", "cafstore.client",
-                     "cafstore.maintenance", "cafstore.runner"},
+    "cafstore.runner": {
+        "cafstore",
+        "cafstore.exception",
+        "cafstore.store",
+        "cafstore.schema",
+        "cafstore.client",
+        "cafstore.maintenance",
+    },
+    "cafstore.cli": {
+        "cafstore",
+        "cafstore.exception",
+        "cafstore.store",
+        "cafstore.schema",
+        "cafstore.client",
+        "cafstore.maintenance",
+        "cafstore.runner",
+    },
     # The package root only re-exports, lazily, by name.
     "cafstore": {"cafstore.exception", "cafstore.store", "cafstore.client", "cafstore.runner"},
 }
@@ -43,8 +56,20 @@ ALLOWED_EDGES = {
 }
 
 # Private names of the standard library and third-party APIs that are documented for use.
-FOREIGN_PRIVATE_OK = {"_exit", "_getframe", "_replace", "_asdict", "_fields", "_make", "_current_frames",
-                      "_field_defaults", "_name_", "_value_", "_missing_", "_ignore_"}
+FOREIGN_PRIVATE_OK = {
+    "_exit",
+    "_getframe",
+    "_replace",
+    "_asdict",
+    "_fields",
+    "_make",
+    "_current_frames",
+    "_field_defaults",
+    "_name_",
+    "_value_",
+    "_missing_",
+    "_ignore_",
+}
 
 
 def modules() -> Iterator[Tuple[str, Path]]:
@@ -128,9 +153,11 @@ def _defined_names(tree: ast.AST) -> Set[str]:
         elif isinstance(node, ast.arg):
             names.add(node.arg)
         elif isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets):
-            names.update(c.value for c in ast.walk(node.value)
-                         if isinstance(c, ast.Constant) and isinstance(c.value, str))
+            isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets
+        ):
+            names.update(
+                c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant) and isinstance(c.value, str)
+            )
     return names
 
 

@@ -11,35 +11,58 @@ import pytest
 import cafstore
 
 # The design's re-exports (design.md section 1) plus the store's fixed names (issue: Foundation).
-DESIGN_NAMES = ["FlowSpec", "step", "Parameter", "JSONType", "IncludeFile", "current", "merge_artifacts", "retry",
-                "catch", "Flow", "Run", "Step", "Task", "DataArtifact", "namespace", "get_namespace",
-                "default_namespace"]
+DESIGN_NAMES = [
+    "FlowSpec",
+    "step",
+    "Parameter",
+    "JSONType",
+    "IncludeFile",
+    "current",
+    "merge_artifacts",
+    "retry",
+    "catch",
+    "Flow",
+    "Run",
+    "Step",
+    "Task",
+    "DataArtifact",
+    "namespace",
+    "get_namespace",
+    "default_namespace",
+]
 STORE_NAMES = ["Store", "ObjectId", "StoreConfig", "CafstoreError", "MetaflowException"]
 
 
 def run_python(code: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=str(cwd), capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], cwd=str(cwd), capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.mark.parametrize("name", ["runner", "cli"])
 def test_only_cafstore_is_a_top_level_name(tmp_path, name):
     """From anywhere but the checkout's root, `import runner` / `import cli` must fail."""
-    out = run_python(f"""
+    out = run_python(
+        f"""
         import importlib.util, sys
         sys.path = [p for p in sys.path if p not in ("", ".")]
         print(importlib.util.find_spec({name!r}) is None)
-    """, cwd=tmp_path)
+    """,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True", f"`import {name}` works outside the repository: it must not"
 
 
 def test_subpackages_import_under_cafstore(tmp_path):
-    out = run_python("""
+    out = run_python(
+        """
         import cafstore.runner, cafstore.cli, cafstore.store, cafstore.client
         import cafstore.cli.main
         print(cafstore.runner.__name__, cafstore.cli.__name__)
-    """, cwd=tmp_path)
+    """,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["cafstore.runner", "cafstore.cli"]
 
@@ -62,11 +85,14 @@ def test_store_names_resolve():
 
 def test_importing_cafstore_is_cheap(tmp_path):
     """Every task process imports cafstore: it must not pull in the store's dependencies eagerly."""
-    out = run_python("""
+    out = run_python(
+        """
         import sys
         import cafstore
         heavy = [m for m in ("lmdb", "numpy", "cloudpickle", "click", "cafstore.store") if m in sys.modules]
         print(heavy)
-    """, cwd=tmp_path)
+    """,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

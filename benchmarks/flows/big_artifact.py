@@ -4,16 +4,17 @@ The array holds ARRAY_BYTES of random float64 values (incompressible, so a store
 compresses gains nothing from it). The harness rewrites the ``ARRAY_BYTES = ...`` line
 and the import line.
 """
+
 from cafstore import FlowSpec, step
 
 ARRAY_BYTES = 256 * 1024 * 1024
 
 
 class BenchBigArtifactFlow(FlowSpec):
-
     @step
     def start(self):
         import numpy as np
+
         self.array = np.random.default_rng(0).random(ARRAY_BYTES // 8)
         self.next(self.middle)
 
@@ -28,5 +29,5 @@ class BenchBigArtifactFlow(FlowSpec):
         print("bytes", self.array.nbytes, "checksum", self.checksum)
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     BenchBigArtifactFlow()

@@ -3,17 +3,17 @@
 Run with ``run --max-workers 2 --max-num-splits N_TASKS``. The harness rewrites the
 ``N_TASKS = ...`` line and the import line.
 """
+
 from cafstore import FlowSpec, step
 
 N_TASKS = 100
 
 
 class BenchForeachFlow(FlowSpec):
-
     @step
     def start(self):
         self.items = list(range(N_TASKS))
-        self.next(self.work, foreach='items')
+        self.next(self.work, foreach="items")
 
     @step
     def work(self):
@@ -30,5 +30,5 @@ class BenchForeachFlow(FlowSpec):
         print("total", self.total, "expected", N_TASKS * (N_TASKS - 1))
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     BenchForeachFlow()

@@ -2,11 +2,11 @@
 
 Written for cafstore; the harness renders a Metaflow copy by rewriting the import line.
 """
+
 from cafstore import FlowSpec, step
 
 
 class BenchHelloFlow(FlowSpec):
-
     @step
     def start(self):
         self.next(self.hello)
@@ -21,5 +21,5 @@ class BenchHelloFlow(FlowSpec):
         print("done")
 
 
-if __name__ == '__main__':
+if __name__ == "__main__":
     BenchHelloFlow()

@@ -21,7 +21,21 @@ from cafstore.client.namespaces import current_user, default_namespace, get_name
 from cafstore.client.tasks import Step, Task
 
 __all__ = [
-    "DataArtifact", "Flow", "FlowCode", "Metadata", "Metaflow", "MetaflowArtifacts", "MetaflowData", "Run",
-    "Step", "Task", "TaskException", "current_user", "default_namespace", "get_namespace", "get_store",
-    "namespace", "use_store",
+    "DataArtifact",
+    "Flow",
+    "FlowCode",
+    "Metadata",
+    "Metaflow",
+    "MetaflowArtifacts",
+    "MetaflowData",
+    "Run",
+    "Step",
+    "Task",
+    "TaskException",
+    "current_user",
+    "default_namespace",
+    "get_namespace",
+    "get_store",
+    "namespace",
+    "use_store",
 ]

@@ -21,11 +21,13 @@ class DataArtifact(ParentTags, ClientObject):
 
     _LEVEL = "artifact"
 
-    def __init__(self, pathspec: str, *, store: Any = None, _namespace_check: bool = True,
-                 _current_namespace: Any = UNSET) -> None:
+    def __init__(
+        self, pathspec: str, *, store: Any = None, _namespace_check: bool = True, _current_namespace: Any = UNSET
+    ) -> None:
         parts = pathspecs.split(pathspec, "artifact")
-        task = Task("/".join(parts[:4]), store=store, _namespace_check=_namespace_check,
-                    _current_namespace=_current_namespace)
+        task = Task(
+            "/".join(parts[:4]), store=store, _namespace_check=_namespace_check, _current_namespace=_current_namespace
+        )
         artifact = task[parts[4]]
         self.__dict__.update(artifact.__dict__)
 

@@ -46,8 +46,13 @@ def first_ref(store: Any, prefix: str, reverse: bool = False) -> Optional[tuple]
 def mismatch(kind: str, pathspec: str, tags: Any, ns: Optional[str]) -> NamespaceMismatch:
     """The error for an object outside the current namespace: where it is and how to switch."""
     homes = namespaces.namespace_tags(tags) or sorted(tags)
-    where = (f"namespace {homes[0]!r}" if len(homes) == 1 else
-             "namespaces " + ", ".join(map(repr, homes)) if homes else "no namespace tag")
+    where = (
+        f"namespace {homes[0]!r}"
+        if len(homes) == 1
+        else "namespaces " + ", ".join(map(repr, homes))
+        if homes
+        else "no namespace tag"
+    )
     switch = f"namespace({homes[0]!r})" if homes else "namespace(None)"
     return NamespaceMismatch(
         f"{kind}({pathspec!r}) is not in the current namespace {ns!r}; it is in {where}. Namespaces keep you "

@@ -142,8 +142,9 @@ class TaskException(Exception):
 
     @classmethod
     def from_record(cls, info: Dict[str, Any]) -> "TaskException":
-        return cls(str(info.get("type") or "Exception"), str(info.get("message") or ""),
-                   str(info.get("traceback") or ""))
+        return cls(
+            str(info.get("type") or "Exception"), str(info.get("message") or ""), str(info.get("traceback") or "")
+        )
 
     # Metaflow's names for the same fields.
     @property

@@ -62,14 +62,17 @@ class Flow(ClientObject):
 
     _LEVEL = "flow"
 
-    def __init__(self, pathspec: str, *, store: Any = None, _namespace_check: bool = True,
-                 _current_namespace: Any = UNSET) -> None:
+    def __init__(
+        self, pathspec: str, *, store: Any = None, _namespace_check: bool = True, _current_namespace: Any = UNSET
+    ) -> None:
         (name,) = pathspecs.split(pathspec, "flow")
         super().__init__([name], store or get_store(), _resolve_ns(_namespace_check, _current_namespace))
         self._info = self._store.get_ref(schema.flow_ref(name))
         if self._info is None and first_ref(self._store, schema.runs_prefix(name)) is None:
-            raise NotFound(f"Flow {name!r} does not exist in the store at {self._store.path}: it has never run "
-                           "here. Flow names are class names, e.g. Flow('HelloFlow').")
+            raise NotFound(
+                f"Flow {name!r} does not exist in the store at {self._store.path}: it has never run "
+                "here. Flow names are class names, e.g. Flow('HelloFlow')."
+            )
 
     @classmethod
     def _attach(cls, store: Any, name: str, ns: Any, info: Any = None) -> "Flow":
@@ -151,8 +154,9 @@ def load_run(store: Any, flow: str, run_id: int, pathspec: str) -> dict:
             raise NotFound(f"Run {pathspec!r} does not exist: there is no flow {flow!r} in the store at {store.path}.")
         raise NotFound(f"Run {pathspec!r} does not exist (flow {flow!r} has no run {run_id}).")
     if not runstate.visible(meta):
-        raise NotFound(f"Run {pathspec!r} was deleted (`cafstore undelete {flow}/{run_id}` restores it "
-                       "until the next gc).")
+        raise NotFound(
+            f"Run {pathspec!r} was deleted (`cafstore undelete {flow}/{run_id}` restores it until the next gc)."
+        )
     return meta
 
 
@@ -161,8 +165,9 @@ class Run(ClientObject):
 
     _LEVEL = "run"
 
-    def __init__(self, pathspec: str, *, store: Any = None, _namespace_check: bool = True,
-                 _current_namespace: Any = UNSET) -> None:
+    def __init__(
+        self, pathspec: str, *, store: Any = None, _namespace_check: bool = True, _current_namespace: Any = UNSET
+    ) -> None:
         flow, raw_id = pathspecs.split(pathspec, "run")
         run_id = pathspecs.number(raw_id, "run", pathspec)
         ns = _resolve_ns(_namespace_check, _current_namespace)
@@ -288,12 +293,19 @@ class Run(ClientObject):
             return self._steps
         graph = self.graph_steps()
         if graph:
-            names = [node["name"] for node in graph
-                     if first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, node["name"]))]
+            names = [
+                node["name"]
+                for node in graph
+                if first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, node["name"]))
+            ]
         else:  # no graph stored: the steps that have tasks, start first and end last
-            names = sorted({schema.parse_task_ref(key)[2] for key, _oid in
-                            self._store.iter_refs(schema.tasks_prefix(self._flow, self._run_id))},
-                           key=lambda n: (n != "start", n == "end", n))
+            names = sorted(
+                {
+                    schema.parse_task_ref(key)[2]
+                    for key, _oid in self._store.iter_refs(schema.tasks_prefix(self._flow, self._run_id))
+                },
+                key=lambda n: (n != "start", n == "end", n),
+            )
         if self.finished:
             self._steps = names  # a finished run's steps never change again
         return names
@@ -310,8 +322,10 @@ class Run(ClientObject):
 
     def _child(self, name: str) -> Any:
         if first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, name)) is None:
-            raise NotFound(f"Run {self.pathspec} has no step {name!r} (steps that ran: "
-                           f"{', '.join(self.step_names()) or 'none yet'}).")
+            raise NotFound(
+                f"Run {self.pathspec} has no step {name!r} (steps that ran: "
+                f"{', '.join(self.step_names()) or 'none yet'})."
+            )
         return make_child("step", self, name)
 
     # -- tags --------------------------------------------------------------

@@ -18,7 +18,7 @@ def _split(line: bytes) -> Tuple[Optional[bytes], bytes]:
     match = _STAMP.match(line)
     if match is None:
         return None, line
-    return match.group(1), line[match.end():]
+    return match.group(1), line[match.end() :]
 
 
 def text(stored: bytes) -> str:
@@ -34,7 +34,8 @@ def lines(stored: bytes) -> Iterator[Tuple[Optional[datetime], str]]:
         stamp, body = _split(line)
         when = None
         if stamp is not None:
-            utc = datetime.strptime(stamp.decode("ascii"), "%Y-%m-%dT%H:%M:%S.%f" if b"." in stamp
-                                    else "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+            utc = datetime.strptime(
+                stamp.decode("ascii"), "%Y-%m-%dT%H:%M:%S.%f" if b"." in stamp else "%Y-%m-%dT%H:%M:%S"
+            ).replace(tzinfo=timezone.utc)
             when = utc.astimezone().replace(tzinfo=None)
         yield when, body.decode("utf-8", "replace")

@@ -22,10 +22,12 @@ def number(text: "str | int", what: str, pathspec: str) -> int:
     else:
         raw = str(text).strip()
         if not raw.isdigit():
-            raise NotFound(f"{what.capitalize()} id {raw!r} in {pathspec!r} is not a number: "
-                           f"cafstore {what} ids are integers (e.g. HelloFlow/3).")
+            raise NotFound(
+                f"{what.capitalize()} id {raw!r} in {pathspec!r} is not a number: "
+                f"cafstore {what} ids are integers (e.g. HelloFlow/3)."
+            )
         value = int(raw)
-    if value < 0 or value >= 10 ** 10:
+    if value < 0 or value >= 10**10:
         raise NotFound(f"{what.capitalize()} id {value} in {pathspec!r} is out of range.")
     return value
 
@@ -44,6 +46,8 @@ def parse_any(pathspec: str) -> List[str]:
     """Components of a pathspec of any depth (1 to 5 parts)."""
     parts = str(pathspec).strip().strip("/").split("/")
     if not 1 <= len(parts) <= len(LEVELS) or not all(parts):
-        raise NotFound(f"{pathspec!r} is not a pathspec: expected Flow, Flow/run, Flow/run/step, "
-                       "Flow/run/step/task or Flow/run/step/task/artifact.")
+        raise NotFound(
+            f"{pathspec!r} is not a pathspec: expected Flow, Flow/run, Flow/run/step, "
+            "Flow/run/step/task or Flow/run/step/task/artifact."
+        )
     return parts

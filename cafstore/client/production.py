@@ -39,11 +39,12 @@ def _new_token(flow: str) -> str:
 
 def _bare(token: str) -> str:
     token = token.strip()
-    return token[len(PREFIX):] if token.startswith(PREFIX) else token
+    return token[len(PREFIX) :] if token.startswith(PREFIX) else token
 
 
-def resolve_production_namespace(store: Any, flow_name: str, user: str, authorize: Optional[str] = None,
-                                 generate_new: bool = False) -> ProductionNamespace:
+def resolve_production_namespace(
+    store: Any, flow_name: str, user: str, authorize: Optional[str] = None, generate_new: bool = False
+) -> ProductionNamespace:
     """The ``production:<token>`` tag a ``--production`` run of ``flow_name`` by ``user`` gets.
 
     Creates the token on first use; refuses (ProductionTokenError) a user who
@@ -58,9 +59,15 @@ def resolve_production_namespace(store: Any, flow_name: str, user: str, authoriz
             txn.set_ref(production_ref(flow_name), {"token": token, "created": now, "by": user})
             txn.set_ref(authorized_ref(user, flow_name), {"token": token})
             what = "a fresh" if current is not None else "the first"
-            return token, True, (f"Created {what} production namespace for {flow_name}: {PREFIX}{token}. "
-                                 f"To let others run it in production, share the token: they pass "
-                                 f"--authorize {token} once.")
+            return (
+                token,
+                True,
+                (
+                    f"Created {what} production namespace for {flow_name}: {PREFIX}{token}. "
+                    f"To let others run it in production, share the token: they pass "
+                    f"--authorize {token} once."
+                ),
+            )
         token = current["token"]
         if authorize is not None:
             if _bare(authorize) != token:
@@ -70,8 +77,14 @@ def resolve_production_namespace(store: Any, flow_name: str, user: str, authoriz
                     "fresh production namespace with --generate-new-token."
                 )
             txn.set_ref(authorized_ref(user, flow_name), {"token": token})
-            return token, False, (f"Authorized {user} for the production namespace of {flow_name} "
-                                  f"({PREFIX}{token}); --authorize is not needed again.")
+            return (
+                token,
+                False,
+                (
+                    f"Authorized {user} for the production namespace of {flow_name} "
+                    f"({PREFIX}{token}); --authorize is not needed again."
+                ),
+            )
         mine = txn.get_ref(authorized_ref(user, flow_name)) or {}
         if mine.get("token") != token:
             raise ProductionTokenError(

@@ -37,8 +37,9 @@ def validate(tags: Iterable[Any], what: str = "tag", strict: bool = True) -> Lis
         if not tag.strip():
             raise TaggingError(f"A {what} cannot be empty or only whitespace.")
         if len(tag) > MAX_TAG_LENGTH:
-            raise TaggingError(f"The {what} {tag[:40]!r}... is {len(tag)} characters long; "
-                               f"tags have at most {MAX_TAG_LENGTH}.")
+            raise TaggingError(
+                f"The {what} {tag[:40]!r}... is {len(tag)} characters long; tags have at most {MAX_TAG_LENGTH}."
+            )
         if any(ord(ch) < 32 for ch in tag):
             raise TaggingError(f"The {what} {tag!r} contains a control character (such as a newline).")
         out.append(tag)

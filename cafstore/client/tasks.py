@@ -58,8 +58,9 @@ class Step(ParentTags, ClientObject):
 
     _LEVEL = "step"
 
-    def __init__(self, pathspec: str, *, store: Any = None, _namespace_check: bool = True,
-                 _current_namespace: Any = UNSET) -> None:
+    def __init__(
+        self, pathspec: str, *, store: Any = None, _namespace_check: bool = True, _current_namespace: Any = UNSET
+    ) -> None:
         run, parts = _run_of(pathspec, "step", store, _namespace_check, _current_namespace)
         step = run[parts[2]]
         self.__dict__.update(step.__dict__)
@@ -93,8 +94,10 @@ class Step(ParentTags, ClientObject):
         number = pathspecs.number(task_id, "task", f"{self.pathspec}/{task_id}")
         oid = self._store.get_ref(schema.task_ref(self._flow, self._run_id, self._name, number))
         if oid is None:
-            raise NotFound(f"Step {self.pathspec} has no finished task {number} "
-                           f"(its tasks: {', '.join(str(t) for t, _ in self._task_refs()) or 'none yet'}).")
+            raise NotFound(
+                f"Step {self.pathspec} has no finished task {number} "
+                f"(its tasks: {', '.join(str(t) for t, _ in self._task_refs()) or 'none yet'})."
+            )
         return Task._attach(self, number, oid)
 
     @property
@@ -140,8 +143,15 @@ class Task(ParentTags, ClientObject):
 
     _LEVEL = "task"
 
-    def __init__(self, pathspec: str, *, attempt: Optional[int] = None, store: Any = None,
-                 _namespace_check: bool = True, _current_namespace: Any = UNSET) -> None:
+    def __init__(
+        self,
+        pathspec: str,
+        *,
+        attempt: Optional[int] = None,
+        store: Any = None,
+        _namespace_check: bool = True,
+        _current_namespace: Any = UNSET,
+    ) -> None:
         run, parts = _run_of(pathspec, "task", store, _namespace_check, _current_namespace)
         task = _task_of(run, parts[2], parts[3])
         self.__dict__.update(task.__dict__)
@@ -161,8 +171,10 @@ class Task(ParentTags, ClientObject):
         while record.get("attempt", 0) != attempt:
             oid = record.get("previous_attempt")
             if oid is None:
-                raise NotFound(f"Task {self.pathspec} has no attempt {attempt} (its last attempt is "
-                               f"{self._record.get('attempt', 0)}).")
+                raise NotFound(
+                    f"Task {self.pathspec} has no attempt {attempt} (its last attempt is "
+                    f"{self._record.get('attempt', 0)})."
+                )
             record = self._store.get_record(oid)
         self._oid, self._record_cache, self._values = oid, record, {}
 
@@ -261,8 +273,12 @@ class Task(ParentTags, ClientObject):
         """Facts about the task as (name, value, created_at, type, task) tuples."""
         rec = self._record
         when = rec.get("finished")
-        items: Dict[str, Any] = {"attempt": rec.get("attempt", 0), "status": rec.get("status"),
-                                 "started": rec.get("started"), "finished": when}
+        items: Dict[str, Any] = {
+            "attempt": rec.get("attempt", 0),
+            "status": rec.get("status"),
+            "started": rec.get("started"),
+            "finished": when,
+        }
         items.update(rec.get("env") or {})
         if rec.get("foreach_stack"):
             items["foreach-stack"] = [{k: v for k, v in f.items() if k != "values"} for f in rec["foreach_stack"]]
@@ -283,8 +299,10 @@ class Task(ParentTags, ClientObject):
         record = self._store.get_record(oid)
         run, step, number = self._run, record.get("step"), record.get("task_id")
         here = self._step._run_id
-        if (self._store.get_ref(schema.task_ref(self._step._flow, here, step, number)) != oid
-                and record.get("run_id") != here):
+        if (
+            self._store.get_ref(schema.task_ref(self._step._flow, here, step, number)) != oid
+            and record.get("run_id") != here
+        ):
             run = run.sibling_run(record["run_id"])
         return Task._attach(Step._attach(run, step), number, oid, record)
 
@@ -332,8 +350,10 @@ class Task(ParentTags, ClientObject):
             pass
         oid = self._artifact_ids().get(name)
         if oid is None:
-            raise NotFound(f"Task {self.pathspec} has no artifact {name!r} "
-                           f"(it has: {', '.join(sorted(self._artifact_ids())) or 'none'}).")
+            raise NotFound(
+                f"Task {self.pathspec} has no artifact {name!r} "
+                f"(it has: {', '.join(sorted(self._artifact_ids())) or 'none'})."
+            )
         value = self._values[name] = self._store.get_artifact(oid, name=name)
         return value
 
@@ -355,8 +375,10 @@ class Task(ParentTags, ClientObject):
 
     def _child(self, name: str) -> Any:
         if name not in self._artifact_ids():
-            raise NotFound(f"Task {self.pathspec} has no artifact {name!r} "
-                           f"(it has: {', '.join(sorted(self._artifact_ids())) or 'none'}).")
+            raise NotFound(
+                f"Task {self.pathspec} has no artifact {name!r} "
+                f"(it has: {', '.join(sorted(self._artifact_ids())) or 'none'})."
+            )
         return make_child("artifact", self, name)
 
     def __len__(self) -> int:

@@ -100,8 +100,9 @@ def analyse(store: Any, top: int = 10, threshold: Optional[int] = None) -> Dedup
             if meta is not None and count > 1:
                 size = meta[2]
                 shared.append((size * (count - 1), str(ObjectId(key)), kind, size, count))
-    report.most_shared = [(oid, kind, size, count, saved)
-                          for saved, oid, kind, size, count in heapq.nlargest(top, shared)]
+    report.most_shared = [
+        (oid, kind, size, count, saved) for saved, oid, kind, size, count in heapq.nlargest(top, shared)
+    ]
     return report
 
 
@@ -122,8 +123,7 @@ def sharing(store: Any, candidates: list) -> list:
     index = store.index
     with index.read() as txn:
         for oid, size in candidates:
-            shared = sum(n for cid, n in cut[oid]
-                         if seen[cid] > 1 or index.object_meta(txn, cid.digest) is not None)
+            shared = sum(n for cid, n in cut[oid] if seen[cid] > 1 or index.object_meta(txn, cid.digest) is not None)
             out.append((oid, size, shared))
     return out
 
@@ -139,8 +139,9 @@ def choose(store: Any, candidates: list, everything: bool = False, min_shared: f
     return [(oid, size) for oid, size, shared in sharing(store, candidates) if shared >= min_shared * size]
 
 
-def rechunk_all(store: Any, candidates: list, dry_run: bool = False,
-                on_each: Optional[Callable[[ObjectId, int], None]] = None) -> list:
+def rechunk_all(
+    store: Any, candidates: list, dry_run: bool = False, on_each: Optional[Callable[[ObjectId, int], None]] = None
+) -> list:
     """Convert each (oid, size) stored whole into chunks: [(oid, bytes before, bytes of new chunks)].
 
     ``dry_run`` converts nothing and reports None as the new bytes.

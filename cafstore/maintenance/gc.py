@@ -70,12 +70,22 @@ class GcReport:
         return out
 
     def to_dict(self) -> dict:
-        return {"dry_run": self.dry_run, "grace": self.grace, "scanned": self.scanned, "live": self.live,
-                "recent": self.recent, "dropped_runs": [list(d) for d in self.dropped_runs],
-                "removed_objects": len(self.removed), "removed_by_kind": self.by_kind(),
-                "orphan_files": len(self.orphan_files), "temp_files": len(self.temp_files),
-                "freed_bytes": self.freed_bytes, "notes": self.notes, "warnings": self.warnings,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "dry_run": self.dry_run,
+            "grace": self.grace,
+            "scanned": self.scanned,
+            "live": self.live,
+            "recent": self.recent,
+            "dropped_runs": [list(d) for d in self.dropped_runs],
+            "removed_objects": len(self.removed),
+            "removed_by_kind": self.by_kind(),
+            "orphan_files": len(self.orphan_files),
+            "temp_files": len(self.temp_files),
+            "freed_bytes": self.freed_bytes,
+            "notes": self.notes,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class Progress:
@@ -179,16 +189,23 @@ def _excluded_refs(drops: list) -> set:
 def _refuse(problems: list, dropped: int = 0) -> GcRefused:
     shown = "\n".join(f"  - {p}" for p in problems[:20])
     more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-    done = (f" ({dropped} run(s) had already been dropped; their objects stay until gc can run)"
-            if dropped else "")
+    done = f" ({dropped} run(s) had already been dropped; their objects stay until gc can run)" if dropped else ""
     return GcRefused(
         f"gc deleted nothing{done}: the live set cannot be computed completely, because\n{shown}{more}\n"
         "Run `cafstore fsck --repair` to list the runs that lost data, then `cafstore rm` them "
-        "(or restore the missing objects) and run gc again.", problems)
+        "(or restore the missing objects) and run gc again.",
+        problems,
+    )
 
 
-def collect(store: Any, policy: Optional[retention.Policy] = None, grace: float = DEFAULT_GRACE,
-            dry_run: bool = False, progress: bool = False, batch: int = 500) -> GcReport:
+def collect(
+    store: Any,
+    policy: Optional[retention.Policy] = None,
+    grace: float = DEFAULT_GRACE,
+    dry_run: bool = False,
+    progress: bool = False,
+    batch: int = 500,
+) -> GcReport:
     """Run gc on ``store`` (see the module docstring for the steps); returns what it removed.
 
     ``policy``: which runs retention drops first; none given keeps every run.
@@ -213,8 +230,9 @@ def collect(store: Any, policy: Optional[retention.Policy] = None, grace: float 
                 continue
             report.notes.append(f"kept {drop.pathspec}: it changed while gc ran (pinned, undeleted or resumed)")
             refs = retention.run_refs(store, drop.flow, drop.run_id)
-            marker.mark([(oid.digest, f"ref {name!r}") for name, value in refs
-                         for oid in records.referenced_ids(value)])
+            marker.mark(
+                [(oid.digest, f"ref {name!r}") for name, value in refs for oid in records.referenced_ids(value)]
+            )
         # Objects that appeared while we marked may be records whose refs we did not see.
         for digest, meta in _load_objects(store).items():
             if objects.get(digest) != meta:
@@ -277,10 +295,11 @@ def _bytes(meta: tuple) -> int:
     return 0 if meta[0] == LOCATION_CHUNKED else meta[2]
 
 
-def _sweep(store: Any, order: list, objects: dict, cutoff: float, dry_run: bool, report: GcReport,
-           bar: Progress, batch: int) -> None:
+def _sweep(
+    store: Any, order: list, objects: dict, cutoff: float, dry_run: bool, report: GcReport, bar: Progress, batch: int
+) -> None:
     for start in range(0, len(order), batch):
-        group = order[start:start + batch]
+        group = order[start : start + batch]
         bar.show("sweeping", start, len(order))
         if dry_run:
             report.removed.extend((ObjectId(d).short, _kind(objects[d]), _bytes(objects[d])) for d in group)

@@ -38,7 +38,7 @@ def _run_of(ref_name: str) -> "str | None":
     """``runs/F/0000000003`` or ``tasks/F/0000000003/...`` -> ``F/3``."""
     for prefix in ("runs/", "tasks/"):
         if ref_name.startswith(prefix):
-            parts = ref_name[len(prefix):].split("/")
+            parts = ref_name[len(prefix) :].split("/")
             if len(parts) >= 2 and parts[1].isdigit():
                 return f"{parts[0]}/{int(parts[1])}"
     return None

@@ -63,8 +63,7 @@ def parse_pathspec(text: str) -> tuple[str, int]:
     """``Flow/N`` -> (flow, N), with a message users can act on."""
     flow, _, run = text.strip().strip("/").partition("/")
     if not flow or not run.isdigit():
-        raise MaintenanceArgumentError(
-            f"{text!r} is not a run: write it as FlowName/RunNumber, e.g. HelloFlow/3.")
+        raise MaintenanceArgumentError(f"{text!r} is not a run: write it as FlowName/RunNumber, e.g. HelloFlow/3.")
     return flow, int(run)
 
 
@@ -72,8 +71,7 @@ def parse_duration(text: str) -> float:
     """``90s``, ``15m``, ``12h``, ``30d``, ``2w`` (a bare number is seconds) -> seconds."""
     match = _DURATION.match(str(text))
     if not match:
-        raise MaintenanceArgumentError(
-            f"{text!r} is not a duration: use a number with s, m, h, d or w, e.g. 30d.")
+        raise MaintenanceArgumentError(f"{text!r} is not a duration: use a number with s, m, h, d or w, e.g. 30d.")
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -115,8 +113,7 @@ def _raw_refs(store: Any, prefix: str, problems: list) -> list:
     return out
 
 
-def plan(store: Any, policy: Policy, now: Optional[float] = None,
-         problems: Optional[list] = None) -> tuple[list, list]:
+def plan(store: Any, policy: Policy, now: Optional[float] = None, problems: Optional[list] = None) -> tuple[list, list]:
     """(runs to drop, notes on runs kept that the user may have expected to go).
 
     Run and pin refs that cannot be decoded are appended to ``problems``:
@@ -234,4 +231,3 @@ def set_deleted(store: Any, flow: str, run_id: int, deleted: bool) -> bool:
 
     store.update_ref(run_ref(flow, run_id), change)
     return changed[-1]
-

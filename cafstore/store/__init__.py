@@ -7,5 +7,16 @@ from cafstore.store.objectid import ObjectId, hash_bytes
 from cafstore.store.refs import MISSING, Transaction
 from cafstore.store.store import ObjectStat, Store
 
-__all__ = ["BlobBackend", "FsckReport", "LocalBlobBackend", "MISSING", "MemoryBlobBackend", "ObjectId",
-           "ObjectStat", "Store", "StoreConfig", "Transaction", "hash_bytes"]
+__all__ = [
+    "BlobBackend",
+    "FsckReport",
+    "LocalBlobBackend",
+    "MISSING",
+    "MemoryBlobBackend",
+    "ObjectId",
+    "ObjectStat",
+    "Store",
+    "StoreConfig",
+    "Transaction",
+    "hash_bytes",
+]

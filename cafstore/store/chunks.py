@@ -58,8 +58,12 @@ class Chunker:
         from pyfastcdc import FastCDC  # compiled (Cython); imported only when a large value is stored
 
         if FastCDC.__module__.startswith("pyfastcdc.py"):
-            warnings.warn("pyfastcdc is running its pure-Python fallback (no compiled wheel for this "
-                          "platform): chunking large values will be very slow.", RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "pyfastcdc is running its pure-Python fallback (no compiled wheel for this "
+                "platform): chunking large values will be very slow.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         self.avg = avg
         self.min = max(64, avg // 4)
         self._cdc = FastCDC(avg, min_size=self.min, max_size=avg * 4)
@@ -103,8 +107,9 @@ class Chunker:
 
 
 def encode_list(size: int, chunk_ids: list, lengths: list) -> bytes:
-    return records.encode_record({"kind": KIND, "size": size,
-                                  "chunks": [[cid, n] for cid, n in zip(chunk_ids, lengths)]})
+    return records.encode_record(
+        {"kind": KIND, "size": size, "chunks": [[cid, n] for cid, n in zip(chunk_ids, lengths)]}
+    )
 
 
 def decode_list(payload: "bytes | memoryview | None", oid: ObjectId) -> list:
@@ -123,8 +128,9 @@ def decode_list(payload: "bytes | memoryview | None", oid: ObjectId) -> list:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def put_chunked(store: Any, txn: Any, oid: ObjectId, pieces: list, size: int, encoding: int,
-                convert: "list | None" = None) -> ObjectId:
+def put_chunked(
+    store: Any, txn: Any, oid: ObjectId, pieces: list, size: int, encoding: int, convert: "list | None" = None
+) -> ObjectId:
     """Store the content ``pieces`` (whose blake3 is ``oid``) as chunks plus a chunk list.
 
     Order keeps invariant 1: chunk files are fsynced before the one write
@@ -151,7 +157,8 @@ def put_chunked(store: Any, txn: Any, oid: ObjectId, pieces: list, size: int, en
             vanished = _commit(store, txn, oid, unique, written, payload, size, encoding, convert)
         else:
             vanished = store.index.retrying(  # re-read: a fork may have replaced the handle
-                lambda t: _commit(store, t, oid, unique, written, payload, size, encoding, convert))
+                lambda t: _commit(store, t, oid, unique, written, payload, size, encoding, convert)
+            )
         if not vanished:
             return oid
         written.difference_update(vanished)  # their files may be gone too: write them again
@@ -179,8 +186,17 @@ def _all(function: Any, items: list) -> None:
             raise error
 
 
-def _commit(store: Any, txn: Any, oid: ObjectId, unique: dict, written: set, payload: bytes,
-            size: int, encoding: int, convert: "list | None" = None) -> list:
+def _commit(
+    store: Any,
+    txn: Any,
+    oid: ObjectId,
+    unique: dict,
+    written: set,
+    payload: bytes,
+    size: int,
+    encoding: int,
+    convert: "list | None" = None,
+) -> list:
     """Index chunks and the object in ``txn``; returns chunk ids that vanished (nothing written then).
 
     ``convert``: re-chunking an object stored whole; the bytes of new chunks are appended if it committed.
@@ -245,8 +261,11 @@ def rechunk(store: Any, oid: ObjectId) -> Optional[int]:
     converted: list = []
     with store.blobs.reading(oid) as view:
         if view.nbytes != size or hash_bytes(view) != oid:
-            raise CorruptObject(f"Object {oid} is corrupt (its file no longer hashes to its id); "
-                                "it was not re-chunked. Run `cafstore fsck --repair`.", oid)
+            raise CorruptObject(
+                f"Object {oid} is corrupt (its file no longer hashes to its id); "
+                "it was not re-chunked. Run `cafstore fsck --repair`.",
+                oid,
+            )
         put_chunked(store, None, oid, [view], size, encoding, convert=converted)
     if not converted:
         return None
@@ -263,15 +282,18 @@ def assemble(store: Any, oid: ObjectId, payload: "bytes | None", size: int, veri
     view = memoryview(buffer)
     jobs, offset = [], 0
     for (cid, length), inline in zip(entries, located):
-        jobs.append((cid, inline, view[offset: offset + length]))
+        jobs.append((cid, inline, view[offset : offset + length]))
         offset += length
     _all(lambda job: _fill(store, oid, *job), jobs if len(jobs) > 8 else [])
     if len(jobs) <= 8:
         for job in jobs:
             _fill(store, oid, *job)
     if verify and hash_bytes(view) != oid:
-        raise CorruptObject(f"Object {oid} is corrupt: its reassembled chunks no longer hash to its id. "
-                            "Run `cafstore fsck` to list every run that uses it.", oid)
+        raise CorruptObject(
+            f"Object {oid} is corrupt: its reassembled chunks no longer hash to its id. "
+            "Run `cafstore fsck` to list every run that uses it.",
+            oid,
+        )
     return view
 
 
@@ -283,11 +305,16 @@ def _locate(store: Any, oid: ObjectId, entries: list) -> list:
         for cid, length in entries:
             meta = index.object_meta(txn, cid.digest)
             if meta is None:
-                raise CorruptObject(f"Object {oid} is corrupt: its chunk {cid.short} is missing from the "
-                                    "store. Run `cafstore fsck` to list every run that uses it.", oid)
+                raise CorruptObject(
+                    f"Object {oid} is corrupt: its chunk {cid.short} is missing from the "
+                    "store. Run `cafstore fsck` to list every run that uses it.",
+                    oid,
+                )
             if meta[2] != length:
-                raise CorruptObject(f"Object {oid} is corrupt: chunk {cid.short} has {meta[2]} bytes, "
-                                    f"its chunk list says {length}.", oid)
+                raise CorruptObject(
+                    f"Object {oid} is corrupt: chunk {cid.short} has {meta[2]} bytes, its chunk list says {length}.",
+                    oid,
+                )
             out.append(index.inline_bytes(txn, cid.digest) if meta[0] == LOCATION_INLINE else None)
     return out
 
@@ -301,11 +328,15 @@ def _fill(store: Any, oid: ObjectId, cid: ObjectId, inline: "bytes | None", targ
     try:
         got = store.blobs.read_into(cid, target)
     except ObjectNotFound as exc:
-        raise CorruptObject(f"Object {oid} is corrupt: the file of its chunk {cid.short} is missing. "
-                            "Run `cafstore fsck` to list every run that uses it.", oid) from exc
+        raise CorruptObject(
+            f"Object {oid} is corrupt: the file of its chunk {cid.short} is missing. "
+            "Run `cafstore fsck` to list every run that uses it.",
+            oid,
+        ) from exc
     if got != target.nbytes:
-        raise CorruptObject(f"Object {oid} is corrupt: its chunk {cid.short} has {got} bytes on disk, "
-                            f"{target.nbytes} expected.", oid)
+        raise CorruptObject(
+            f"Object {oid} is corrupt: its chunk {cid.short} has {got} bytes on disk, {target.nbytes} expected.", oid
+        )
 
 
 def rehash(store: Any, oid: ObjectId, payload: "bytes | None", size: int) -> ObjectId:

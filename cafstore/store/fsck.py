@@ -32,8 +32,15 @@ class FsckReport:
         return not self.problems
 
     def to_dict(self) -> dict:
-        return {"ok": self.ok, "objects": self.objects, "records": self.records, "refs": self.refs,
-                "bytes_checked": self.bytes_checked, "problems": list(self.problems), "notes": list(self.notes)}
+        return {
+            "ok": self.ok,
+            "objects": self.objects,
+            "records": self.records,
+            "refs": self.refs,
+            "bytes_checked": self.bytes_checked,
+            "problems": list(self.problems),
+            "notes": list(self.notes),
+        }
 
 
 class _Progress:

@@ -66,8 +66,8 @@ def encode(value: Any) -> bytes:
         return text.encode("utf-8")
     except UnicodeEncodeError as exc:  # a lone surrogate, e.g. from a badly decoded file name
         raise InvalidRecord(
-            f"A record holds text that is not valid Unicode ({exc.reason}: {exc.object[exc.start:exc.end]!r} "
-            f"near {exc.object[max(0, exc.start - 30):exc.start]!r}); records hold UTF-8 text only."
+            f"A record holds text that is not valid Unicode ({exc.reason}: {exc.object[exc.start : exc.end]!r} "
+            f"near {exc.object[max(0, exc.start - 30) : exc.start]!r}); records hold UTF-8 text only."
         ) from exc
 
 
@@ -85,7 +85,7 @@ def decode_record(data: "bytes | memoryview") -> dict:
     raw = bytes(data)
     if not raw.startswith(RECORD_MAGIC):
         raise InvalidRecord("These bytes are not a cafstore record (no record header).")
-    return decode(raw[len(RECORD_MAGIC):])
+    return decode(raw[len(RECORD_MAGIC) :])
 
 
 def referenced_ids(value: Any) -> Iterator[ObjectId]:

@@ -129,6 +129,7 @@ class RefVerbs:
 
     def transaction(self):  # -> ContextManager[Transaction]
         """``with store.transaction() as txn:`` groups ref/counter/record changes atomically."""
+
         @contextlib.contextmanager
         def scope() -> Iterator[Transaction]:
             with self.index.write() as txn:
@@ -161,8 +162,9 @@ class RefVerbs:
         with self.index.read() as txn:
             return list(Transaction(self, txn).list_refs(prefix))
 
-    def iter_refs(self, prefix: str = "", reverse: bool = False,
-                  containing: Iterable[str] = ()) -> Iterator[tuple[str, Any]]:
+    def iter_refs(
+        self, prefix: str = "", reverse: bool = False, containing: Iterable[str] = ()
+    ) -> Iterator[tuple[str, Any]]:
         """Refs under ``prefix`` lazily, optionally newest-name-first, within one read snapshot.
 
         ``latest_run`` is a reverse scan that stops at the first match, so it

@@ -62,8 +62,10 @@ def read_settings(store_dir: Path) -> Optional[dict]:
         blobs = raw["blobs"]
         settings = {"backend": str(blobs["backend"]), "options": dict(blobs.get("options") or {})}
     except (ValueError, KeyError, TypeError) as exc:
-        raise StoreError(f"The store's settings {path} are unreadable ({exc}); it should hold "
-                         '{"format": 1, "blobs": {"backend": "local", "options": {}}}.') from exc
+        raise StoreError(
+            f"The store's settings {path} are unreadable ({exc}); it should hold "
+            '{"format": 1, "blobs": {"backend": "local", "options": {}}}.'
+        ) from exc
     return settings
 
 
@@ -76,11 +78,16 @@ def create_settings(store_dir: Path, backend: str, options: Mapping[str, Any]) -
     """
     path = store_dir / SETTINGS_FILE
     try:
-        body = json.dumps({"format": FORMAT, "blobs": {"backend": backend, "options": dict(options)}},
-                          indent=2, sort_keys=True) + "\n"
+        body = (
+            json.dumps(
+                {"format": FORMAT, "blobs": {"backend": backend, "options": dict(options)}}, indent=2, sort_keys=True
+            )
+            + "\n"
+        )
     except (TypeError, ValueError) as exc:
-        raise StoreError(f"The options of the {backend!r} blob backend must be JSON values "
-                         f"(they are saved in {path}): {exc}.") from exc
+        raise StoreError(
+            f"The options of the {backend!r} blob backend must be JSON values (they are saved in {path}): {exc}."
+        ) from exc
     temp = store_dir / f".{SETTINGS_FILE}.{os.getpid()}-{uuid.uuid4().hex}"
     try:
         with open(temp, "w", encoding="utf-8") as handle:

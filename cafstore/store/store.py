@@ -114,7 +114,6 @@ class Store(RefVerbs):
             self._index_pid = os.getpid()
         return self._index_handle
 
-
     def close(self) -> None:
         """Close this process's handle on this store's index (reopened on next use).
 
@@ -171,8 +170,9 @@ class Store(RefVerbs):
     def put_bytes(self, data: "bytes | bytearray | memoryview") -> ObjectId:
         """Store ``data``; returns its blake3 id. Storing existing bytes writes nothing."""
         view = memoryview(data).cast("B")
-        return self.put_encoded(None, [view if view.nbytes > self.config.inline_threshold else bytes(view)],
-                                view.nbytes, ENCODING_RAW)
+        return self.put_encoded(
+            None, [view if view.nbytes > self.config.inline_threshold else bytes(view)], view.nbytes, ENCODING_RAW
+        )
 
     def put_file(self, source: "Union[str, os.PathLike, BinaryIO]") -> ObjectId:
         """Store a file's content by streaming it: memory use stays flat for any size."""
@@ -291,8 +291,9 @@ class Store(RefVerbs):
         """Every indexed object, in id order (one read transaction, no directory scan)."""
         for key, raw in self.scan("objects", b""):
             location, encoding, size, created = unpack_meta(raw)
-            yield ObjectStat(ObjectId(key), size, LOCATION_NAMES.get(location, "?"),
-                             ENCODING_NAMES.get(encoding, "?"), created)
+            yield ObjectStat(
+                ObjectId(key), size, LOCATION_NAMES.get(location, "?"), ENCODING_NAMES.get(encoding, "?"), created
+            )
 
     # -- artifacts ---------------------------------------------------------
     def put_artifact(self, value: Any, name: str = "") -> ObjectId:
@@ -325,8 +326,18 @@ class Store(RefVerbs):
 
     def stats(self) -> dict:
         """Counts and bytes: objects inline vs in files, logical vs physical."""
-        out = {"objects": 0, "inline": 0, "files": 0, "records": 0, "artifacts": 0, "raw": 0,
-               "logical_bytes": 0, "inline_bytes": 0, "file_bytes": 0, "refs": 0}
+        out = {
+            "objects": 0,
+            "inline": 0,
+            "files": 0,
+            "records": 0,
+            "artifacts": 0,
+            "raw": 0,
+            "logical_bytes": 0,
+            "inline_bytes": 0,
+            "file_bytes": 0,
+            "refs": 0,
+        }
         for st in self.iter_objects():
             out["objects"] += 1
             out["logical_bytes"] += st.size

@@ -58,13 +58,22 @@ class _ForeachFrames:
 class TaskState:
     """Everything a running step's ``self`` knows beyond its own ``__dict__``."""
 
-    def __init__(self, store: Any, flow_name: str, step: str, ids: Dict[str, ObjectId],
-                 params: Sequence[str], frames: Sequence[Dict[str, Any]], is_join: bool,
-                 parents: Sequence[str], inputs: "Optional[Inputs]" = None) -> None:
+    def __init__(
+        self,
+        store: Any,
+        flow_name: str,
+        step: str,
+        ids: Dict[str, ObjectId],
+        params: Sequence[str],
+        frames: Sequence[Dict[str, Any]],
+        is_join: bool,
+        parents: Sequence[str],
+        inputs: "Optional[Inputs]" = None,
+    ) -> None:
         self.store = store
         self.flow_name = flow_name
         self.step = step
-        self.ids = dict(ids)          # inherited (or, in a join, parameters + merged)
+        self.ids = dict(ids)  # inherited (or, in a join, parameters + merged)
         self.params = frozenset(params)
         self.is_join = is_join
         self.parents = list(parents)
@@ -116,8 +125,9 @@ class TaskState:
                     f"Step {self.step!r} cannot read self.{name}: it existed before step {found[0]!r}, which "
                     f"dropped it (del self.{name}, or a join that neither assigned nor merged it)."
                 )
-        return AttributeError(f"{self.flow_name!r} object has no attribute {name!r} (no step before "
-                              f"{self.step!r} assigned self.{name}).")
+        return AttributeError(
+            f"{self.flow_name!r} object has no attribute {name!r} (no step before {self.step!r} assigned self.{name})."
+        )
 
     def _dropping_step(self, name: str) -> Optional[tuple]:
         """Walk up the lineage to the step below which ``name`` still existed: (step, its number
@@ -195,8 +205,10 @@ class InputView:
         constant = getattr(self.__dict__["_cls"], name, _MISSING)
         if constant is not _MISSING and not callable(constant):
             return constant
-        raise AttributeError(f"The input from step {self.step!r} has no artifact {name!r} "
-                             f"(it has: {', '.join(sorted(self.ids)) or 'none'}).")
+        raise AttributeError(
+            f"The input from step {self.step!r} has no artifact {name!r} "
+            f"(it has: {', '.join(sorted(self.ids)) or 'none'})."
+        )
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise ReadOnlyAttributeError(
@@ -230,10 +242,13 @@ class Inputs:
             return matches[0]
         steps = sorted({view.step for view in self.views})
         if matches:
-            raise AttributeError(f"inputs.{name} is ambiguous: {len(matches)} inputs come from step {name!r} "
-                                 "(a foreach); use inputs[i] or iterate over inputs.")
-        raise AttributeError(f"No input comes from a step named {name!r}; the inputs come from "
-                             f"{', '.join(map(repr, steps))}.")
+            raise AttributeError(
+                f"inputs.{name} is ambiguous: {len(matches)} inputs come from step {name!r} "
+                "(a foreach); use inputs[i] or iterate over inputs."
+            )
+        raise AttributeError(
+            f"No input comes from a step named {name!r}; the inputs come from {', '.join(map(repr, steps))}."
+        )
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise ReadOnlyAttributeError("The inputs of a join are read-only.")

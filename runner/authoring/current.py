@@ -20,8 +20,18 @@ from typing import Any, List, Optional
 class Current:
     """The process-wide singleton :data:`current`; the runner fills it in each task (:func:`bind_current`)."""
 
-    _FIELDS = ("flow_name", "run_id", "origin_run_id", "step_name", "task_id", "namespace", "username",
-               "parameter_names", "retry_count", "tags")
+    _FIELDS = (
+        "flow_name",
+        "run_id",
+        "origin_run_id",
+        "step_name",
+        "task_id",
+        "namespace",
+        "username",
+        "parameter_names",
+        "retry_count",
+        "tags",
+    )
 
     def __init__(self) -> None:
         self._values: dict = {}

@@ -74,15 +74,21 @@ def _number(value: Any, minimum: float = 0.0) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum
 
 
-def _decorator(name: str, apply: Callable[[Callable, Dict[str, Any]], None], func: Optional[Callable],
-               kwargs: Dict[str, Any], allowed: List[str]) -> Callable:
+def _decorator(
+    name: str,
+    apply: Callable[[Callable, Dict[str, Any]], None],
+    func: Optional[Callable],
+    kwargs: Dict[str, Any],
+    allowed: List[str],
+) -> Callable:
     """Support both ``@name`` and ``@name(...)``."""
 
     def wrap(target: Callable) -> Callable:
         unknown = sorted(set(kwargs) - set(allowed))
         if unknown:
-            _complain(target, f"@{name} has no option {', '.join(map(repr, unknown))} "
-                              f"(its options are {', '.join(allowed)}).")
+            _complain(
+                target, f"@{name} has no option {', '.join(map(repr, unknown))} (its options are {', '.join(allowed)})."
+            )
         apply(target, {k: v for k, v in kwargs.items() if k in allowed})
         return target
 

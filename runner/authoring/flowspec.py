@@ -66,13 +66,14 @@ class FlowSpec:
             name = getattr(target, "__name__", None)
             if name is None or getattr(target, "__self__", None) is not self:
                 raise TransitionError(
-                    f"self.next(...) in step {state.step!r} takes steps of this flow, like self.end, "
-                    f"not {target!r}."
+                    f"self.next(...) in step {state.step!r} takes steps of this flow, like self.end, not {target!r}."
                 )
             names.append(name)
         if foreach is not None and not isinstance(foreach, str):
-            raise TransitionError(f"self.next(..., foreach=...) in step {state.step!r} takes the name of an "
-                                  f"artifact as a string, e.g. foreach='items', not {foreach!r}.")
+            raise TransitionError(
+                f"self.next(..., foreach=...) in step {state.step!r} takes the name of an "
+                f"artifact as a string, e.g. foreach='items', not {foreach!r}."
+            )
         state.transition = (names, foreach)
 
     # -- foreach -------------------------------------------------------------
@@ -94,8 +95,13 @@ class FlowSpec:
         return state.foreach.stack() if state is not None else []
 
     # -- joins -----------------------------------------------------------------
-    def merge_artifacts(self, inputs: Any, exclude: Optional[List[str]] = None,
-                        include: Optional[List[str]] = None, collect: bool = False) -> None:
+    def merge_artifacts(
+        self,
+        inputs: Any,
+        exclude: Optional[List[str]] = None,
+        include: Optional[List[str]] = None,
+        collect: bool = False,
+    ) -> None:
         """Pass on the branches' artifacts that do not conflict (see :func:`cafstore.merge_artifacts`)."""
         from cafstore.runner.authoring.merge import merge_artifacts
 
@@ -147,8 +153,10 @@ class FlowSpec:
             return
         present = name in self.__dict__ or (name in state.ids and name not in state.deleted)
         if not present or name in state.params:
-            raise AttributeError(f"Cannot delete self.{name}: " +
-                                 ("it is a parameter." if name in state.params else "there is no such artifact."))
+            raise AttributeError(
+                f"Cannot delete self.{name}: "
+                + ("it is a parameter." if name in state.params else "there is no such artifact.")
+            )
         self.__dict__.pop(name, None)
         state.assigned.discard(name)
         state.deleted.add(name)

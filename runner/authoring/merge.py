@@ -26,8 +26,13 @@ from cafstore.exception import (
 _MISSING: Any = object()
 
 
-def merge_artifacts(flow: Any, inputs: Any, exclude: Optional[Iterable[str]] = None,
-                    include: Optional[Iterable[str]] = None, collect: bool = False) -> None:
+def merge_artifacts(
+    flow: Any,
+    inputs: Any,
+    exclude: Optional[Iterable[str]] = None,
+    include: Optional[Iterable[str]] = None,
+    collect: bool = False,
+) -> None:
     """Assign to ``flow`` (the join's ``self``) the artifacts of ``inputs`` that do not conflict.
 
     ``exclude``: names never merged.  ``include``: merge only these (each must
@@ -44,14 +49,13 @@ def merge_artifacts(flow: Any, inputs: Any, exclude: Optional[Iterable[str]] = N
             f"the branches as an argument: def {step}(self, inputs):)."
         )
     if not isinstance(inputs, Inputs):
-        raise MergeArtifactsError(f"merge_artifacts in step {step!r} needs the join's inputs argument, "
-                                  f"not {type(inputs).__name__}.")
+        raise MergeArtifactsError(
+            f"merge_artifacts in step {step!r} needs the join's inputs argument, not {type(inputs).__name__}."
+        )
     include_list = _names(include, "include", step)
     exclude_list = _names(exclude, "exclude", step)
     if include_list and exclude_list:
-        raise MergeArtifactsError(
-            f"merge_artifacts in step {step!r} got both include= and exclude=; use one of them."
-        )
+        raise MergeArtifactsError(f"merge_artifacts in step {step!r} got both include= and exclude=; use one of them.")
 
     def already_set(name: str) -> bool:
         return name in flow.__dict__ or name in state.ids or getattr(type(flow), name, _MISSING) is not _MISSING
@@ -73,8 +77,9 @@ def merge_artifacts(flow: Any, inputs: Any, exclude: Optional[Iterable[str]] = N
 
     conflicts = {name: entries for name, entries in found.items() if len({oid for _, oid in entries}) > 1}
     if conflicts and not collect:
-        details = "; ".join(f"{name!r} (differs between {_branches(views, entries)})"
-                            for name, entries in sorted(conflicts.items()))
+        details = "; ".join(
+            f"{name!r} (differs between {_branches(views, entries)})" for name, entries in sorted(conflicts.items())
+        )
         first = sorted(conflicts)[0]
         raise UnhandledInMergeArtifactsException(
             f"merge_artifacts in join step {step!r} cannot merge artifacts whose values differ between "

@@ -20,11 +20,27 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from cafstore.exception import ParameterAssignmentError, ParameterError
 
 #: Option names of ``run`` and of the flow command itself: a parameter cannot take them.
-RESERVED = frozenset({
-    "tag", "max-workers", "max-num-splits", "run-id-file", "store", "namespace", "no-pylint",
-    "help", "origin-run-id", "run-id", "task-id", "params", "with", "quiet",
-    "production", "authorize", "generate-new-token",
-})
+RESERVED = frozenset(
+    {
+        "tag",
+        "max-workers",
+        "max-num-splits",
+        "run-id-file",
+        "store",
+        "namespace",
+        "no-pylint",
+        "help",
+        "origin-run-id",
+        "run-id",
+        "task-id",
+        "params",
+        "with",
+        "quiet",
+        "production",
+        "authorize",
+        "generate-new-token",
+    }
+)
 _TRUE = frozenset({"true", "1", "yes", "y", "t", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "f", "off"})
 _UNSET: Any = object()
@@ -65,9 +81,17 @@ class Parameter:
 
     IS_INCLUDE_FILE = False
 
-    def __init__(self, name: str, help: Optional[str] = None, default: Any = None, type: Any = None,
-                 required: bool = False, separator: Optional[str] = None, show_default: bool = True,
-                 **unknown: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        help: Optional[str] = None,
+        default: Any = None,
+        type: Any = None,
+        required: bool = False,
+        separator: Optional[str] = None,
+        show_default: bool = True,
+        **unknown: Any,
+    ) -> None:
         self.name = name
         self.help = help
         self.default = default
@@ -139,8 +163,9 @@ class Parameter:
                 return True
             if word in _FALSE:
                 return False
-            raise ParameterError(f"Invalid value {text!r} for {where}: a boolean must be one of "
-                                 "true/false, yes/no, 1/0 (any case).")
+            raise ParameterError(
+                f"Invalid value {text!r} for {where}: a boolean must be one of true/false, yes/no, 1/0 (any case)."
+            )
         if self.type is JSONType:
             try:
                 return json.loads(text)
@@ -148,7 +173,7 @@ class Parameter:
                 raise ParameterError(
                     f"Invalid JSON {_clip(text)!r} for {where}: {exc.msg} at line {exc.lineno} column "
                     f"{exc.colno} (character {exc.pos}). Quote the whole value for the shell, e.g. "
-                    f"{self.option} '{{\"key\": \"value\"}}'."
+                    f'{self.option} \'{{"key": "value"}}\'.'
                 ) from exc
         if self.type in (int, float):
             try:
@@ -198,8 +223,16 @@ class IncludeFile(Parameter):
 
     IS_INCLUDE_FILE = True
 
-    def __init__(self, name: str, required: bool = False, is_text: bool = True, encoding: str = "utf-8",
-                 help: Optional[str] = None, default: Any = None, **unknown: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        required: bool = False,
+        is_text: bool = True,
+        encoding: str = "utf-8",
+        help: Optional[str] = None,
+        default: Any = None,
+        **unknown: Any,
+    ) -> None:
         super().__init__(name, help=help, default=default, type=str, required=required, **unknown)
         self.is_text = is_text
         self.encoding = encoding
@@ -294,7 +327,9 @@ def check_declarations(flow_cls: type, graph: Any = None) -> None:
         if param.errors:
             raise ParameterError(f"{where}: {param.errors[0]}.")
         if attr.startswith("_"):
-            raise ParameterError(f"{where}: a parameter's attribute cannot start with '_' (it would not be an artifact).")
+            raise ParameterError(
+                f"{where}: a parameter's attribute cannot start with '_' (it would not be an artifact)."
+            )
         if attr in steps:
             raise ParameterError(f"{where}: the attribute {attr!r} is also a step name.")
         key = param.name.lower().replace("_", "-")
@@ -303,8 +338,9 @@ def check_declarations(flow_cls: type, graph: Any = None) -> None:
         names[key] = attr
 
 
-def resolve_all(flow_cls: type, cli_values: Mapping[str, Optional[str]], user: str,
-                environ: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+def resolve_all(
+    flow_cls: type, cli_values: Mapping[str, Optional[str]], user: str, environ: Optional[Mapping[str, str]] = None
+) -> Dict[str, Any]:
     """Every parameter's value for a new run, by attribute name (what steps read)."""
     env = os.environ if environ is None else environ
     values = {}

@@ -43,19 +43,25 @@ class RunnerConfig:
     kill_grace: float = 3.0
 
     @classmethod
-    def from_env(cls, environ: Optional[Mapping[str, str]] = None, executor: Optional[str] = None,
-                 **overrides: Optional[int]) -> "RunnerConfig":
+    def from_env(
+        cls, environ: Optional[Mapping[str, str]] = None, executor: Optional[str] = None, **overrides: Optional[int]
+    ) -> "RunnerConfig":
         """Defaults, then the environment, then ``executor`` and ``overrides`` that are not None (the command line)."""
         env = os.environ if environ is None else environ
         kwargs: dict = {}
-        for field, var in (("max_workers", "CAFSTORE_RUN_MAX_WORKERS"),
-                           ("max_num_splits", "CAFSTORE_RUN_MAX_NUM_SPLITS"),
-                           ("recheck_max_bytes", "CAFSTORE_RECHECK_MAX_BYTES")):
+        for field, var in (
+            ("max_workers", "CAFSTORE_RUN_MAX_WORKERS"),
+            ("max_num_splits", "CAFSTORE_RUN_MAX_NUM_SPLITS"),
+            ("recheck_max_bytes", "CAFSTORE_RECHECK_MAX_BYTES"),
+        ):
             raw = env.get(var)
             if raw:
                 kwargs[field] = _positive_int(raw, var, allow_zero=field == "recheck_max_bytes")
-        for where, name in (("CAFSTORE_START_METHOD", env.get("CAFSTORE_START_METHOD")),
-                            ("CAFSTORE_EXECUTOR", env.get("CAFSTORE_EXECUTOR")), ("--executor", executor)):
+        for where, name in (
+            ("CAFSTORE_START_METHOD", env.get("CAFSTORE_START_METHOD")),
+            ("CAFSTORE_EXECUTOR", env.get("CAFSTORE_EXECUTOR")),
+            ("--executor", executor),
+        ):
             if name:  # later ones win: the old variable, the new one, the command line
                 if name not in executors.names():
                     raise executors.unknown_executor(name, where)

@@ -26,8 +26,11 @@ def compile_flow_file(path: str) -> types.CodeType:
         return compile(source, path, "exec")
     except SyntaxError as exc:
         line = exc.lineno or 0
-        raise GraphError(f"{path}:{line}: the flow file is not valid Python ({exc.msg}). Fix the syntax error "
-                         "on that line first.", file=path, line=line) from exc
+        raise GraphError(
+            f"{path}:{line}: the flow file is not valid Python ({exc.msg}). Fix the syntax error on that line first.",
+            file=path,
+            line=line,
+        ) from exc
 
 
 def new_main_module(path: str) -> types.ModuleType:

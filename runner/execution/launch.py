@@ -42,12 +42,25 @@ def make_executor(config: RunnerConfig, flow_cls: type) -> executors.Executor:
     return executors.create(config.executor, flow_cls=flow_cls, kill_grace=config.kill_grace)
 
 
-def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: Any, tags: Iterable[str],
-             max_workers: Optional[int], max_num_splits: Optional[int], run_id_file: Optional[str],
-             param_values: Dict[str, Optional[str]], out: TextIO = sys.stdout, err: TextIO = sys.stderr,
-             extra_system_tags: Iterable[str] = (), params: Optional[Dict[str, Any]] = None,
-             origin_run_id: Optional[int] = None, resumed_from: Optional[int] = None,
-             reuse: Optional[Callable[..., Any]] = None, executor: Optional[str] = None) -> int:
+def run_flow(
+    flow_cls: type,
+    graph: Any,
+    store_path: Optional[str],
+    namespace: Any,
+    tags: Iterable[str],
+    max_workers: Optional[int],
+    max_num_splits: Optional[int],
+    run_id_file: Optional[str],
+    param_values: Dict[str, Optional[str]],
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+    extra_system_tags: Iterable[str] = (),
+    params: Optional[Dict[str, Any]] = None,
+    origin_run_id: Optional[int] = None,
+    resumed_from: Optional[int] = None,
+    reuse: Optional[Callable[..., Any]] = None,
+    executor: Optional[str] = None,
+) -> int:
     """Run the flow; the process exit code (0 succeeded, 1 failed, 130 interrupted).
 
     For resume: ``params`` (values by attribute) replace the command line's; ``origin_run_id`` and
@@ -76,17 +89,30 @@ def run_flow(flow_cls: type, graph: Any, store_path: Optional[str], namespace: A
     apply_flow_namespace(effective_ns)
 
     store = Store(store_dir)
-    run = start_run(store, flow_cls.__name__, flow_file, graph.to_dict(), params, user, user_tags,
-                    origin_run_id=origin_run_id, extra_system_tags=extra_system_tags, resumed_from=resumed_from)
+    run = start_run(
+        store,
+        flow_cls.__name__,
+        flow_file,
+        graph.to_dict(),
+        params,
+        user,
+        user_tags,
+        origin_run_id=origin_run_id,
+        extra_system_tags=extra_system_tags,
+        resumed_from=resumed_from,
+    )
     if run_id_file:
         _write_run_id_file(run_id_file, str(run.run_id))
-    out.write(f"{local_stamp()} Workflow starting (run-id {run.run_id}): {run.pathspec}, user {user}"
-              + (f", tags {', '.join(map(repr, user_tags))}" if user_tags else "") + ".\n")
-    ctx = RunContext(run, store_dir, flow_file, flow_cls.__name__, os.path.dirname(flow_file), effective_ns,
-                     origin_run_id)
+    out.write(
+        f"{local_stamp()} Workflow starting (run-id {run.run_id}): {run.pathspec}, user {user}"
+        + (f", tags {', '.join(map(repr, user_tags))}" if user_tags else "")
+        + ".\n"
+    )
+    ctx = RunContext(
+        run, store_dir, flow_file, flow_cls.__name__, os.path.dirname(flow_file), effective_ns, origin_run_id
+    )
     hook = reuse(store, run) if reuse is not None else None
-    scheduler = Scheduler(graph, flow_cls, ctx, store, make_executor(config, flow_cls), config, out, err,
-                          reuse=hook)
+    scheduler = Scheduler(graph, flow_cls, ctx, store, make_executor(config, flow_cls), config, out, err, reuse=hook)
     try:
         ok = scheduler.run()
     except Interrupted:
@@ -116,4 +142,6 @@ def _write_run_id_file(path: str, content: str) -> None:
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(content)
     except OSError as exc:
-        raise CommandLineError(f"Cannot write the run-id file {path!r} (--run-id-file): {exc.strerror or exc}.") from exc
+        raise CommandLineError(
+            f"Cannot write the run-id file {path!r} (--run-id-file): {exc.strerror or exc}."
+        ) from exc

@@ -36,7 +36,7 @@ def utc_stamp(now: float) -> str:
 
 def strip_stamps(stored: bytes) -> bytes:
     """The text of stored log bytes without the timestamps."""
-    return b"".join(line[STAMP_WIDTH + 1:] for line in stored.splitlines(keepends=True))
+    return b"".join(line[STAMP_WIDTH + 1 :] for line in stored.splitlines(keepends=True))
 
 
 class Capture:

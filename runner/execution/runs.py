@@ -22,10 +22,14 @@ RUNTIME = "dev"
 
 
 def system_tags(user: str) -> List[str]:
-    return sorted([
-        f"user:{user}", f"runtime:{RUNTIME}", f"python_version:{sys.version.split()[0]}",
-        f"cafstore_version:{cafstore.__version__}",
-    ])
+    return sorted(
+        [
+            f"user:{user}",
+            f"runtime:{RUNTIME}",
+            f"python_version:{sys.version.split()[0]}",
+            f"cafstore_version:{cafstore.__version__}",
+        ]
+    )
 
 
 def clean_tags(tags: Iterable[str]) -> List[str]:
@@ -41,8 +45,16 @@ def clean_tags(tags: Iterable[str]) -> List[str]:
 class RunInfo:
     """What the scheduler needs to know about the run it executes."""
 
-    def __init__(self, flow: str, run_id: int, code: ObjectId, params: Dict[str, ObjectId], user: str,
-                 user_tags: List[str], sys_tags: List[str]) -> None:
+    def __init__(
+        self,
+        flow: str,
+        run_id: int,
+        code: ObjectId,
+        params: Dict[str, ObjectId],
+        user: str,
+        user_tags: List[str],
+        sys_tags: List[str],
+    ) -> None:
         self.flow, self.run_id, self.code, self.params = flow, run_id, code, params
         self.user, self.user_tags, self.system_tags = user, user_tags, sys_tags
 
@@ -55,9 +67,18 @@ class RunInfo:
         return sorted(set(self.user_tags) | set(self.system_tags))
 
 
-def start_run(store: Any, flow: str, flow_file: str, graph: Dict[str, Any], params: Dict[str, Any],
-              user: str, user_tags: List[str], origin_run_id: Optional[int] = None,
-              extra_system_tags: Iterable[str] = (), resumed_from: Optional[int] = None) -> RunInfo:
+def start_run(
+    store: Any,
+    flow: str,
+    flow_file: str,
+    graph: Dict[str, Any],
+    params: Dict[str, Any],
+    user: str,
+    user_tags: List[str],
+    origin_run_id: Optional[int] = None,
+    extra_system_tags: Iterable[str] = (),
+    resumed_from: Optional[int] = None,
+) -> RunInfo:
     """Allocate the run id and create the run ref, with its code, graph and parameters, atomically."""
     with open(flow_file, "rb") as handle:
         code_bytes = handle.read()
@@ -70,13 +91,28 @@ def start_run(store: Any, flow: str, flow_file: str, graph: Dict[str, Any], para
         now = time.time()
         if txn.get_ref(schema.flow_ref(flow)) is None:
             txn.set_ref(schema.flow_ref(flow), {"name": flow, "created": now})
-        txn.set_ref(schema.run_ref(flow, run_id), {
-            "flow": flow, "run_id": run_id, "status": schema.RUNNING, "user": user,
-            "user_tags": user_tags, "system_tags": tags, "parameters": param_ids,
-            "created": now, "finished": None, "origin_run_id": origin_run_id, "resumed_from": resumed_from,
-            "code": code, "code_path": os.path.basename(flow_file), "graph": graph_id,
-            "pid": os.getpid(), "host": schema.hostname(), "deleted": None,
-        })
+        txn.set_ref(
+            schema.run_ref(flow, run_id),
+            {
+                "flow": flow,
+                "run_id": run_id,
+                "status": schema.RUNNING,
+                "user": user,
+                "user_tags": user_tags,
+                "system_tags": tags,
+                "parameters": param_ids,
+                "created": now,
+                "finished": None,
+                "origin_run_id": origin_run_id,
+                "resumed_from": resumed_from,
+                "code": code,
+                "code_path": os.path.basename(flow_file),
+                "graph": graph_id,
+                "pid": os.getpid(),
+                "host": schema.hostname(),
+                "deleted": None,
+            },
+        )
     return RunInfo(flow, run_id, code, param_ids, user, user_tags, tags)
 
 
@@ -97,11 +133,26 @@ def record_lost_task(store: Any, spec: Any, message: str, previous: Optional[str
         empty = txn.put_bytes(b"")
         now = time.time()
         record = schema.task_record(
-            flow=spec.flow_name, run_id=spec.run_id, step=spec.step, task_id=spec.task_id, attempt=spec.attempt,
-            status=schema.TASK_FAILED, parents=spec.parents, artifacts={}, new_artifacts=[],
-            stdout=empty, stderr=empty, code=spec.code, started=now, finished=now,
+            flow=spec.flow_name,
+            run_id=spec.run_id,
+            step=spec.step,
+            task_id=spec.task_id,
+            attempt=spec.attempt,
+            status=schema.TASK_FAILED,
+            parents=spec.parents,
+            artifacts={},
+            new_artifacts=[],
+            stdout=empty,
+            stderr=empty,
+            code=spec.code,
+            started=now,
+            finished=now,
             exception={"type": "TaskFailed", "message": message, "traceback": ""},
-            foreach_stack=spec.foreach_stack, num_splits=None, user=spec.user, hostname=schema.hostname(), pid=0,
+            foreach_stack=spec.foreach_stack,
+            num_splits=None,
+            user=spec.user,
+            hostname=schema.hostname(),
+            pid=0,
             previous_attempt=previous or spec.previous_attempt,
         )
         record_id = txn.put_record(record)

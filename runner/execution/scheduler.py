@@ -54,9 +54,18 @@ class Interrupted(Exception):
 class Scheduler:
     """Runs one run of a flow to its end on an :class:`~cafstore.runner.execution.executors.base.Executor`."""
 
-    def __init__(self, graph: Any, flow_cls: type, ctx: RunContext, store: Any, executor: Executor,
-                 config: RunnerConfig, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
-                 reuse: Optional[Callable[[TaskSpec], Optional[TaskResult]]] = None) -> None:
+    def __init__(
+        self,
+        graph: Any,
+        flow_cls: type,
+        ctx: RunContext,
+        store: Any,
+        executor: Executor,
+        config: RunnerConfig,
+        out: TextIO = sys.stdout,
+        err: TextIO = sys.stderr,
+        reuse: Optional[Callable[[TaskSpec], Optional[TaskResult]]] = None,
+    ) -> None:
         """``reuse(spec)``: resume and memoisation plug in here. Asked before a task's first attempt
         starts, it may return a successful TaskResult for a record that already exists (having
         pointed the new task's ref at it); the task is then not run, and scheduling goes on as
@@ -108,8 +117,10 @@ class Scheduler:
             self.executor.shutdown()
         if not self.finished_end and not self.failed:
             waiting = ", ".join(sorted(join for join, _ in self.joins)) or "none"
-            self._error(f"Error: the run stopped before its end step with nothing left to run "
-                        f"(joins still waiting for inputs: {waiting}). This is a bug in cafstore; please report it.")
+            self._error(
+                f"Error: the run stopped before its end step with nothing left to run "
+                f"(joins still waiting for inputs: {waiting}). This is a bug in cafstore; please report it."
+            )
         return self.finished_end and not self.failed
 
     def _launch(self) -> None:
@@ -121,8 +132,10 @@ class Scheduler:
                     self._handle(reused, announce=False)
                     continue
             options = self.options[spec.step]
-            self._say(f"[{spec.pathspec}] Task is starting" +
-                      (f" (attempt {spec.attempt + 1} of {spec.max_attempts})." if spec.attempt else "."))
+            self._say(
+                f"[{spec.pathspec}] Task is starting"
+                + (f" (attempt {spec.attempt + 1} of {spec.max_attempts})." if spec.attempt else ".")
+            )
             hard_limit = options.timeout + self.config.kill_grace if options.timeout else None
             started = time.perf_counter()
             self.executor.submit(spec, timeout=hard_limit)
@@ -145,8 +158,10 @@ class Scheduler:
             result.record = self._write_lost_record(spec, error["message"])
         if spec.attempt + 1 < spec.max_attempts and not self.failed:
             delay = self.options[spec.step].minutes_between_retries * 60
-            self._say(f"{label} Task failed (attempt {spec.attempt + 1} of {spec.max_attempts}): "
-                      f"{_short(error)}. Retrying" + (f" in {delay:g} s." if delay else " now."))
+            self._say(
+                f"{label} Task failed (attempt {spec.attempt + 1} of {spec.max_attempts}): "
+                f"{_short(error)}. Retrying" + (f" in {delay:g} s." if delay else " now.")
+            )
             retry = dataclasses.replace(spec, attempt=spec.attempt + 1, previous_attempt=result.record)
             self._specs[retry.task_id] = retry
             heapq.heappush(self.timers, (time.monotonic() + delay, retry.task_id, retry))
@@ -173,8 +188,13 @@ class Scheduler:
                 return
             target = node.out_funcs[0]
             for index in range(count):
-                frame = {"step": spec.step, "var": node.foreach_param, "index": index, "num_splits": count,
-                         "values": result.foreach_values}
+                frame = {
+                    "step": spec.step,
+                    "var": node.foreach_param,
+                    "index": index,
+                    "num_splits": count,
+                    "values": result.foreach_values,
+                }
                 self.ready.append(self._spec(target, [record], [spec.step], spec.foreach_stack + [frame]))
             return
         for target in node.out_funcs:
@@ -205,13 +225,27 @@ class Scheduler:
         node = self.graph[step]
         ctx, run = self.ctx, self.ctx.run
         spec = TaskSpec(
-            flow_name=run.flow, run_id=run.run_id, step=step, task_id=self.next_task_id, attempt=0,
-            max_attempts=self.options[step].attempts, store_path=ctx.store_path, flow_file=ctx.flow_file,
-            flow_class=ctx.flow_class, cwd=ctx.cwd, code=str(run.code),
+            flow_name=run.flow,
+            run_id=run.run_id,
+            step=step,
+            task_id=self.next_task_id,
+            attempt=0,
+            max_attempts=self.options[step].attempts,
+            store_path=ctx.store_path,
+            flow_file=ctx.flow_file,
+            flow_class=ctx.flow_class,
+            cwd=ctx.cwd,
+            code=str(run.code),
             node={"type": node.type, "out_funcs": list(node.out_funcs), "foreach": node.foreach_param},
-            params={k: str(v) for k, v in run.params.items()}, parents=list(parents),
-            parent_steps=list(parent_steps), foreach_stack=list(stack), user=run.user, namespace=ctx.namespace,
-            tags=run.tags, recheck_max_bytes=self.config.recheck_max_bytes, origin_run_id=ctx.origin_run_id,
+            params={k: str(v) for k, v in run.params.items()},
+            parents=list(parents),
+            parent_steps=list(parent_steps),
+            foreach_stack=list(stack),
+            user=run.user,
+            namespace=ctx.namespace,
+            tags=run.tags,
+            recheck_max_bytes=self.config.recheck_max_bytes,
+            origin_run_id=ctx.origin_run_id,
         )
         self.next_task_id += 1
         self._specs[spec.task_id] = spec
@@ -230,11 +264,15 @@ class Scheduler:
         attempts = f", attempt {spec.attempt + 1} of {spec.max_attempts}" if spec.max_attempts > 1 else ""
         if error.get("user_error"):
             where = f" at {error['where']}" if error.get("where") else ""
-            self._error(f"Error: {error.get('headline') or 'task failed'} in step {spec.step!r} "
-                        f"(task {spec.pathspec}{attempts}){where}: {error['message']}")
+            self._error(
+                f"Error: {error.get('headline') or 'task failed'} in step {spec.step!r} "
+                f"(task {spec.pathspec}{attempts}){where}: {error['message']}"
+            )
         else:
-            self._error(f"Step {spec.step!r} failed (task {spec.pathspec}{attempts}, pid {result.pid}):\n"
-                        f"{error['traceback'].rstrip()}")
+            self._error(
+                f"Step {spec.step!r} failed (task {spec.pathspec}{attempts}, pid {result.pid}):\n"
+                f"{error['traceback'].rstrip()}"
+            )
 
     def profile_report(self) -> str:
         """Where the time went (``CAFSTORE_PROFILE=1``): total and per-task milliseconds per phase."""

@@ -26,14 +26,14 @@ class TaskSpec:
     flow_file: str
     flow_class: str
     cwd: str
-    code: str                                   # object id of the flow file's bytes
-    node: Dict[str, Any]                        # {"type", "out_funcs", "foreach"} of the step
-    params: Dict[str, str]                      # parameter artifact ids, by attribute
-    parents: List[str] = dataclasses.field(default_factory=list)       # input task records, in order
+    code: str  # object id of the flow file's bytes
+    node: Dict[str, Any]  # {"type", "out_funcs", "foreach"} of the step
+    params: Dict[str, str]  # parameter artifact ids, by attribute
+    parents: List[str] = dataclasses.field(default_factory=list)  # input task records, in order
     parent_steps: List[str] = dataclasses.field(default_factory=list)  # their step names
     foreach_stack: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
     user: str = ""
-    namespace: Optional[str] = None             # the namespace client calls in the step use (None: global)
+    namespace: Optional[str] = None  # the namespace client calls in the step use (None: global)
     tags: List[str] = dataclasses.field(default_factory=list)
     previous_attempt: Optional[str] = None
     origin_run_id: Optional[int] = None
@@ -65,7 +65,7 @@ class TaskResult:
     task_id: int
     step: str
     attempt: int
-    status: str                      # "ok" | "failed"
+    status: str  # "ok" | "failed"
     record: Optional[str] = None
     num_splits: Optional[int] = None
     foreach_values: Optional[str] = None

@@ -110,9 +110,16 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
         return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=failure, pid=pid)
     clock.lap("commit")
     return TaskResult(
-        spec.task_id, spec.step, spec.attempt, "failed" if error else "ok", record=str(record_id),
-        num_splits=num_splits, foreach_values=str(ids[foreach_var]) if foreach_var else None,
-        error=error, pid=pid, timings=clock.laps,
+        spec.task_id,
+        spec.step,
+        spec.attempt,
+        "failed" if error else "ok",
+        record=str(record_id),
+        num_splits=num_splits,
+        foreach_values=str(ids[foreach_var]) if foreach_var else None,
+        error=error,
+        pid=pid,
+        timings=clock.laps,
     )
 
 
@@ -158,8 +165,9 @@ def _build(spec: TaskSpec, flow_cls: type, store: Store) -> Tuple[Any, TaskState
         ids.update(params)
     else:
         ids = dict(params)
-    state = TaskState(store, spec.flow_name, spec.step, ids, list(params), spec.foreach_stack, spec.is_join,
-                      spec.parents, inputs)
+    state = TaskState(
+        store, spec.flow_name, spec.step, ids, list(params), spec.foreach_stack, spec.is_join, spec.parents, inputs
+    )
     flow = flow_cls.__new__(flow_cls)
     object.__setattr__(flow, "_cafstore_state", state)
     return flow, state
@@ -167,10 +175,16 @@ def _build(spec: TaskSpec, flow_cls: type, store: Store) -> Tuple[Any, TaskState
 
 def _set_current(spec: TaskSpec, flow_cls: type) -> None:
     bind_current(
-        flow_name=spec.flow_name, run_id=str(spec.run_id), step_name=spec.step, task_id=str(spec.task_id),
+        flow_name=spec.flow_name,
+        run_id=str(spec.run_id),
+        step_name=spec.step,
+        task_id=str(spec.task_id),
         origin_run_id=None if spec.origin_run_id is None else str(spec.origin_run_id),
-        namespace=spec.namespace, username=spec.user, retry_count=spec.attempt,
-        parameter_names=list(spec.params), tags=sorted(spec.tags),
+        namespace=spec.namespace,
+        username=spec.user,
+        retry_count=spec.attempt,
+        parameter_names=list(spec.params),
+        tags=sorted(spec.tags),
     )
 
 
@@ -180,9 +194,12 @@ def _run_step(flow: Any, spec: TaskSpec, options: StepOptions) -> Optional[Dict[
     method = getattr(flow, spec.step)
     use_alarm = options.timeout > 0 and threading.current_thread() is threading.main_thread()
     if use_alarm:
+
         def on_alarm(signum: int, frame: Any) -> None:
-            raise TaskTimeout(f"Step {spec.step!r} timed out: it ran longer than its @timeout of "
-                              f"{_duration(options.timeout)} and was stopped.")
+            raise TaskTimeout(
+                f"Step {spec.step!r} timed out: it ran longer than its @timeout of "
+                f"{_duration(options.timeout)} and was stopped."
+            )
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, options.timeout)
@@ -200,8 +217,9 @@ def _run_step(flow: Any, spec: TaskSpec, options: StepOptions) -> Optional[Dict[
             signal.signal(signal.SIGALRM, previous)
 
 
-def _rescue(spec: TaskSpec, flow_cls: type, store: Store, options: StepOptions,
-            error: Dict[str, Any]) -> Tuple[Any, TaskState, Optional[Dict[str, Any]]]:
+def _rescue(
+    spec: TaskSpec, flow_cls: type, store: Store, options: StepOptions, error: Dict[str, Any]
+) -> Tuple[Any, TaskState, Optional[Dict[str, Any]]]:
     """``@catch`` on the last attempt: a fresh ``self`` (the failed attempt's artifacts are dropped)."""
     if options.print_exception:
         sys.stderr.write(f"@catch caught this exception; the flow goes on:\n{error['traceback']}")
@@ -221,35 +239,47 @@ def _check_transition(flow: Any, state: TaskState, spec: TaskSpec) -> Tuple[Opti
     if spec.node.get("type") == "end":
         return None, None
     if state.transition is None:
-        raise TransitionError(f"Step {spec.step!r} returned without calling self.next(...); its last line "
-                              f"must be self.next(...) (it goes to {', '.join(expected[0])}).")
+        raise TransitionError(
+            f"Step {spec.step!r} returned without calling self.next(...); its last line "
+            f"must be self.next(...) (it goes to {', '.join(expected[0])})."
+        )
     if tuple(state.transition) != expected:
-        raise TransitionError(f"Step {spec.step!r} called self.next with {state.transition}, but its source "
-                              f"says {expected}: did the file change while the flow was running?")
+        raise TransitionError(
+            f"Step {spec.step!r} called self.next with {state.transition}, but its source "
+            f"says {expected}: did the file change while the flow was running?"
+        )
     var = expected[1]
     if var is None:
         return None, None
     try:
         items = getattr(flow, var)
     except AttributeError as exc:
-        raise ForeachError(f"self.next(..., foreach={var!r}) in step {spec.step!r}: there is no artifact "
-                           f"self.{var} to iterate over. Assign the list first, e.g. self.{var} = [...].") from exc
-    if (isinstance(items, (str, bytes, bytearray, Mapping)) or not hasattr(items, "__len__")
-            or not hasattr(items, "__getitem__")):
+        raise ForeachError(
+            f"self.next(..., foreach={var!r}) in step {spec.step!r}: there is no artifact "
+            f"self.{var} to iterate over. Assign the list first, e.g. self.{var} = [...]."
+        ) from exc
+    if (
+        isinstance(items, (str, bytes, bytearray, Mapping))
+        or not hasattr(items, "__len__")
+        or not hasattr(items, "__getitem__")
+    ):
         raise ForeachError(
             f"self.next(..., foreach={var!r}) in step {spec.step!r}: self.{var} is a "
             f"{type(items).__module__}.{type(items).__qualname__}, not a list. A foreach runs one task per "
             f"item of a list (or tuple); convert it, e.g. self.{var} = list(...)."
         )
     if len(items) == 0:
-        raise ForeachError(f"self.next(..., foreach={var!r}) in step {spec.step!r}: self.{var} is empty, "
-                           "so there would be no task to run and nothing to join.")
+        raise ForeachError(
+            f"self.next(..., foreach={var!r}) in step {spec.step!r}: self.{var} is empty, "
+            "so there would be no task to run and nothing to join."
+        )
     return len(items), var
 
 
 # -- storing what it made -----------------------------------------------------------
-def _persist(store: Store, flow: Any, state: TaskState,
-             recheck_max: int) -> Tuple[Dict[str, ObjectId], List[str], List[Tuple[str, Any]]]:
+def _persist(
+    store: Store, flow: Any, state: TaskState, recheck_max: int
+) -> Tuple[Dict[str, ObjectId], List[str], List[Tuple[str, Any]]]:
     """Serialise assigned artifacts (and read ones that may have changed in place).
 
     Large values are written now, outside the record's transaction; small
@@ -287,20 +317,44 @@ def _immutable(value: Any) -> bool:
     return type(value) in _IMMUTABLE
 
 
-def _commit(store: Store, spec: TaskSpec, ids: Dict[str, ObjectId], new: List[str], small: List[Tuple[str, Any]],
-            out: bytes, err: bytes, error: Optional[Dict[str, Any]], num_splits: Optional[int],
-            started: float) -> ObjectId:
+def _commit(
+    store: Store,
+    spec: TaskSpec,
+    ids: Dict[str, ObjectId],
+    new: List[str],
+    small: List[Tuple[str, Any]],
+    out: bytes,
+    err: bytes,
+    error: Optional[Dict[str, Any]],
+    num_splits: Optional[int],
+    started: float,
+) -> ObjectId:
     """Write logs, small artifacts, the record and the task ref in one transaction."""
     with store.transaction() as txn:
         for name, blob in small:
             ids[name] = txn.put_serialized(blob)
         record = schema.task_record(
-            flow=spec.flow_name, run_id=spec.run_id, step=spec.step, task_id=spec.task_id, attempt=spec.attempt,
-            status=schema.TASK_FAILED if error else schema.TASK_OK, parents=spec.parents,
-            artifacts=ids, new_artifacts=new, stdout=txn.put_bytes(out), stderr=txn.put_bytes(err),
-            code=spec.code, started=started, finished=time.time(), exception=error,
-            foreach_stack=spec.foreach_stack, num_splits=num_splits, user=spec.user, hostname=_HOST,
-            pid=os.getpid(), previous_attempt=spec.previous_attempt,
+            flow=spec.flow_name,
+            run_id=spec.run_id,
+            step=spec.step,
+            task_id=spec.task_id,
+            attempt=spec.attempt,
+            status=schema.TASK_FAILED if error else schema.TASK_OK,
+            parents=spec.parents,
+            artifacts=ids,
+            new_artifacts=new,
+            stdout=txn.put_bytes(out),
+            stderr=txn.put_bytes(err),
+            code=spec.code,
+            started=started,
+            finished=time.time(),
+            exception=error,
+            foreach_stack=spec.foreach_stack,
+            num_splits=num_splits,
+            user=spec.user,
+            hostname=_HOST,
+            pid=os.getpid(),
+            previous_attempt=spec.previous_attempt,
         )
         record_id = txn.put_record(record)
         txn.set_ref(schema.task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), record_id)

@@ -82,9 +82,7 @@ def _class_def_of(klass: type, trees: Dict[str, ast.Module]) -> Tuple[ast.ClassD
     if file not in trees:
         trees[file] = _parse("".join(lines), file)
     candidates = [
-        node
-        for node in ast.walk(trees[file])
-        if isinstance(node, ast.ClassDef) and node.name == klass.__name__
+        node for node in ast.walk(trees[file]) if isinstance(node, ast.ClassDef) and node.name == klass.__name__
     ]
     for node in candidates:
         first = min([node.lineno] + [d.lineno for d in node.decorator_list])
@@ -153,9 +151,7 @@ def _build_graph(chain: List[Tuple[ast.ClassDef, str]], name: str, file: str) ->
     )
 
 
-def _read_class(
-    cdef: ast.ClassDef, file: str
-) -> Tuple[List[StepNode], Dict[str, Tuple[str, int]], List[GraphError]]:
+def _read_class(cdef: ast.ClassDef, file: str) -> Tuple[List[StepNode], Dict[str, Tuple[str, int]], List[GraphError]]:
     """Steps, plain methods and duplicate definitions of one class body."""
     steps: Dict[str, StepNode] = {}
     plain: Dict[str, Tuple[str, int]] = {}
@@ -164,9 +160,7 @@ def _read_class(
     for stmt in cdef.body:
         if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
-        is_step = isinstance(stmt, ast.FunctionDef) and any(
-            _decorator_name(d) == "step" for d in stmt.decorator_list
-        )
+        is_step = isinstance(stmt, ast.FunctionDef) and any(_decorator_name(d) == "step" for d in stmt.decorator_list)
         earlier = seen.get(stmt.name)
         if earlier is not None and (is_step or stmt.name in steps):
             problems.append(
@@ -233,15 +227,12 @@ def _read_step(fn: ast.FunctionDef, file: str) -> StepNode:
         node.parse_problems.append(
             step_error(
                 node,
-                f"step {fn.name!r} takes no arguments at all, but a step is a method: write "
-                f"def {fn.name}(self):.",
+                f"step {fn.name!r} takes no arguments at all, but a step is a method: write def {fn.name}(self):.",
             )
         )
     last = fn.body[-1]
     tail = last.value if isinstance(last, ast.Expr) and _is_next_call(last.value, self_name) else None
-    node.misplaced_next = sorted(
-        n.lineno for n in ast.walk(fn) if n is not tail and _is_next_call(n, self_name)
-    )
+    node.misplaced_next = sorted(n.lineno for n in ast.walk(fn) if n is not tail and _is_next_call(n, self_name))
     if tail is not None:
         node.next_line = tail.lineno
         if fn.name != "end":
@@ -260,8 +251,7 @@ def _read_next(call: ast.Call, node: StepNode, self_name: str) -> None:
     if not call.args:
         problem(
             call.lineno,
-            f"self.next() in step {name!r} names no step to go to. Name at least one, "
-            f"e.g. self.next(self.end).",
+            f"self.next() in step {name!r} names no step to go to. Name at least one, e.g. self.next(self.end).",
         )
     for arg in call.args:
         if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == self_name:

@@ -128,8 +128,7 @@ def _step_violations(graph: FlowGraph, node: StepNode) -> Iterator[GraphError]:
             hint += f"The steps are: {', '.join(graph.nodes)}."
         yield step_error(
             node,
-            f"self.next(...) in step {name!r} goes to {target!r}, which is not a step of "
-            f"flow {graph.name!r}. {hint}",
+            f"self.next(...) in step {name!r} goes to {target!r}, which is not a step of flow {graph.name!r}. {hint}",
             node.next_line,
         )
     if name == "start" and node.num_args:
@@ -177,7 +176,7 @@ def _cycle_violations(graph: FlowGraph) -> Iterator[GraphError]:
             continue
         if target in on_path:
             node = graph[path[-1]]
-            loop = path[path.index(target):] + [target]
+            loop = path[path.index(target) :] + [target]
             yield step_error(
                 node,
                 f"step {node.name!r} goes back to step {target!r} ({' -> '.join(loop)}), which "

@@ -24,11 +24,19 @@ from cafstore.store import ObjectId
 class Reuser:
     """Decides, task by task, whether to run or to reuse; remembers cache keys of tasks that run."""
 
-    def __init__(self, store: Any, flow_cls: type, graph: Any, plan: Optional[ResumePlan], cache_all: bool,
-                 say: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        store: Any,
+        flow_cls: type,
+        graph: Any,
+        plan: Optional[ResumePlan],
+        cache_all: bool,
+        say: Callable[[str], None],
+    ) -> None:
         self.store, self.flow_cls, self.graph, self.plan = store, flow_cls, graph, plan
-        self.cached_steps = {node.name for node in graph
-                             if cache_all or step_options(getattr(flow_cls, node.name)).cache}
+        self.cached_steps = {
+            node.name for node in graph if cache_all or step_options(getattr(flow_cls, node.name)).cache
+        }
         # Hashed now, as the run starts: the source read later could be an edit made during the run,
         # and the tasks run the code imported at the start (a key must describe what ran).
         self.code_hashes: Dict[str, str] = {step: memo.step_code_hash(flow_cls, step) for step in self.cached_steps}
@@ -63,8 +71,15 @@ class Reuser:
         self.say(f"[{spec.pathspec}] Reused {origin} ({source}); not run again.")
         foreach = self.graph[spec.step].foreach_param
         values = (record.get("artifacts") or {}).get(foreach) if foreach else None
-        return TaskResult(spec.task_id, spec.step, 0, "ok", record=str(record_id),
-                          num_splits=record.get("num_splits"), foreach_values=str(values) if values else None)
+        return TaskResult(
+            spec.task_id,
+            spec.step,
+            0,
+            "ok",
+            record=str(record_id),
+            num_splits=record.get("num_splits"),
+            foreach_values=str(values) if values else None,
+        )
 
     def _usable(self, spec: TaskSpec, found: Optional[tuple]) -> Optional[tuple]:
         """``found``, unless the current graph needs what the record lacks: a foreach step edited
@@ -80,8 +95,15 @@ class Reuser:
 
     def _key(self, spec: TaskSpec) -> str:
         parents = [self.store.get_record(p) for p in spec.parents]
-        return memo.cache_key(spec.flow_name, spec.step, self.code_hashes[spec.step], parents, spec.foreach_stack,
-                              params=spec.params, parent_steps=spec.parent_steps)
+        return memo.cache_key(
+            spec.flow_name,
+            spec.step,
+            self.code_hashes[spec.step],
+            parents,
+            spec.foreach_stack,
+            params=spec.params,
+            parent_steps=spec.parent_steps,
+        )
 
     def remember_successes(self, flow: str, run_id: int) -> int:
         """After the run: file every successful task that ran under its cache key."""
@@ -95,8 +117,9 @@ class Reuser:
         return len(entries)
 
 
-def reuse_factory(flow_cls: type, graph: Any, plan: Optional[ResumePlan], cache_all: bool,
-                  say: Callable[[str], None]) -> Optional[Callable[[Any, Any], Reuser]]:
+def reuse_factory(
+    flow_cls: type, graph: Any, plan: Optional[ResumePlan], cache_all: bool, say: Callable[[str], None]
+) -> Optional[Callable[[Any, Any], Reuser]]:
     """What ``run_flow(reuse=...)`` takes, or None when nothing can be reused (a plain run)."""
     any_cached = cache_all or any(step_options(getattr(flow_cls, node.name)).cache for node in graph)
     if plan is None and not any_cached:

@@ -39,9 +39,15 @@ def step_code_hash(flow_cls: type, step: str) -> str:
     return str(hash_bytes(source.encode("utf-8")))
 
 
-def cache_key(flow: str, step: str, code_hash: str, parent_records: List[dict],
-              foreach_stack: Iterable[dict], params: Optional[Dict[str, str]] = None,
-              parent_steps: Iterable[str] = ()) -> str:
+def cache_key(
+    flow: str,
+    step: str,
+    code_hash: str,
+    parent_records: List[dict],
+    foreach_stack: Iterable[dict],
+    params: Optional[Dict[str, str]] = None,
+    parent_steps: Iterable[str] = (),
+) -> str:
     """The key of a task: same key, same inputs and code, so (barring side effects) same result.
 
     ``params`` (parameter artifact ids by attribute) matter for ``start``, which has no parent
@@ -52,8 +58,9 @@ def cache_key(flow: str, step: str, code_hash: str, parent_records: List[dict],
         "step": step,
         "code": code_hash,
         "params": sorted((name, str(oid)) for name, oid in (params or {}).items()),
-        "inputs": [sorted((name, str(oid)) for name, oid in (r.get("artifacts") or {}).items())
-                   for r in parent_records],
+        "inputs": [
+            sorted((name, str(oid)) for name, oid in (r.get("artifacts") or {}).items()) for r in parent_records
+        ],
         "input_steps": list(parent_steps),
         "foreach": [(f["step"], int(f["index"]), str(f.get("values", ""))) for f in foreach_stack],
     }

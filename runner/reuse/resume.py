@@ -82,7 +82,7 @@ class ResumePlan:
             if record.get("status") == "ok":
                 self.records[task_key(record["step"], record.get("foreach_stack") or [])] = (record_id, record)
             else:
-                failed.setdefault(record["step"], f"{flow}/{run_id}/{name[len(prefix):]}")
+                failed.setdefault(record["step"], f"{flow}/{run_id}/{name[len(prefix) :]}")
         ran = {key[0] for key in self.records}
         gone = sorted(ran - {node.name for node in graph})
         self.rerun: Set[str] = set()
@@ -101,10 +101,16 @@ class ResumePlan:
                     raise ResumeError(
                         f"Cannot resume {flow}/{run_id} from step {step!r}: step {node.name!r} comes before it "
                         f"but has no successful task in {flow}/{run_id} ("
-                        + (f"it failed: {failed[node.name]}" if node.name in failed else
-                           "it never ran, or is new or renamed in this version of the flow"
-                           + (f"; {flow}/{run_id} has {', '.join(map(repr, gone))}, which the flow no longer has"
-                              if gone else ""))
+                        + (
+                            f"it failed: {failed[node.name]}"
+                            if node.name in failed
+                            else "it never ran, or is new or renamed in this version of the flow"
+                            + (
+                                f"; {flow}/{run_id} has {', '.join(map(repr, gone))}, which the flow no longer has"
+                                if gone
+                                else ""
+                            )
+                        )
                         + f"). Resume from {node.name!r} or an earlier step instead, or run `resume` without a "
                         "step to re-run just what failed."
                     )

@@ -11,7 +11,13 @@ from cafstore.store import Store, StoreConfig
 
 
 def main() -> None:
-    path, pathspec, worker, count, start_at = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+    path, pathspec, worker, count, start_at = (
+        sys.argv[1],
+        sys.argv[2],
+        sys.argv[3],
+        int(sys.argv[4]),
+        float(sys.argv[5]),
+    )
     run = Run(pathspec, store=Store(path, StoreConfig(durable=False)), _namespace_check=False)
     while time.time() < start_at:  # start together, so the changes really interleave
         time.sleep(0.001)

@@ -16,8 +16,10 @@ def cli(real_store):
     def run(*args, user="anne", **env):
         full = {k: v for k, v in os.environ.items() if k not in ("CAFSTORE_HOME", "CAFSTORE_NAMESPACE")}
         full.update(CAFSTORE_HOME=str(real_store.path), CAFSTORE_USER=user, **env)
-        return subprocess.run([sys.executable, "-m", "cafstore.cli.main", *args], env=full, capture_output=True,
-                              text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "cafstore.cli.main", *args], env=full, capture_output=True, text=True, timeout=60
+        )
+
     return run
 
 
@@ -133,10 +135,20 @@ def test_saved_namespace_reaches_the_python_client(cli, real_store):
     assert out.stdout.strip() == "TagFlow/3", out.stderr
 
 
-@pytest.mark.parametrize("args", [["logs", "TagFlow/9"], ["logs", "Nope/1/start"], ["dump", "TagFlow/1/nostep"],
-                                  ["ls", "TagFlow/1/start/99"], ["tag", "add", "TagFlow/77", "x"],
-                                  ["log", "NoSuchFlow"], ["logs", "TagFlow/x"], ["dump", "TagFlow/1/start/1/zz"],
-                                  ["tag", "add", "TagFlow", "x"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["logs", "TagFlow/9"],
+        ["logs", "Nope/1/start"],
+        ["dump", "TagFlow/1/nostep"],
+        ["ls", "TagFlow/1/start/99"],
+        ["tag", "add", "TagFlow/77", "x"],
+        ["log", "NoSuchFlow"],
+        ["logs", "TagFlow/x"],
+        ["dump", "TagFlow/1/start/1/zz"],
+        ["tag", "add", "TagFlow", "x"],
+    ],
+)
 def test_unknown_pathspecs_fail_cleanly(cli, args):
     proc = cli(*args)
     assert proc.returncode == 1 and proc.stderr.startswith("Error: not found") and "Traceback" not in proc.stderr

@@ -101,7 +101,12 @@ def test_resumed_runs_show_their_origin(real_store):
     assert "succeeded" in out
     chained = Flow("TagFlow").latest_run
     assert chained.origin_pathspec == f"TagFlow/{prod_id}"  # the first origin of the chain
-    log = subprocess.run([sys.executable, "-m", "cafstore.cli.main", "log", "TagFlow", "--json", "-n", "1"],
-                         env=flow_env(store, "will"), capture_output=True, text=True, timeout=60)
+    log = subprocess.run(
+        [sys.executable, "-m", "cafstore.cli.main", "log", "TagFlow", "--json", "-n", "1"],
+        env=flow_env(store, "will"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     (entry,) = json.loads(log.stdout)
     assert entry["resumed_from"] == int(resumed.id) and entry["origin_run_id"] == int(prod_id)

@@ -31,7 +31,7 @@ def imports() -> dict:
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cafstore.client"):
-                base = node.module[len("cafstore.client"):].lstrip(".")
+                base = node.module[len("cafstore.client") :].lstrip(".")
                 for alias in node.names:
                     for candidate in (f"{base}.{alias.name}".lstrip("."), base):
                         if candidate in modules and candidate not in ("", name):

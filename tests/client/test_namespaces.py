@@ -59,8 +59,11 @@ def test_run_outside_namespace_raises_naming_its_namespace(teams):
     text = str(err.value)
     assert "'user:anne'" in text and "'user:will'" in text
     assert "namespace('user:will')" in text and "namespace(None)" in text
-    for make in (lambda: Step("PredictionFlow/5/start"), lambda: Task("PredictionFlow/5/start/1"),
-                 lambda: Flow("PredictionFlow")["5"]):
+    for make in (
+        lambda: Step("PredictionFlow/5/start"),
+        lambda: Task("PredictionFlow/5/start/1"),
+        lambda: Flow("PredictionFlow")["5"],
+    ):
         with pytest.raises(MetaflowNamespaceMismatch):
             make()
     assert "5" not in Flow("PredictionFlow")

@@ -82,9 +82,16 @@ def test_lineage(hello):
 
 
 def test_missing_things_raise_not_found(hello):
-    for make in (lambda: Flow("Nope"), lambda: Run("HelloFlow/9"), lambda: Step("HelloFlow/1/train"),
-                 lambda: Task("HelloFlow/1/start/5"), lambda: DataArtifact("HelloFlow/1/start/1/zz"),
-                 lambda: Run("HelloFlow/abc"), lambda: Run("HelloFlow"), lambda: Task("HelloFlow/1/start")):
+    for make in (
+        lambda: Flow("Nope"),
+        lambda: Run("HelloFlow/9"),
+        lambda: Step("HelloFlow/1/train"),
+        lambda: Task("HelloFlow/1/start/5"),
+        lambda: DataArtifact("HelloFlow/1/start/1/zz"),
+        lambda: Run("HelloFlow/abc"),
+        lambda: Run("HelloFlow"),
+        lambda: Task("HelloFlow/1/start"),
+    ):
         with pytest.raises(MetaflowNotFound):
             make()
     run = Run("HelloFlow/1")

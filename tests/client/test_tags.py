@@ -72,8 +72,14 @@ def test_concurrent_tag_changes_lose_nothing(run, cstore):
     workers, count = 4, 15
     start_at = time.time() + 1.5
     worker = Path(__file__).parent / "tag_worker.py"
-    procs = [subprocess.Popen([sys.executable, str(worker), str(cstore.path), "TagFlow/1", str(w), str(count),
-                               str(start_at)], stderr=subprocess.PIPE, text=True) for w in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(worker), str(cstore.path), "TagFlow/1", str(w), str(count), str(start_at)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(workers)
+    ]
     for proc in procs:
         assert proc.wait(timeout=120) == 0, proc.stderr.read()
     expected = {"keep"}

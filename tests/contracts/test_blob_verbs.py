@@ -152,8 +152,7 @@ def test_stray_temp_files_are_old_unconsumed_temp_files(blobs):
 
 # -- a property: any sequence of verbs agrees with a dict ----------------------------------------
 PAYLOADS = st.binary(max_size=2000)
-OPS = st.lists(st.tuples(st.sampled_from(["put", "delete", "get", "put_file"]), st.integers(0, 7)),
-               max_size=40)
+OPS = st.lists(st.tuples(st.sampled_from(["put", "delete", "get", "put_file"]), st.integers(0, 7)), max_size=40)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -58,12 +58,25 @@ def run(tmp_path):
 def spec_for(run, step="start", task_id=1, parents=(), stack=()):
     store, graph, info = run
     node = graph[step]
-    return TaskSpec(flow_name="ContractFlow", run_id=info.run_id, step=step, task_id=task_id, attempt=0,
-                    max_attempts=1, store_path=str(store.path), flow_file=str(FLOW_FILE),
-                    flow_class="ContractFlow", cwd=str(FLOWS), code=str(info.code),
-                    node={"type": node.type, "out_funcs": list(node.out_funcs), "foreach": node.foreach_param},
-                    params={}, parents=list(parents), parent_steps=["start"] * len(parents),
-                    foreach_stack=list(stack), user="tester")
+    return TaskSpec(
+        flow_name="ContractFlow",
+        run_id=info.run_id,
+        step=step,
+        task_id=task_id,
+        attempt=0,
+        max_attempts=1,
+        store_path=str(store.path),
+        flow_file=str(FLOW_FILE),
+        flow_class="ContractFlow",
+        cwd=str(FLOWS),
+        code=str(info.code),
+        node={"type": node.type, "out_funcs": list(node.out_funcs), "foreach": node.foreach_param},
+        params={},
+        parents=list(parents),
+        parent_steps=["start"] * len(parents),
+        foreach_stack=list(stack),
+        user="tester",
+    )
 
 
 def wait_all(executor, count, timeout=60.0):
@@ -103,6 +116,7 @@ def env(monkeypatch):
     def set_env(**values):
         for name, value in values.items():
             monkeypatch.setenv(name, str(value))
+
     return set_env
 
 
@@ -115,8 +129,13 @@ def start_foreach(executor, run, env, items=3):
 
 
 def frame(start, index):
-    return {"step": "start", "var": "items", "index": index, "num_splits": start.num_splits,
-            "values": start.foreach_values}
+    return {
+        "step": "start",
+        "var": "items",
+        "index": index,
+        "num_splits": start.num_splits,
+        "values": start.foreach_values,
+    }
 
 
 def test_successful_task_reports_its_record(executor, run, env):
@@ -246,8 +265,9 @@ def test_kill_stops_every_attempt_and_what_it_started(executor, run, env, tmp_pa
     deadline = time.time() + 60
     while len([p for p in pids_dir.iterdir() if not p.name.endswith(".tmp")]) < 3 and time.time() < deadline:
         time.sleep(0.05)
-    pids = [int(pid) for path in pids_dir.iterdir() if not path.name.endswith(".tmp")
-            for pid in path.read_text().split()]
+    pids = [
+        int(pid) for path in pids_dir.iterdir() if not path.name.endswith(".tmp") for pid in path.read_text().split()
+    ]
     try:
         assert len(pids) == 6, pids
         started = time.time()

@@ -135,4 +135,3 @@ def test_a_failed_streaming_put_leaves_nothing_behind(store):
         store.put_file(Broken())
     assert store.blobs.stray_temp_files() == [] and list(store.blobs.iter_ids()) == []
     assert store.fsck().ok
-

@@ -36,8 +36,19 @@ def age(store: Store, seconds: float = 7200.0, oids=None) -> None:
                     os.utime(path, (created - seconds, created - seconds))
 
 
-def make_run(store: Store, flow: str, run_id: int, artifacts: dict, *, status: str = "succeeded",
-             user_tags=(), pid=None, created=None, steps=("start", "end"), origin=None) -> dict:
+def make_run(
+    store: Store,
+    flow: str,
+    run_id: int,
+    artifacts: dict,
+    *,
+    status: str = "succeeded",
+    user_tags=(),
+    pid=None,
+    created=None,
+    steps=("start", "end"),
+    origin=None,
+) -> dict:
     """A run with one task per step, each task's record holding ``artifacts`` (name -> value)."""
     created = time.time() if created is None else created
     ids = {name: store.put_artifact(value, name) for name, value in artifacts.items()}
@@ -45,19 +56,45 @@ def make_run(store: Store, flow: str, run_id: int, artifacts: dict, *, status: s
     parents = []
     tasks = {}
     for index, step in enumerate(steps, 1):
-        record = {"kind": "task", "flow": flow, "run_id": run_id, "step": step, "task_id": index, "attempt": 0,
-                  "status": "ok", "parents": parents, "artifacts": ids, "new_artifacts": sorted(ids),
-                  "stdout": store.put_bytes(f"{flow}/{run_id}/{step} out\n".encode()),
-                  "stderr": store.put_bytes(b""), "code": code, "started": created, "finished": created + 1}
+        record = {
+            "kind": "task",
+            "flow": flow,
+            "run_id": run_id,
+            "step": step,
+            "task_id": index,
+            "attempt": 0,
+            "status": "ok",
+            "parents": parents,
+            "artifacts": ids,
+            "new_artifacts": sorted(ids),
+            "stdout": store.put_bytes(f"{flow}/{run_id}/{step} out\n".encode()),
+            "stderr": store.put_bytes(b""),
+            "code": code,
+            "started": created,
+            "finished": created + 1,
+        }
         rid = store.put_record(record)
         store.set_ref(f"tasks/{flow}/{run_id:010d}/{step}/{index:010d}", rid)
         tasks[step] = rid
         parents = [rid]
-    meta = {"flow": flow, "run_id": run_id, "status": status, "user": "tester", "user_tags": sorted(user_tags),
-            "system_tags": ["user:tester"], "parameters": {}, "created": created,
-            "finished": None if status == "running" else created + 2, "origin_run_id": origin,
-            "resumed_from": origin, "code": code, "code_path": "flow.py",
-            "pid": os.getpid() if pid is None else pid, "host": socket.gethostname(), "deleted": None}
+    meta = {
+        "flow": flow,
+        "run_id": run_id,
+        "status": status,
+        "user": "tester",
+        "user_tags": sorted(user_tags),
+        "system_tags": ["user:tester"],
+        "parameters": {},
+        "created": created,
+        "finished": None if status == "running" else created + 2,
+        "origin_run_id": origin,
+        "resumed_from": origin,
+        "code": code,
+        "code_path": "flow.py",
+        "pid": os.getpid() if pid is None else pid,
+        "host": socket.gethostname(),
+        "deleted": None,
+    }
     store.set_ref(f"runs/{flow}/{run_id:010d}", meta)
     return {"artifacts": ids, "tasks": tasks, "code": code}
 

@@ -66,8 +66,18 @@ def run_writer(path: str, seconds: float, seed: int, old_seeds: list, log_path: 
             if len(refs) > 3 and rng.random() < 0.3:
                 deleted = refs.pop(rng.randrange(len(refs) - 1))
                 store.delete_ref(deleted)
-            log.write(json.dumps({"ref": name, "record": record, "put": put, "deleted": deleted,
-                                  "sizes": [len(new), len(old), len(old + new[:100])]}) + "\n")
+            log.write(
+                json.dumps(
+                    {
+                        "ref": name,
+                        "record": record,
+                        "put": put,
+                        "deleted": deleted,
+                        "sizes": [len(new), len(old), len(old + new[:100])],
+                    }
+                )
+                + "\n"
+            )
             log.flush()
 
 

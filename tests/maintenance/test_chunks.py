@@ -73,7 +73,7 @@ def test_target_one_percent_changed_in_place_grows_less_than_10_percent(tmp_path
     store.put_artifact(array)
     before = physical(store)
     start = len(array) // 3
-    array[start:start + len(array) // 100] = 0.5  # a contiguous 1%, in place
+    array[start : start + len(array) // 100] = 0.5  # a contiguous 1%, in place
     store.put_artifact(array)
     growth = physical(store) - before
     assert growth < 0.10 * 64 * MIB, f"grew {growth / MIB:.2f} MiB"

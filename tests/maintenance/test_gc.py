@@ -82,8 +82,10 @@ def test_keep_last_respects_pins_running_tags_and_origins(store):
     # ours would be a reused pid, so crashed).
     store.update_ref("runs/F/0000000003", lambda m: {**m, "status": "running", "created": time.time()})
     store.update_ref("runs/F/0000000004", lambda m: {**m, "status": "running", "pid": dead_pid()})  # crashed
-    store.update_ref("runs/F/0000000007", lambda m: {**m, "status": "running", "origin_run_id": 5,
-                                                     "resumed_from": 5, "created": time.time()})
+    store.update_ref(
+        "runs/F/0000000007",
+        lambda m: {**m, "status": "running", "origin_run_id": 5, "resumed_from": 5, "created": time.time()},
+    )
     make_run(store, "G", 1, {"other": 1}, created=now - 10_000)
     report = gc.collect(store, Policy(keep_last=2, flow="F"), grace=0)
     assert sorted(p for p, _ in report.dropped_runs) == ["F/4"]  # 6 and 7 are the last two; 5 is an origin
@@ -169,8 +171,17 @@ def _broken(store, how: str) -> None:
             txn.delete(big.digest, db=tables["inline"])
 
 
-@pytest.mark.parametrize("how", ["undecodable ref", "missing record", "corrupt record", "undecodable record",
-                                 "missing artifact", "missing chunk list"])
+@pytest.mark.parametrize(
+    "how",
+    [
+        "undecodable ref",
+        "missing record",
+        "corrupt record",
+        "undecodable record",
+        "missing artifact",
+        "missing chunk list",
+    ],
+)
 def test_gc_fails_closed_on_a_broken_store(store, how):
     _broken(store, how)
     retention.set_deleted(store, "F", 1, True)

@@ -29,8 +29,9 @@ WORKERS = str(Path(__file__).with_name("maint_workers.py"))
 
 
 def _worker(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, WORKERS, *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, WORKERS, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 @pytest.fixture(scope="module")

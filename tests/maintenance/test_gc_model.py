@@ -30,7 +30,8 @@ phase = st.lists(
         st.tuples(st.just("leaf"), st.sampled_from(sorted(SIZES)), st.integers(0, 12)),
         st.tuples(st.just("record"), st.lists(st.integers(0, 10_000), min_size=1, max_size=4)),
     ),
-    min_size=1, max_size=12,
+    min_size=1,
+    max_size=12,
 )
 
 

@@ -28,9 +28,14 @@ FLOW = Path(__file__).with_name("flows") / "reliable_flow.py"
 
 def _flow(store: Path, *args: str, env: "dict | None" = None) -> subprocess.Popen:
     """The flow as a user starts it, in its own process group (a kill takes its tasks too)."""
-    return subprocess.Popen([sys.executable, str(FLOW), "--store", str(store), "run", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, str(FLOW), "--store", str(store), "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _client(store: Path, monkeypatch):
@@ -97,8 +102,9 @@ def test_a_killed_run_resumes(tmp_path):
     time.sleep(1.5)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
-    resumed = subprocess.run([sys.executable, str(FLOW), "--store", str(store), "resume"],
-                             capture_output=True, text=True, timeout=120)
+    resumed = subprocess.run(
+        [sys.executable, str(FLOW), "--store", str(store), "resume"], capture_output=True, text=True, timeout=120
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
 
 
@@ -106,8 +112,9 @@ def test_four_flows_and_a_reader_at_once_lose_nothing(tmp_path, monkeypatch):
     store = tmp_path / "store"
     warm = _flow(store, "--width", "1")  # creates the store and the flow before the crowd arrives
     assert warm.wait(120) == 0
-    reader = subprocess.Popen([sys.executable, "-c", _READER, str(store)], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", _READER, str(store)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     flows = [_flow(store, "--width", "6") for _ in range(4)]
     for proc in flows:
         out, _ = proc.communicate(timeout=180)
@@ -163,8 +170,12 @@ def test_a_corrupt_artifact_names_itself_and_its_runs(tmp_path, monkeypatch):
         store.get_artifact(oid, verify=True)
     assert info.value.oid == oid and str(oid) in str(info.value)
     assert list(runs_using(store, [oid])) == ["ReliableFlow/1"]
-    fsck = subprocess.run([sys.executable, "-m", "cafstore.cli.main", "--store", str(store_path), "fsck"],
-                          capture_output=True, text=True, timeout=120)
+    fsck = subprocess.run(
+        [sys.executable, "-m", "cafstore.cli.main", "--store", str(store_path), "fsck"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert fsck.returncode == 1 and "run ReliableFlow/1 lost data" in fsck.stdout, fsck.stdout
     assert task.pathspec.split("/")[:3] == ["ReliableFlow", "1", "work"]
 

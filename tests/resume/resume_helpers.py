@@ -41,18 +41,32 @@ class FlowCopy:
         shutil.copyfile(source, self.path)
         self.store, self.user = store, user
 
-    def __call__(self, *args: str, user: Optional[str] = None, env: Optional[Dict[str, str]] = None,
-                 timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+    def __call__(
+        self, *args: str, user: Optional[str] = None, env: Optional[Dict[str, str]] = None, timeout: float = 120
+    ) -> "subprocess.CompletedProcess[str]":
         environ = clean_env({"CAFSTORE_HOME": str(self.store), "CAFSTORE_USER": user or self.user, **(env or {})})
-        return subprocess.run([sys.executable, str(self.path), *args], cwd=str(self.path.parent), env=environ,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, str(self.path), *args],
+            cwd=str(self.path.parent),
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
-    def cafstore(self, *args: str, user: Optional[str] = None, env: Optional[Dict[str, str]] = None,
-                 timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+    def cafstore(
+        self, *args: str, user: Optional[str] = None, env: Optional[Dict[str, str]] = None, timeout: float = 120
+    ) -> "subprocess.CompletedProcess[str]":
         """The global ``cafstore`` command, on the same store."""
         environ = clean_env({"CAFSTORE_HOME": str(self.store), "CAFSTORE_USER": user or self.user, **(env or {})})
-        return subprocess.run([sys.executable, "-m", "cafstore.cli.main", *args], cwd=str(self.path.parent),
-                              env=environ, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "cafstore.cli.main", *args],
+            cwd=str(self.path.parent),
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def edit(self, old: str, new: str) -> None:
         """Change the flow's code, as a user fixing it would (``old`` must occur exactly once)."""
@@ -102,7 +116,7 @@ def task_refs(store_path: Path, flow: str, run_id: int) -> Dict[str, str]:
     store = read_store(store_path)
     try:
         prefix = f"tasks/{flow}/{run_id:010d}/"
-        return {name[len(prefix):]: str(oid) for name, oid in store.list_refs(prefix)}
+        return {name[len(prefix) :]: str(oid) for name, oid in store.list_refs(prefix)}
     finally:
         store.close()
 

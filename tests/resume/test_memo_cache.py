@@ -127,16 +127,16 @@ def test_a_partly_swept_cached_record_is_a_miss(flow, store_path):
     try:
         from cafstore.runner.reuse import memo
 
-        (name, value), = [(n, v) for n, v in store.list_refs("cache/") if store.get_record(v)["step"] == "s2"]
+        ((name, value),) = [(n, v) for n, v in store.list_refs("cache/") if store.get_record(v)["step"] == "s2"]
         record = store.get_record(value)
-        assert memo.lookup(store, name[len("cache/"):]) is not None
+        assert memo.lookup(store, name[len("cache/") :]) is not None
         # Point the entry at a copy of the record that names an object the store does not have.
         from cafstore.store import hash_bytes
 
         broken = dict(record, artifacts=dict(record["artifacts"], v2=hash_bytes(b"swept away")))
         broken_id = store.put_record(broken)
         store.set_ref(name, str(broken_id))
-        assert memo.lookup(store, name[len("cache/"):]) is None
+        assert memo.lookup(store, name[len("cache/") :]) is None
     finally:
         store.close()
     out = five("run", "--cache")

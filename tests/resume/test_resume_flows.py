@@ -17,6 +17,7 @@ ALL_LINEAR = ["start", "a", "b", "c", "end"]
 
 # -- resume without a step ------------------------------------------------------------------
 
+
 def test_resume_reuses_what_succeeded_and_runs_the_rest(flow, store_path):
     linear = flow("linear.py")
     first = linear("run", env=FAIL_C)
@@ -69,6 +70,7 @@ def test_resuming_a_successful_run_reuses_everything(flow):
 
 
 # -- resume STEP ------------------------------------------------------------------------------
+
 
 def test_resume_from_a_step_reruns_it_and_everything_after(flow, client):
     linear = flow("linear.py")
@@ -128,6 +130,7 @@ def test_resume_from_a_step_after_a_failed_split_is_a_clear_error(flow):
 
 # -- which run is the origin ------------------------------------------------------------------
 
+
 def test_origin_run_id_stays_the_first_run_through_a_chain_of_resumes(flow, store_path, client):
     linear = flow("linear.py")
     first = linear("run", env=FAIL_C)
@@ -181,6 +184,7 @@ def test_resuming_another_users_run_makes_a_run_of_mine(flow, store_path, client
 
 # -- parameters ---------------------------------------------------------------------------------
 
+
 def test_parameters_cannot_change_on_resume_and_come_from_the_origin(flow, store_path, client):
     linear = flow("linear.py")
     assert linear("run", "--alpha", "7", env=FAIL_C).returncode == 1
@@ -197,6 +201,7 @@ def test_parameters_cannot_change_on_resume_and_come_from_the_origin(flow, store
 
 
 # -- code changes ------------------------------------------------------------------------------
+
 
 def test_steps_from_the_resume_point_run_the_new_code(flow, client):
     linear = flow("linear.py")
@@ -230,6 +235,7 @@ def test_a_renamed_step_that_would_be_reused_is_a_clear_error(flow, store_path):
 
 
 # -- the client and the log ---------------------------------------------------------------------
+
 
 def test_a_resumed_run_is_a_complete_run_to_the_client_and_the_log(flow, client):
     branches = flow("branches.py")

@@ -36,8 +36,10 @@ def test_resume_after_a_failure_below_a_big_artifact_grows_the_store_by_under_1_
         assert reused(out.stdout) == {"start": 1} and started(out.stdout) == {"process": 1, "end": 1}
 
         grew, index_grew = after["total"] - before["total"], after["index"] - before["index"]
-        print(f"\n{SIZE_MIB} MiB artifact: resume took {seconds:.2f} s; the store grew by {grew / 1024:.0f} KiB "
-              f"({index_grew / 1024:.0f} KiB of it the LMDB index)")
+        print(
+            f"\n{SIZE_MIB} MiB artifact: resume took {seconds:.2f} s; the store grew by {grew / 1024:.0f} KiB "
+            f"({index_grew / 1024:.0f} KiB of it the LMDB index)"
+        )
         assert grew < MIB, f"the store grew by {grew} bytes on resume ({index_grew} in the LMDB index)"
 
         run = client.Run("BigFlow/2")

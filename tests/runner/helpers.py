@@ -15,9 +15,17 @@ from typing import Any, Dict, List, Optional
 
 FLOWS = Path(__file__).parent / "flows"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-_STORE_ENV = ("CAFSTORE_HOME", "CAFSTORE_INLINE_THRESHOLD", "CAFSTORE_CHUNK_THRESHOLD", "CAFSTORE_NAMESPACE",
-              "CAFSTORE_RUN_MAX_WORKERS", "CAFSTORE_RUN_MAX_NUM_SPLITS", "CAFSTORE_START_METHOD", "CAFSTORE_EXECUTOR",
-              "CAFSTORE_PROFILE")
+_STORE_ENV = (
+    "CAFSTORE_HOME",
+    "CAFSTORE_INLINE_THRESHOLD",
+    "CAFSTORE_CHUNK_THRESHOLD",
+    "CAFSTORE_NAMESPACE",
+    "CAFSTORE_RUN_MAX_WORKERS",
+    "CAFSTORE_RUN_MAX_NUM_SPLITS",
+    "CAFSTORE_START_METHOD",
+    "CAFSTORE_EXECUTOR",
+    "CAFSTORE_PROFILE",
+)
 
 
 def env_for(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
@@ -27,14 +35,24 @@ def env_for(extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
     return env
 
 
-def run_flow(flow: "str | Path", *args: str, store: "str | Path", env: Optional[Dict[str, str]] = None,
-             cwd: "str | Path | None" = None, command: str = "run", timeout: float = 90,
-             global_args: tuple = ()) -> "subprocess.CompletedProcess[str]":
+def run_flow(
+    flow: "str | Path",
+    *args: str,
+    store: "str | Path",
+    env: Optional[Dict[str, str]] = None,
+    cwd: "str | Path | None" = None,
+    command: str = "run",
+    timeout: float = 90,
+    global_args: tuple = (),
+) -> "subprocess.CompletedProcess[str]":
     """``python FLOW --store STORE [global_args] COMMAND ARGS``; ``command=''`` for none."""
     path = Path(flow) if os.path.isabs(str(flow)) or os.sep in str(flow) else FLOWS / flow
-    argv = [sys.executable, str(path), "--store", str(store), *global_args] + ([command] if command else []) + list(args)
-    return subprocess.run(argv, cwd=str(cwd or path.parent), env=env_for(env), capture_output=True, text=True,
-                          timeout=timeout)
+    argv = (
+        [sys.executable, str(path), "--store", str(store), *global_args] + ([command] if command else []) + list(args)
+    )
+    return subprocess.run(
+        argv, cwd=str(cwd or path.parent), env=env_for(env), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def fsck_ok(store: "str | Path") -> bool:

@@ -12,10 +12,10 @@ def test_in_place_changes_and_reuse_of_ids(tmp_path):
     view = Stored(store)
     start, change = view.task("InPlaceFlow", "start"), view.task("InPlaceFlow", "change")
     data = view.data(change)
-    assert data["small"] == [1, 2]                       # small, changed in place: stored again
-    assert data["big"][-1] == 399_999                    # large, read only: passed on by id (documented)
+    assert data["small"] == [1, 2]  # small, changed in place: stored again
+    assert data["big"][-1] == 399_999  # large, read only: passed on by id (documented)
     assert change["artifacts"]["big"] == start["artifacts"]["big"]
-    assert data["big_assigned"][-1] == -1                # reassigned: stored
+    assert data["big_assigned"][-1] == -1  # reassigned: stored
     assert change["artifacts"]["untouched"] == start["artifacts"]["untouched"]
     assert change["artifacts"]["read_only"] == start["artifacts"]["read_only"]
     assert sorted(change["new_artifacts"]) == ["big_assigned", "info", "small"]

@@ -16,11 +16,34 @@ from cafstore.runner.authoring.flowspec import loading_for_task
 from cafstore import FlowSpec, current, step
 
 #: What Metaflow's ``current`` offers a step (the subset cafstore implements), and nothing more.
-CURRENT_API = {"flow_name", "run_id", "origin_run_id", "step_name", "task_id", "namespace", "username",
-               "parameter_names", "retry_count", "tags", "pathspec", "is_running_flow", "get"}
+CURRENT_API = {
+    "flow_name",
+    "run_id",
+    "origin_run_id",
+    "step_name",
+    "task_id",
+    "namespace",
+    "username",
+    "parameter_names",
+    "retry_count",
+    "tags",
+    "pathspec",
+    "is_running_flow",
+    "get",
+}
 
-TASK = dict(flow_name="HelloFlow", run_id="7", step_name="start", task_id="3", origin_run_id=None,
-            namespace="user:me", username="me", retry_count=1, parameter_names=["alpha"], tags=["a", "b"])
+TASK = dict(
+    flow_name="HelloFlow",
+    run_id="7",
+    step_name="start",
+    task_id="3",
+    origin_run_id=None,
+    namespace="user:me",
+    username="me",
+    retry_count=1,
+    parameter_names=["alpha"],
+    tags=["a", "b"],
+)
 
 
 @pytest.fixture

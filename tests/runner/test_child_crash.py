@@ -51,18 +51,30 @@ def _spec(tmp_path) -> TaskSpec:
     info = start_run(store, "ContractFlow", str(CONTRACT), graph.to_dict(), {}, "tester", [])
     store.close()
     node = graph["start"]
-    return TaskSpec(flow_name="ContractFlow", run_id=info.run_id, step="start", task_id=1, attempt=0,
-                    max_attempts=1, store_path=str(store.path), flow_file=str(CONTRACT), flow_class="ContractFlow",
-                    cwd=str(CONTRACT.parent), code=str(info.code),
-                    node={"type": node.type, "out_funcs": list(node.out_funcs), "foreach": node.foreach_param},
-                    params={}, user="tester")
+    return TaskSpec(
+        flow_name="ContractFlow",
+        run_id=info.run_id,
+        step="start",
+        task_id=1,
+        attempt=0,
+        max_attempts=1,
+        store_path=str(store.path),
+        flow_file=str(CONTRACT),
+        flow_class="ContractFlow",
+        cwd=str(CONTRACT.parent),
+        code=str(info.code),
+        node={"type": node.type, "out_funcs": list(node.out_funcs), "foreach": node.foreach_param},
+        params={},
+        user="tester",
+    )
 
 
 def test_when_nothing_can_be_sent_the_traceback_goes_to_stderr(tmp_path):
     """The last resort: the result pipe is unusable (fd 99 is not open), so the child writes to fd 2."""
     job = pickle.dumps({"spec": _spec(tmp_path), "echo": False})
-    done = subprocess.run([sys.executable, "-m", CHILD_MODULE, "99"], input=job, capture_output=True,
-                          env=env_for(), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", CHILD_MODULE, "99"], input=job, capture_output=True, env=env_for(), timeout=60
+    )
     stderr = done.stderr.decode()
     assert done.returncode == child.INTERNAL_ERROR_EXIT
     assert "internal error" in stderr and "Traceback" in stderr and "Bad file descriptor" in stderr
@@ -98,8 +110,21 @@ def _run_one(executor):
 
 
 def _minimal_spec() -> TaskSpec:
-    return TaskSpec(flow_name="F", run_id=1, step="start", task_id=1, attempt=0, max_attempts=1, store_path="",
-                    flow_file="", flow_class="F", cwd=".", code="", node={}, params={})
+    return TaskSpec(
+        flow_name="F",
+        run_id=1,
+        step="start",
+        task_id=1,
+        attempt=0,
+        max_attempts=1,
+        store_path="",
+        flow_file="",
+        flow_class="F",
+        cwd=".",
+        code="",
+        node={},
+        params={},
+    )
 
 
 def test_a_crash_report_is_quoted_in_the_death_message():
@@ -107,8 +132,12 @@ def test_a_crash_report_is_quoted_in_the_death_message():
 
     def start(spec):
         read_end, write_end = os.pipe()
-        popen = subprocess.Popen([sys.executable, "-m", CHILD_MODULE, str(write_end)], stdin=subprocess.PIPE,
-                                 pass_fds=(write_end,), start_new_session=True)
+        popen = subprocess.Popen(
+            [sys.executable, "-m", CHILD_MODULE, str(write_end)],
+            stdin=subprocess.PIPE,
+            pass_fds=(write_end,),
+            start_new_session=True,
+        )
         os.close(write_end)
         popen.stdin.write(b"this is not a pickled task")
         popen.stdin.close()

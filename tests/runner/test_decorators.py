@@ -22,7 +22,7 @@ def test_retry_catch_timeout(tmp_path):
     assert "ZeroDivision" not in first["exception"]["traceback"] and "flaky" in first["exception"]["traceback"]
     join = view.data(view.task("DecoratedFlow", "join"))
     assert join["err_text"] == "KeyError: 'boom'"
-    assert join["partial_seen"] is False          # the failed attempt's artifacts are not kept
+    assert join["partial_seen"] is False  # the failed attempt's artifacts are not kept
     assert join["slow_type"].endswith("TaskTimeout")
     assert join["attempt_seen"] == 2
     caught = view.task("DecoratedFlow", "caught")
@@ -48,7 +48,8 @@ def test_timeout_without_catch_fails_the_run_quickly(tmp_path):
         "    def end(self):\n"
         "        pass\n"
         "if __name__ == '__main__':\n"
-        "    SlowFlow()\n")
+        "    SlowFlow()\n"
+    )
     done = run_flow(flow, store=tmp_path / "store", timeout=30)
     assert done.returncode == 1
     assert "timed out" in done.stderr and "1 second" in done.stderr and "slow.py:7" in done.stderr
@@ -69,7 +70,8 @@ def test_retry_waits_between_attempts(tmp_path):
         "    def end(self):\n"
         "        pass\n"
         "if __name__ == '__main__':\n"
-        "    LaterFlow()\n")
+        "    LaterFlow()\n"
+    )
     import resource
     import time
 

@@ -8,8 +8,9 @@ import json
 import pytest
 from helpers import EXAMPLES, Stored, fsck_ok, run_flow
 
-needs_sklearn = pytest.mark.skipif(importlib.util.find_spec("sklearn") is None,
-                                   reason="scikit-learn is not installed (pip install -e '.[sklearn]')")
+needs_sklearn = pytest.mark.skipif(
+    importlib.util.find_spec("sklearn") is None, reason="scikit-learn is not installed (pip install -e '.[sklearn]')"
+)
 
 
 @pytest.fixture
@@ -28,8 +29,11 @@ def test_helloworld(store):
     for text in ("This is start step", "Hello World!", "This is end step"):
         assert text in done.stdout
     view = Stored(store)
-    assert [t["step"] for t in sorted(view.tasks("HelloWorldFlow"), key=lambda t: t["task_id"])] == \
-        ["start", "hello", "end"]
+    assert [t["step"] for t in sorted(view.tasks("HelloWorldFlow"), key=lambda t: t["task_id"])] == [
+        "start",
+        "hello",
+        "end",
+    ]
     assert view.log(view.task("HelloWorldFlow", "hello")) == "Hello World!\n"
     view.close()
     assert fsck_ok(store)
@@ -130,10 +134,20 @@ def test_current_flow(store):
     done = example("current_flow.py", store=store)
     assert done.returncode == 0
     out = done.stdout
-    for text in ("flow name: CurrentFlow", "run id: 1", "origin run id: None", "step name: start", "task id: 1",
-                 "pathspec: CurrentFlow/1/start/1", "namespace: user:tester", "username: tester",
-                 "flow parameters: []", "end has a different step name: end", "end has a different task id: 2",
-                 "end has a different pathspec: CurrentFlow/1/end/2"):
+    for text in (
+        "flow name: CurrentFlow",
+        "run id: 1",
+        "origin run id: None",
+        "step name: start",
+        "task id: 1",
+        "pathspec: CurrentFlow/1/start/1",
+        "namespace: user:tester",
+        "username: tester",
+        "flow parameters: []",
+        "end has a different step name: end",
+        "end has a different task id: 2",
+        "end has a different pathspec: CurrentFlow/1/end/2",
+    ):
         assert text in out, text
 
 

@@ -29,8 +29,14 @@ def program(done: "subprocess.CompletedProcess[str]") -> str:
 
 
 def cafstore(*args: str, store, env=None) -> "subprocess.CompletedProcess[str]":
-    return subprocess.run([sys.executable, "-m", "cafstore.cli.main", "--store", str(store), *args],
-                          capture_output=True, text=True, env=env_for(env), cwd=str(FLOWS), timeout=90)
+    return subprocess.run(
+        [sys.executable, "-m", "cafstore.cli.main", "--store", str(store), *args],
+        capture_output=True,
+        text=True,
+        env=env_for(env),
+        cwd=str(FLOWS),
+        timeout=90,
+    )
 
 
 def test_default_is_fork(tmp_path):
@@ -49,11 +55,12 @@ def test_spawn_chosen(tmp_path, how):
 
 def test_precedence_option_then_new_variable_then_old(tmp_path):
     store = tmp_path / "s"
-    assert program(run_flow(PROBE, store=store, env={"CAFSTORE_START_METHOD": "spawn",
-                                                     "CAFSTORE_EXECUTOR": "fork"})) == FORKED
+    assert (
+        program(run_flow(PROBE, store=store, env={"CAFSTORE_START_METHOD": "spawn", "CAFSTORE_EXECUTOR": "fork"}))
+        == FORKED
+    )
     assert program(run_flow(PROBE, "--executor", "fork", store=store, env={"CAFSTORE_EXECUTOR": "spawn"})) == FORKED
-    assert program(run_flow(PROBE, "--executor", "spawn", store=store,
-                            env={"CAFSTORE_EXECUTOR": "fork"})) == SPAWNED
+    assert program(run_flow(PROBE, "--executor", "spawn", store=store, env={"CAFSTORE_EXECUTOR": "fork"})) == SPAWNED
 
 
 def test_cafstore_run_and_resume_forward_the_option(tmp_path):
@@ -115,12 +122,19 @@ def test_a_registered_executor_is_offered_and_used(tmp_path):
         runpy.run_path(sys.argv[0], run_name="__main__")
     """)
     argv = [sys.executable, "-c", script, "--store", str(tmp_path / "s")]
-    done = subprocess.run(argv + ["run", "--executor", "counting"], capture_output=True, text=True,
-                          env=env_for(), cwd=str(FLOWS), timeout=90)
+    done = subprocess.run(
+        argv + ["run", "--executor", "counting"],
+        capture_output=True,
+        text=True,
+        env=env_for(),
+        cwd=str(FLOWS),
+        timeout=90,
+    )
     assert done.returncode == 0, done.stderr
     assert "counting executor ran 2 tasks" in done.stdout and FORKED in done.stdout
-    done = subprocess.run(argv + ["run", "--help"], capture_output=True, text=True, env=env_for(),
-                          cwd=str(FLOWS), timeout=90)
+    done = subprocess.run(
+        argv + ["run", "--help"], capture_output=True, text=True, env=env_for(), cwd=str(FLOWS), timeout=90
+    )
     assert "fork, spawn, counting" in " ".join(done.stdout.split())
 
 

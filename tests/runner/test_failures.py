@@ -51,9 +51,23 @@ def test_dead_task_is_retried(tmp_path):
 def test_ctrl_c_stops_every_task(tmp_path):
     store = tmp_path / "store"
     marker = "61.5"  # an unusual `sleep` argument: how this test finds the processes the tasks started
-    proc = subprocess.Popen([sys.executable, str(FLOWS / "sleepers.py"), "--store", str(store), "run",
-                             "--seconds", "60", "--max-workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env_for({"SPAWN_CHILD": marker}))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(FLOWS / "sleepers.py"),
+            "--store",
+            str(store),
+            "run",
+            "--seconds",
+            "60",
+            "--max-workers",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_for({"SPAWN_CHILD": marker}),
+    )
 
     def sleepers():
         found = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True).stdout.split()
@@ -83,14 +97,22 @@ def test_ctrl_c_stops_every_task(tmp_path):
 def test_max_workers_is_honoured(tmp_path):
     def timed(workers):
         start = time.time()
-        done = run_flow("sleepers.py", "--n", "4", "--seconds", "1", "--max-workers", str(workers),
-                        store=tmp_path / f"store{workers}")
+        done = run_flow(
+            "sleepers.py",
+            "--n",
+            "4",
+            "--seconds",
+            "1",
+            "--max-workers",
+            str(workers),
+            store=tmp_path / f"store{workers}",
+        )
         assert done.returncode == 0, done.stderr
         return time.time() - start
 
     two, four = timed(2), timed(4)
-    assert two >= 2.0            # 4 one-second tasks, 2 at a time: at least 2 s
-    assert four < two - 0.5      # all 4 at once is clearly faster
+    assert two >= 2.0  # 4 one-second tasks, 2 at a time: at least 2 s
+    assert four < two - 0.5  # all 4 at once is clearly faster
 
 
 def test_foreach_wider_than_allowed_fails_before_children(tmp_path):

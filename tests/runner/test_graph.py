@@ -340,9 +340,7 @@ def test_classifier_train_flow():
     assert graph["start"].out_funcs == ["train_knn", "train_svm"]
     assert graph["start"].matching_join == "choose_model"
     assert graph["choose_model"].in_funcs == ["train_knn", "train_svm"]
-    assert [n.name for n in graph.sorted_nodes()] == [
-        "start", "train_knn", "train_svm", "choose_model", "end"
-    ]
+    assert [n.name for n in graph.sorted_nodes()] == ["start", "train_knn", "train_svm", "choose_model", "end"]
 
 
 def test_static_branch_straight_to_join_is_allowed():
@@ -1206,7 +1204,7 @@ def test_step_without_self():
 
 
 def test_syntax_error_names_file_and_line():
-    source = flow(HELLO).replace("print(\"Hello World!\")", "print(\"Hello World!\"")
+    source = flow(HELLO).replace('print("Hello World!")', 'print("Hello World!"')
     with pytest.raises(GraphError) as info:
         graph_from_source(source, "F", "broken.py")
     assert info.value.file == "broken.py" and info.value.line > 0
@@ -1239,7 +1237,7 @@ def test_first_violation_wins():
 # --------------------------------------------------------------------------
 # graph_from_class on real files
 
-API = '''
+API = """
 class FlowSpec:
     pass
 
@@ -1248,7 +1246,7 @@ def step(f):
 
 def retry(**kw):
     return lambda f: f
-'''
+"""
 
 BASE = '''
 import gtest_api

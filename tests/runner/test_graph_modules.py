@@ -88,7 +88,7 @@ def test_the_package_re_exports_its_public_api():
         assert getattr(graph_package, name) is value, name
 
 
-MESSY = '''from cafstore import FlowSpec, step
+MESSY = """from cafstore import FlowSpec, step
 
 
 class F(FlowSpec):
@@ -113,7 +113,7 @@ class F(FlowSpec):
     @step
     def end(self):
         pass
-'''
+"""
 
 
 def test_what_parsing_notes_is_public_data_on_the_model():

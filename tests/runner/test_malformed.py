@@ -14,8 +14,12 @@ HEAD = "import os\nfrom cafstore import FlowSpec, step, Parameter, IncludeFile, 
 
 
 def flow(body: str, name: str = "BadFlow") -> str:
-    return HEAD + f"\nclass {name}(FlowSpec):\n" + textwrap.indent(textwrap.dedent(body), "    ") + \
-        f"\nif __name__ == '__main__':\n    {name}()\n"
+    return (
+        HEAD
+        + f"\nclass {name}(FlowSpec):\n"
+        + textwrap.indent(textwrap.dedent(body), "    ")
+        + f"\nif __name__ == '__main__':\n    {name}()\n"
+    )
 
 
 LINEAR_END = """
@@ -26,62 +30,121 @@ LINEAR_END = """
 
 CASES = {
     # -- graph rules ------------------------------------------------------
-    "no start": (flow("""
+    "no start": (
+        flow(
+            """
         @step
         def begin(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["no step named 'start'"]),
-    "no end": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["no step named 'start'"],
+    ),
+    "no end": (
+        flow("""
         @step
         def start(self):
             self.next(self.finish)
         @step
         def finish(self):
             pass
-        """), [], ["no step named 'end'"]),
-    "missing next": (flow("""
+        """),
+        [],
+        ["no step named 'end'"],
+    ),
+    "missing next": (
+        flow(
+            """
         @step
         def start(self):
             self.x = 1
-        """ + LINEAR_END), [], ["'start' has no self.next", ":7"]),
-    "next not last": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["'start' has no self.next", ":7"],
+    ),
+    "next not last": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end)
             self.x = 1
-        """ + LINEAR_END), [], ["must be the last line", "'start'"]),
-    "next inside if": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["must be the last line", "'start'"],
+    ),
+    "next inside if": (
+        flow(
+            """
         @step
         def start(self):
             if True:
                 self.next(self.end)
-        """ + LINEAR_END), [], ["must be the last line"]),
-    "unknown target": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["must be the last line"],
+    ),
+    "unknown target": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.edn)
-        """ + LINEAR_END), [], ["'edn'", "Did you mean self.end"]),
-    "target not a step": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["'edn'", "Did you mean self.end"],
+    ),
+    "target not a step": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.helper)
         def helper(self):
             pass
-        """ + LINEAR_END), [], ["'helper' is a method but not a step"]),
-    "end has next": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["'helper' is a method but not a step"],
+    ),
+    "end has next": (
+        flow("""
         @step
         def start(self):
             self.next(self.end)
         @step
         def end(self):
             self.next(self.start)
-        """), [], ["'end' calls self.next"]),
-    "start takes inputs": (flow("""
+        """),
+        [],
+        ["'end' calls self.next"],
+    ),
+    "start takes inputs": (
+        flow(
+            """
         @step
         def start(self, inputs):
             self.next(self.end)
-        """ + LINEAR_END), [], ["'start' takes an argument"]),
-    "join without inputs": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["'start' takes an argument"],
+    ),
+    "join without inputs": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.a, self.b)
@@ -94,16 +157,30 @@ CASES = {
         @step
         def join(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["'join' is reached from several steps", "def join(self, inputs)"]),
-    "inputs without split": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["'join' is reached from several steps", "def join(self, inputs)"],
+    ),
+    "inputs without split": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.middle)
         @step
         def middle(self, inputs):
             self.next(self.end)
-        """ + LINEAR_END), [], ["nothing to join"]),
-    "split never joined": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["nothing to join"],
+    ),
+    "split never joined": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.a, self.b)
@@ -113,8 +190,15 @@ CASES = {
         @step
         def b(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["end"]),
-    "foreach never joined": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["end"],
+    ),
+    "foreach never joined": (
+        flow(
+            """
         @step
         def start(self):
             self.xs = [1]
@@ -122,8 +206,15 @@ CASES = {
         @step
         def each(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["still open"]),
-    "cycle": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["still open"],
+    ),
+    "cycle": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.a)
@@ -133,16 +224,30 @@ CASES = {
         @step
         def b(self):
             self.next(self.a)
-        """ + LINEAR_END), [], ["cycle"]),
-    "unreachable": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["cycle"],
+    ),
+    "unreachable": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end)
         @step
         def orphan(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["'orphan' can never run"]),
-    "two arguments": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["'orphan' can never run"],
+    ),
+    "two arguments": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.a, self.b)
@@ -155,110 +260,236 @@ CASES = {
         @step
         def join(self, inputs, extra):
             self.next(self.end)
-        """ + LINEAR_END), [], ["2 arguments"]),
-    "duplicate step": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["2 arguments"],
+    ),
+    "duplicate step": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end)
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["defined twice"]),
-    "reserved step name": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["defined twice"],
+    ),
+    "reserved step name": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.index)
         @step
         def index(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["cannot be named 'index'"]),
-    "bad retry option": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["cannot be named 'index'"],
+    ),
+    "bad retry option": (
+        flow(
+            """
         @retry(times=-1)
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["@retry(times=-1)", "'start'"]),
-    "unknown decorator option": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["@retry(times=-1)", "'start'"],
+    ),
+    "unknown decorator option": (
+        flow(
+            """
         @catch(variable='x')
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["@catch has no option 'variable'"]),
-    "reserved parameter name": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["@catch has no option 'variable'"],
+    ),
+    "reserved parameter name": (
+        flow(
+            """
         tag = Parameter('tag', default='x')
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["'tag'", "option of `run`"]),
-    "separator on int parameter": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["'tag'", "option of `run`"],
+    ),
+    "separator on int parameter": (
+        flow(
+            """
         n = Parameter('n', default=1, separator=',')
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["separator="]),
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["separator="],
+    ),
     # -- command lines ----------------------------------------------------
-    "unknown option": (flow("""
+    "unknown option": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), ["--bogus", "1"], ["No such option", "--bogus"]),
-    "unknown command": (flow("""
+        """
+            + LINEAR_END
+        ),
+        ["--bogus", "1"],
+        ["No such option", "--bogus"],
+    ),
+    "unknown command": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), None, ["No such command", "runn"]),
-    "max workers not a number": (flow("""
+        """
+            + LINEAR_END
+        ),
+        None,
+        ["No such command", "runn"],
+    ),
+    "max workers not a number": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), ["--max-workers", "two"], ["--max-workers", "'two'"]),
-    "max workers zero": (flow("""
+        """
+            + LINEAR_END
+        ),
+        ["--max-workers", "two"],
+        ["--max-workers", "'two'"],
+    ),
+    "max workers zero": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), ["--max-workers", "0"], ["--max-workers", "at least 1"]),
-    "missing required parameter": (flow("""
+        """
+            + LINEAR_END
+        ),
+        ["--max-workers", "0"],
+        ["--max-workers", "at least 1"],
+    ),
+    "missing required parameter": (
+        flow(
+            """
         who = Parameter('who', required=True)
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["Missing required parameter 'who'"]),
-    "wrong parameter type": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["Missing required parameter 'who'"],
+    ),
+    "wrong parameter type": (
+        flow(
+            """
         n = Parameter('n', default=1)
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), ["--n", "1.5"], ["'1.5'", "'n'"]),
-    "bad json": (flow("""
+        """
+            + LINEAR_END
+        ),
+        ["--n", "1.5"],
+        ["'1.5'", "'n'"],
+    ),
+    "bad json": (
+        flow(
+            """
         cfg = Parameter('cfg', type=JSONType, default='{}')
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), ["--cfg", "{'single': 'quotes'}"], ["Invalid JSON", "'cfg'", "column"]),
-    "missing include file": (flow("""
+        """
+            + LINEAR_END
+        ),
+        ["--cfg", "{'single': 'quotes'}"],
+        ["Invalid JSON", "'cfg'", "column"],
+    ),
+    "missing include file": (
+        flow(
+            """
         data = IncludeFile('data', required=True)
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), ["--data", "nowhere.csv"], ["nowhere.csv", "--data"]),
-    "required include file not given": (flow("""
+        """
+            + LINEAR_END
+        ),
+        ["--data", "nowhere.csv"],
+        ["nowhere.csv", "--data"],
+    ),
+    "required include file not given": (
+        flow(
+            """
         data = IncludeFile('data', required=True)
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), [], ["Missing required file --data"]),
-    "run-id-file in missing directory": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["Missing required file --data"],
+    ),
+    "run-id-file in missing directory": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), ["--run-id-file", "/nonexistent/dir/id"], ["--run-id-file", "/nonexistent/dir/id"]),
-    "empty tag": (flow("""
+        """
+            + LINEAR_END
+        ),
+        ["--run-id-file", "/nonexistent/dir/id"],
+        ["--run-id-file", "/nonexistent/dir/id"],
+    ),
+    "empty tag": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end)
-        """ + LINEAR_END), ["--tag", " "], ["--tag cannot be empty"]),
+        """
+            + LINEAR_END
+        ),
+        ["--tag", " "],
+        ["--tag cannot be empty"],
+    ),
     # -- found while running -----------------------------------------------
-    "foreach over a dict": (flow("""
+    "foreach over a dict": (
+        flow(
+            """
         @step
         def start(self):
             self.things = {'a': 1}
@@ -269,8 +500,15 @@ CASES = {
         @step
         def join(self, inputs):
             self.next(self.end)
-        """ + LINEAR_END), [], ["self.things is a builtins.dict, not a list"]),
-    "foreach over an int": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["self.things is a builtins.dict, not a list"],
+    ),
+    "foreach over an int": (
+        flow(
+            """
         @step
         def start(self):
             self.things = 5
@@ -281,8 +519,15 @@ CASES = {
         @step
         def join(self, inputs):
             self.next(self.end)
-        """ + LINEAR_END), [], ["self.things is a builtins.int"]),
-    "foreach over an empty list": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["self.things is a builtins.int"],
+    ),
+    "foreach over an empty list": (
+        flow(
+            """
         @step
         def start(self):
             self.things = []
@@ -293,8 +538,15 @@ CASES = {
         @step
         def join(self, inputs):
             self.next(self.end)
-        """ + LINEAR_END), [], ["self.things is empty"]),
-    "foreach too wide": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["self.things is empty"],
+    ),
+    "foreach too wide": (
+        flow(
+            """
         @step
         def start(self):
             self.things = list(range(7))
@@ -305,35 +557,69 @@ CASES = {
         @step
         def join(self, inputs):
             self.next(self.end)
-        """ + LINEAR_END), ["--max-num-splits", "6"], ["splits into 7 tasks", "--max-num-splits 7"]),
-    "unserialisable artifact": (flow("""
+        """
+            + LINEAR_END
+        ),
+        ["--max-num-splits", "6"],
+        ["splits into 7 tasks", "--max-num-splits 7"],
+    ),
+    "unserialisable artifact": (
+        flow(
+            """
         @step
         def start(self):
             import threading
             self.lock = threading.Lock()
             self.next(self.end)
-        """ + LINEAR_END), [], ["artifact 'lock'", "cannot be pickled"]),
-    "assigning a parameter": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["artifact 'lock'", "cannot be pickled"],
+    ),
+    "assigning a parameter": (
+        flow(
+            """
         n = Parameter('n', default=1)
         @step
         def start(self):
             self.n = 2
             self.next(self.end)
-        """ + LINEAR_END), [], ["parameter 'n'", "self.my_n = self.n"]),
-    "assigning a class constant": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["parameter 'n'", "self.my_n = self.n"],
+    ),
+    "assigning a class constant": (
+        flow(
+            """
         LIMIT = 3
         @step
         def start(self):
             self.LIMIT = 4
             self.next(self.end)
-        """ + LINEAR_END), [], ["self.LIMIT", "class-level constant"]),
-    "assigning self.input": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["self.LIMIT", "class-level constant"],
+    ),
+    "assigning self.input": (
+        flow(
+            """
         @step
         def start(self):
             self.input = 4
             self.next(self.end)
-        """ + LINEAR_END), [], ["self.input is part of every flow"]),
-    "unmerged artifact after join": (flow("""
+        """
+            + LINEAR_END
+        ),
+        [],
+        ["self.input is part of every flow"],
+    ),
+    "unmerged artifact after join": (
+        flow("""
         @step
         def start(self):
             self.x = 1
@@ -350,12 +636,22 @@ CASES = {
         @step
         def end(self):
             print(self.x)
-        """), [], ["self.x", "join step 'join'"]),
-    "next with a non-step": (flow("""
+        """),
+        [],
+        ["self.x", "join step 'join'"],
+    ),
+    "next with a non-step": (
+        flow(
+            """
         @step
         def start(self):
             self.next(self.end if False else print)
-        """ + LINEAR_END), [], []),
+        """
+            + LINEAR_END
+        ),
+        [],
+        [],
+    ),
 }
 
 
@@ -395,8 +691,13 @@ def test_no_command_validates_the_graph(tmp_path):
 def test_syntax_error(tmp_path):
     path = tmp_path / "broken.py"
     path.write_text("from cafstore import FlowSpec, step\nclass B(FlowSpec):\n    @step\n    def start(self)\n")
-    done = subprocess.run([sys.executable, "-m", "cafstore.cli.main", "--store", str(tmp_path / "s"), "run", str(path)],
-                          capture_output=True, text=True, env=env_for(), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "cafstore.cli.main", "--store", str(tmp_path / "s"), "run", str(path)],
+        capture_output=True,
+        text=True,
+        env=env_for(),
+        timeout=60,
+    )
     assert done.returncode == 1
     assert done.stderr.count("\n") == 1 and "broken.py:4" in done.stderr and "not valid Python" in done.stderr
     done = subprocess.run([sys.executable, str(path), "run"], capture_output=True, text=True, env=env_for(), timeout=60)

@@ -68,11 +68,14 @@ def test_include_merges_only_those(tmp_path):
     view.close()
 
 
-@pytest.mark.parametrize("mode, words", [
-    ("include_missing", ["'nope'", "include"]),
-    ("both", ["include=", "exclude="]),
-    ("not_join", ["join step", "'end'"]),
-])
+@pytest.mark.parametrize(
+    "mode, words",
+    [
+        ("include_missing", ["'nope'", "include"]),
+        ("both", ["include=", "exclude="]),
+        ("not_join", ["join step", "'end'"]),
+    ],
+)
 def test_misuse_is_one_clear_error(tmp_path, mode, words):
     store, done = merged(tmp_path, mode)
     assert done.returncode == 1

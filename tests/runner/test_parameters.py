@@ -26,15 +26,26 @@ def test_defaults_and_conversions(tmp_path, files):
     done = run_flow("params.py", "--creature", "seal", "--text", str(files / "t.txt"), store=store)
     assert done.returncode == 0, done.stderr
     got = values(done)
-    assert got == {"animal": "seal", "count": 1, "ratio": None, "flag": False, "mapping": {"some": "default"},
-                   "names": ["x", "y"], "dashed": 5, "stamp": "made-for-stamp", "text": "hello\nworld\n",
-                   "blob": None, "latin": None}
+    assert got == {
+        "animal": "seal",
+        "count": 1,
+        "ratio": None,
+        "flag": False,
+        "mapping": {"some": "default"},
+        "names": ["x", "y"],
+        "dashed": 5,
+        "stamp": "made-for-stamp",
+        "text": "hello\nworld\n",
+        "blob": None,
+        "latin": None,
+    }
     assert "types int bool" in done.stdout
     assert "'animal', 'blob', 'count'" in done.stdout  # current.parameter_names: attribute names
     view = Stored(store)
     run = view.run("ParamFlow")
-    assert sorted(run["parameters"]) == sorted(["animal", "count", "ratio", "flag", "mapping", "names", "dashed",
-                                                "stamp", "text", "blob", "latin"])
+    assert sorted(run["parameters"]) == sorted(
+        ["animal", "count", "ratio", "flag", "mapping", "names", "dashed", "stamp", "text", "blob", "latin"]
+    )
     # parameters are artifacts of every task, after joins too
     for record in view.tasks("ParamFlow"):
         assert view.data(record)["animal"] == "seal" and record["artifacts"]["count"] == run["parameters"]["count"]
@@ -43,28 +54,67 @@ def test_defaults_and_conversions(tmp_path, files):
 
 def test_every_type_from_the_command_line(tmp_path, files):
     store = tmp_path / "store"
-    done = run_flow("params.py", "--creature", "otter", "--count", "10", "--ratio", "0.25", "--flag", "YES",
-                    "--mapping", '{"k": [1, 2]}', "--names", "a,b,c", "--max-size", "7", "--stamp", "given",
-                    "--text", str(files / "t.txt"), "--blob", str(files / "b.bin"), "--latin", str(files / "l.txt"),
-                    store=store)
+    done = run_flow(
+        "params.py",
+        "--creature",
+        "otter",
+        "--count",
+        "10",
+        "--ratio",
+        "0.25",
+        "--flag",
+        "YES",
+        "--mapping",
+        '{"k": [1, 2]}',
+        "--names",
+        "a,b,c",
+        "--max-size",
+        "7",
+        "--stamp",
+        "given",
+        "--text",
+        str(files / "t.txt"),
+        "--blob",
+        str(files / "b.bin"),
+        "--latin",
+        str(files / "l.txt"),
+        store=store,
+    )
     assert done.returncode == 0, done.stderr
-    assert values(done) == {"animal": "otter", "count": 10, "ratio": 0.25, "flag": True, "mapping": {"k": [1, 2]},
-                            "names": ["a", "b", "c"], "dashed": 7, "stamp": "given", "text": "hello\nworld\n",
-                            "blob": [0, 1, 255], "latin": "café"}
+    assert values(done) == {
+        "animal": "otter",
+        "count": 10,
+        "ratio": 0.25,
+        "flag": True,
+        "mapping": {"k": [1, 2]},
+        "names": ["a", "b", "c"],
+        "dashed": 7,
+        "stamp": "given",
+        "text": "hello\nworld\n",
+        "blob": [0, 1, 255],
+        "latin": "café",
+    }
 
 
-@pytest.mark.parametrize("word, expected", [("false", False), ("False", False), ("0", False), ("no", False),
-                                            ("TRUE", True), ("1", True)])
+@pytest.mark.parametrize(
+    "word, expected", [("false", False), ("False", False), ("0", False), ("no", False), ("TRUE", True), ("1", True)]
+)
 def test_bool_words(tmp_path, files, word, expected):
-    done = run_flow("params.py", "--creature", "x", "--flag", word, "--text", str(files / "t.txt"),
-                    store=tmp_path / "store")
+    done = run_flow(
+        "params.py", "--creature", "x", "--flag", word, "--text", str(files / "t.txt"), store=tmp_path / "store"
+    )
     assert done.returncode == 0, done.stderr
     assert values(done)["flag"] is expected
 
 
 def test_environment_and_command_line_precedence(tmp_path, files):
-    env = {"CAFSTORE_RUN_CREATURE": "dinosaur", "CAFSTORE_RUN_COUNT": "3", "CAFSTORE_RUN_FLAG": "false",
-           "CAFSTORE_RUN_MAX_SIZE": "9", "CAFSTORE_RUN_TEXT": str(files / "t.txt")}
+    env = {
+        "CAFSTORE_RUN_CREATURE": "dinosaur",
+        "CAFSTORE_RUN_COUNT": "3",
+        "CAFSTORE_RUN_FLAG": "false",
+        "CAFSTORE_RUN_MAX_SIZE": "9",
+        "CAFSTORE_RUN_TEXT": str(files / "t.txt"),
+    }
     done = run_flow("params.py", "--count", "4", store=tmp_path / "store", env=env)
     assert done.returncode == 0, done.stderr
     got = values(done)
@@ -81,15 +131,18 @@ def test_include_file_is_kept_after_the_file_changes(tmp_path, files):
     view.close()
 
 
-@pytest.mark.parametrize("args, env, words", [
-    (["--text", "t.txt"], {}, ["Missing required parameter 'creature'", "--creature", "CAFSTORE_RUN_CREATURE"]),
-    (["--creature", "x", "--count", "ten"], {}, ["'ten'", "'count'", "integer"]),
-    (["--creature", "x", "--ratio", "1/2"], {}, ["'1/2'", "'ratio'"]),
-    (["--creature", "x", "--flag", "maybe"], {}, ["'maybe'", "'flag'", "true/false"]),
-    (["--creature", "x", "--mapping", '{"a": }'], {}, ["Invalid JSON", "'mapping'", "line 1 column 7"]),
-    (["--creature", "x", "--text", "missing.txt"], {}, ["missing.txt", "--text", "No such file"]),
-    (["--creature", "x"], {"CAFSTORE_RUN_COUNT": "many"}, ["'many'", "CAFSTORE_RUN_COUNT"]),
-])
+@pytest.mark.parametrize(
+    "args, env, words",
+    [
+        (["--text", "t.txt"], {}, ["Missing required parameter 'creature'", "--creature", "CAFSTORE_RUN_CREATURE"]),
+        (["--creature", "x", "--count", "ten"], {}, ["'ten'", "'count'", "integer"]),
+        (["--creature", "x", "--ratio", "1/2"], {}, ["'1/2'", "'ratio'"]),
+        (["--creature", "x", "--flag", "maybe"], {}, ["'maybe'", "'flag'", "true/false"]),
+        (["--creature", "x", "--mapping", '{"a": }'], {}, ["Invalid JSON", "'mapping'", "line 1 column 7"]),
+        (["--creature", "x", "--text", "missing.txt"], {}, ["missing.txt", "--text", "No such file"]),
+        (["--creature", "x"], {"CAFSTORE_RUN_COUNT": "many"}, ["'many'", "CAFSTORE_RUN_COUNT"]),
+    ],
+)
 def test_bad_parameters_are_one_clear_error_before_any_run(tmp_path, files, args, env, words):
     store = tmp_path / "store"
     done = run_flow("params.py", *args, store=store, env=env, cwd=files)
@@ -121,7 +174,8 @@ def test_parameter_assignment_is_refused(tmp_path):
         "    def end(self):\n"
         "        pass\n"
         "if __name__ == '__main__':\n"
-        "    AssignFlow()\n")
+        "    AssignFlow()\n"
+    )
     store = tmp_path / "store"
     done = run_flow(flow, store=store)
     assert done.returncode == 1

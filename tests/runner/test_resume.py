@@ -19,8 +19,12 @@ FLOW = Path(__file__).parent / "flows" / "resumable.py"
 def env(tmp_path):
     marker = tmp_path / "fail"
     marker.write_text("x")
-    return {**os.environ, "CAFSTORE_HOME": str(tmp_path / "store"), "CAFSTORE_USER": "anne",
-            "FAIL_MARKER": str(marker)}, marker
+    return {
+        **os.environ,
+        "CAFSTORE_HOME": str(tmp_path / "store"),
+        "CAFSTORE_USER": "anne",
+        "FAIL_MARKER": str(marker),
+    }, marker
 
 
 def flow(env, *args):

@@ -12,8 +12,18 @@ from helpers import EXAMPLES, Stored, env_for, fsck_ok, run_flow
 def test_run_ref_contents_and_unicode_tags(tmp_path):
     store = tmp_path / "store"
     id_file = tmp_path / "run-id"
-    done = run_flow("linear.py", "--tag", "crazy test", "--tag", "δοκιμή ✓", "--tag", "crazy test",
-                    "--run-id-file", str(id_file), store=store)
+    done = run_flow(
+        "linear.py",
+        "--tag",
+        "crazy test",
+        "--tag",
+        "δοκιμή ✓",
+        "--tag",
+        "crazy test",
+        "--run-id-file",
+        str(id_file),
+        store=store,
+    )
     assert done.returncode == 0, done.stderr
     assert id_file.read_text() == "1"
     view = Stored(store)
@@ -41,7 +51,8 @@ def test_run_id_file_is_written_before_the_first_task(tmp_path):
         "    def end(self):\n"
         "        pass\n"
         "if __name__ == '__main__':\n"
-        "    PeekFlow()\n")
+        "    PeekFlow()\n"
+    )
     done = run_flow(flow, "--run-id-file", str(id_file), store=tmp_path / "store")
     assert done.returncode == 0 and "seen 1" in done.stdout
 
@@ -70,8 +81,9 @@ def test_two_runs_at_once_never_mix(tmp_path):
         widths.add(len(naps))
         join = view.task("SleepFlow", "join", run["run_id"])
         assert len(join["parents"]) == len(naps)
-        assert set(join["parents"]) == {view.store.get_ref(f"tasks/SleepFlow/{run['run_id']:010d}/nap/{t['task_id']:010d}")
-                                        for t in naps}
+        assert set(join["parents"]) == {
+            view.store.get_ref(f"tasks/SleepFlow/{run['run_id']:010d}/nap/{t['task_id']:010d}") for t in naps
+        }
         assert view.data(view.task("SleepFlow", "end", run["run_id"]))["n"] == len(naps)
     assert widths == {3, 5}
     view.close()
@@ -89,16 +101,36 @@ def test_spawn_start_method(tmp_path):
 
 def test_cafstore_run_equals_python_flow_run(tmp_path):
     store = tmp_path / "store"
-    done = subprocess.run([sys.executable, "-m", "cafstore.cli.main", "--store", str(store), "run",
-                           str(EXAMPLES / "counter.py"), "--tag", "via cli"], capture_output=True, text=True,
-                          env=env_for(), cwd=str(tmp_path), timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cafstore.cli.main",
+            "--store",
+            str(store),
+            "run",
+            str(EXAMPLES / "counter.py"),
+            "--tag",
+            "via cli",
+        ],
+        capture_output=True,
+        text=True,
+        env=env_for(),
+        cwd=str(tmp_path),
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "The final count is 2" in done.stdout
     view = Stored(store)
     assert view.run("CounterFlow")["user_tags"] == ["via cli"]
     view.close()
-    done = subprocess.run([sys.executable, "-m", "cafstore.cli.main", "--store", str(store), "fsck"],
-                          capture_output=True, text=True, env=env_for(), timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "cafstore.cli.main", "--store", str(store), "fsck"],
+        capture_output=True,
+        text=True,
+        env=env_for(),
+        timeout=60,
+    )
     assert done.returncode == 0 and "ok" in done.stdout
 
 
@@ -123,7 +155,8 @@ def test_tasks_run_in_the_flow_directory_with_callers_pythonpath(tmp_path):
         "    def end(self):\n"
         "        pass\n"
         "if __name__ == '__main__':\n"
-        "    WhereFlow()\n")
+        "    WhereFlow()\n"
+    )
     store = tmp_path / "store"
     done = run_flow(flows / "where.py", store=store, cwd=tmp_path, env={"PYTHONPATH": str(lib)})
     assert done.returncode == 0, done.stderr

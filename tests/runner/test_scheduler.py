@@ -59,8 +59,9 @@ class ScriptedExecutor(Executor):
     ends the latest submitted attempt first instead of the oldest.
     """
 
-    def __init__(self, decide: Callable[[TaskSpec], str] = lambda spec: "ok", splits: int = 3,
-                 newest_first: bool = False) -> None:
+    def __init__(
+        self, decide: Callable[[TaskSpec], str] = lambda spec: "ok", splits: int = 3, newest_first: bool = False
+    ) -> None:
         self.decide, self.splits, self.newest_first = decide, splits, newest_first
         self.submitted: List[TaskSpec] = []
         self.ended: List[TaskSpec] = []
@@ -86,19 +87,42 @@ class ScriptedExecutor(Executor):
         self.ended.append(spec)
         outcome = self.decide(spec)
         if outcome == "die":
-            return [lost_attempt(spec, 4242, "The task process (pid 4242) was killed by signal 9 (SIGKILL) "
-                                             "without reporting a result.")]
+            return [
+                lost_attempt(
+                    spec,
+                    4242,
+                    "The task process (pid 4242) was killed by signal 9 (SIGKILL) without reporting a result.",
+                )
+            ]
         if outcome == "fail":
-            error = {"type": "RuntimeError", "message": "scripted failure", "where": "", "headline": "",
-                     "traceback": "Traceback (most recent call last):\nRuntimeError: scripted failure\n",
-                     "user_error": False}
-            return [TaskResult(spec.task_id, spec.step, spec.attempt, "failed", record=record_of(spec),
-                               error=error, pid=4242)]
+            error = {
+                "type": "RuntimeError",
+                "message": "scripted failure",
+                "where": "",
+                "headline": "",
+                "traceback": "Traceback (most recent call last):\nRuntimeError: scripted failure\n",
+                "user_error": False,
+            }
+            return [
+                TaskResult(
+                    spec.task_id, spec.step, spec.attempt, "failed", record=record_of(spec), error=error, pid=4242
+                )
+            ]
         assert outcome == "ok", outcome
         splits = self.splits if spec.step == "start" else None
         values = str(hash_bytes(b"the items")) if splits else None
-        return [TaskResult(spec.task_id, spec.step, spec.attempt, "ok", record=record_of(spec),
-                           num_splits=splits, foreach_values=values, pid=4242)]
+        return [
+            TaskResult(
+                spec.task_id,
+                spec.step,
+                spec.attempt,
+                "ok",
+                record=record_of(spec),
+                num_splits=splits,
+                foreach_values=values,
+                pid=4242,
+            )
+        ]
 
     def kill(self) -> None:
         self.killed = True
@@ -140,8 +164,7 @@ def test_every_step_in_graph_order(schedule):
     executor = ScriptedExecutor()
     done = schedule(executor)
     assert done.ok and "Error" not in done.err
-    assert executor.steps() == ["start", "work", "work", "work", "gather", "branch", "left", "right", "meet",
-                                "end"]
+    assert executor.steps() == ["start", "work", "work", "work", "gather", "branch", "left", "right", "meet", "end"]
     assert [spec.task_id for spec in executor.submitted] == list(range(1, 11))
     assert all(spec.attempt == 0 for spec in executor.submitted)
     start = executor.submitted[0]
@@ -219,8 +242,9 @@ def test_a_died_attempt_is_retried_then_recorded(schedule):
     attempts = [s for s in executor.specs("work") if index_of(s) == 2]
     assert [s.attempt for s in attempts] == [0, 1, 2]
     assert all(s.previous_attempt for s in attempts[1:])  # the records the scheduler wrote for the dead ones
-    record = done.store.get_record(done.store.get_ref(task_ref("SchedulingFlow", done.run_id, "work",
-                                                                  attempts[0].task_id)))
+    record = done.store.get_record(
+        done.store.get_ref(task_ref("SchedulingFlow", done.run_id, "work", attempts[0].task_id))
+    )
     assert record["status"] == "failed" and record["attempt"] == 2
     assert "killed by signal 9" in record["exception"]["message"]
     assert "task died" in done.err and "killed by signal 9" in done.err

@@ -77,8 +77,7 @@ def test_include_file(tmp_path):
 def test_runner_config():
     assert RunnerConfig.from_env({}).max_workers == 16
     assert RunnerConfig.from_env({}).max_num_splits == 100
-    config = RunnerConfig.from_env({"CAFSTORE_RUN_MAX_WORKERS": "3", "CAFSTORE_RUN_MAX_NUM_SPLITS": "7"},
-                                   max_workers=5)
+    config = RunnerConfig.from_env({"CAFSTORE_RUN_MAX_WORKERS": "3", "CAFSTORE_RUN_MAX_NUM_SPLITS": "7"}, max_workers=5)
     assert (config.max_workers, config.max_num_splits) == (5, 7)
     with pytest.raises(CommandLineError, match="CAFSTORE_RUN_MAX_WORKERS"):
         RunnerConfig.from_env({"CAFSTORE_RUN_MAX_WORKERS": "zero"})

@@ -27,9 +27,19 @@ needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="n
 
 def running(pid, created=None, host=None) -> dict:
     """A run ref's value as the runner writes it while the run is in progress (the fields liveness reads)."""
-    return {"flow": "F", "run_id": 1, "status": "running", "pid": pid, "host": host or socket.gethostname(),
-            "created": time.time() if created is None else created, "user": "anne", "user_tags": [],
-            "system_tags": ["user:anne"], "finished": None, "deleted": None}
+    return {
+        "flow": "F",
+        "run_id": 1,
+        "status": "running",
+        "pid": pid,
+        "host": host or socket.gethostname(),
+        "created": time.time() if created is None else created,
+        "user": "anne",
+        "user_tags": [],
+        "system_tags": ["user:anne"],
+        "finished": None,
+        "deleted": None,
+    }
 
 
 def wait_for_state(pid: int, state: str, timeout: float = 10.0) -> None:
@@ -81,7 +91,7 @@ def test_what_cannot_be_checked_counts_as_alive():
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     assert schema.scheduler_alive(running(proc.pid, host="some-other-machine"))
-    for pid in (None, 0, -1, "1234", True, 2 ** 80):
+    for pid in (None, 0, -1, "1234", True, 2**80):
         assert schema.scheduler_alive(running(pid)), pid
 
 

@@ -15,7 +15,7 @@ from cafstore import schema
 
 no_slash = st.text(alphabet=st.characters(blacklist_characters="/", blacklist_categories=("Cs",)), min_size=1)
 anything = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1)
-numbers = st.integers(min_value=0, max_value=10 ** 10 - 1)
+numbers = st.integers(min_value=0, max_value=10**10 - 1)
 
 # kind -> (strategy of the builder's arguments, builder, parser)
 KINDS = {
@@ -80,11 +80,25 @@ def test_prefixes_scan_exactly_their_refs(flow, run_id, step, task_id):
     assert not schema.task_ref(flow, run_id + 1, step, task_id).startswith(schema.tasks_prefix(flow, run_id))
 
 
-@pytest.mark.parametrize("name", [
-    "runs/F", "runs//0000000001", "runs/F/12a", "runs/F/", "runs/F/\u00b2", "pins/keep",
-    "tasks/F/0000000001/start", "tasks/F/x/start/0000000001", "tasks/F/0000000001//0000000001",
-    "flows/", "cache/", "namespaces/authorized/anne", "namespaces/authorized//F", "other/F/1",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "runs/F",
+        "runs//0000000001",
+        "runs/F/12a",
+        "runs/F/",
+        "runs/F/\u00b2",
+        "pins/keep",
+        "tasks/F/0000000001/start",
+        "tasks/F/x/start/0000000001",
+        "tasks/F/0000000001//0000000001",
+        "flows/",
+        "cache/",
+        "namespaces/authorized/anne",
+        "namespaces/authorized//F",
+        "other/F/1",
+    ],
+)
 def test_malformed_names_parse_as_nothing(name):
     for kind, (_, _, parse) in KINDS.items():
         assert parse(name) is None, kind

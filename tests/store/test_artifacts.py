@@ -20,8 +20,7 @@ from hypothesis.extra import numpy as hnp
 from cafstore.exception import ArtifactLoadError, ArtifactSerializationError, StoreError
 from cafstore.store import Store, StoreConfig, serialize
 
-FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-                      deadline=None)
+FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], deadline=None)
 
 
 def same(a, b) -> bool:
@@ -54,8 +53,10 @@ def stores(tmp_path) -> list:
 
     Not durable: these tests are about encodings, and fsync would be most of their time.
     """
-    return [Store(tmp_path / "default", StoreConfig(durable=False)),
-            Store(tmp_path / "files", StoreConfig(inline_threshold=16, durable=False))]
+    return [
+        Store(tmp_path / "default", StoreConfig(durable=False)),
+        Store(tmp_path / "files", StoreConfig(inline_threshold=16, durable=False)),
+    ]
 
 
 def round_trip(store: Store, value, **kwargs):
@@ -66,13 +67,24 @@ def round_trip(store: Store, value, **kwargs):
 
 
 hashables = st.integers() | st.text(max_size=8) | st.binary(max_size=8)
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=2**64, max_value=2**200)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=20) | st.binary(max_size=40))
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**64, max_value=2**200)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=20)
+    | st.binary(max_size=40)
+)
 values = st.recursive(
     scalars,
-    lambda children: (st.lists(children, max_size=5) | st.lists(children, max_size=5).map(tuple)
-                      | st.dictionaries(st.text(max_size=8) | st.integers(), children, max_size=5)
-                      | st.sets(hashables, max_size=5) | st.frozensets(hashables, max_size=5)),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.lists(children, max_size=5).map(tuple)
+        | st.dictionaries(st.text(max_size=8) | st.integers(), children, max_size=5)
+        | st.sets(hashables, max_size=5)
+        | st.frozensets(hashables, max_size=5)
+    ),
     max_leaves=25,
 )
 
@@ -91,11 +103,25 @@ def test_same_handles_nan_and_types():
     assert not same(1, True)
 
 
-dtypes = st.sampled_from([
-    np.bool_, np.int8, np.uint16, np.int32, np.int64, np.float16, np.float32, np.float64, np.complex64,
-    np.complex128, np.dtype(">i4"), np.dtype("<U3"), np.dtype("S4"), np.dtype("datetime64[s]"),
-    np.dtype("timedelta64[ms]"),
-])
+dtypes = st.sampled_from(
+    [
+        np.bool_,
+        np.int8,
+        np.uint16,
+        np.int32,
+        np.int64,
+        np.float16,
+        np.float32,
+        np.float64,
+        np.complex64,
+        np.complex128,
+        np.dtype(">i4"),
+        np.dtype("<U3"),
+        np.dtype("S4"),
+        np.dtype("datetime64[s]"),
+        np.dtype("timedelta64[ms]"),
+    ]
+)
 arrays = hnp.arrays(dtype=dtypes, shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=6))
 layouts = st.sampled_from(["C", "F", "strided", "transposed", "reversed"])
 
@@ -167,8 +193,10 @@ def test_value_over_64_mib(tmp_path):
     arr = np.arange((64 << 20) // 8 + 4096, dtype=np.float64)
     arr *= 1.5
     assert arr.nbytes > 64 << 20
-    for store in (Store(tmp_path / "whole", StoreConfig(chunk_threshold=0)),
-                  Store(tmp_path / "chunked", StoreConfig(chunk_threshold=1 << 20))):
+    for store in (
+        Store(tmp_path / "whole", StoreConfig(chunk_threshold=0)),
+        Store(tmp_path / "chunked", StoreConfig(chunk_threshold=1 << 20)),
+    ):
         oid = store.put_artifact({"big": arr, "tag": "x"})
         assert store.stat(oid).size > arr.nbytes
         out = store.get_artifact(oid, verify=True)
@@ -256,8 +284,13 @@ def test_main_classes_and_lambdas_load_in_a_fresh_interpreter(tmp_path, monkeypa
         monkeypatch.setattr(main, name, ns[name], raising=False)
     resolvable = store.put_artifact({"obj": ns["Greeter"]("cd"), "fn": ns["triple"], "lam": (lambda x: x - 1)})
     assert resolvable != unresolvable
-    out = subprocess.run([sys.executable, "-c", LOADER, str(store.path), unresolvable, resolvable],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", LOADER, str(store.path), unresolvable, resolvable],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["hello ababab 6 11 Greeter", "hello cdcdcd 6 9 Greeter"]
 
@@ -298,11 +331,14 @@ def _generator():
     yield 1
 
 
-@pytest.mark.parametrize("make, type_name", [
-    (threading.Lock, "lock"),
-    (lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM), "socket"),
-    (_generator, "generator"),
-])
+@pytest.mark.parametrize(
+    "make, type_name",
+    [
+        (threading.Lock, "lock"),
+        (lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM), "socket"),
+        (_generator, "generator"),
+    ],
+)
 def test_unpicklable_values_name_type_and_artifact(store, make, type_name):
     value = make()
     before = len(list(store.iter_objects()))
@@ -328,8 +364,7 @@ def array_stores(tmp_path) -> dict:
     return {
         "inline": (Store(tmp_path / "inline"), 1000),
         "file": (Store(tmp_path / "file", StoreConfig(chunk_threshold=0)), 500_000),
-        "chunked": (Store(tmp_path / "chunked", StoreConfig(chunk_threshold=1 << 20, chunk_size=64 << 10)),
-                    500_000),
+        "chunked": (Store(tmp_path / "chunked", StoreConfig(chunk_threshold=1 << 20, chunk_size=64 << 10)), 500_000),
     }
 
 

@@ -84,8 +84,11 @@ def check_store(path: str, outcome: dict) -> None:
         k, worker = record["k"], value["worker"]
         assert store.get_bytes(record["inputs"][0], verify=True) == shared_blob(k)
         assert store.get_bytes(record["inputs"][1], verify=True) == own_blob(worker, k)
-        assert store.get_artifact(record["artifact"], verify=True) == {"worker": worker, "k": k,
-                                                                       "payload": list(range(k))}
+        assert store.get_artifact(record["artifact"], verify=True) == {
+            "worker": worker,
+            "k": k,
+            "payload": list(range(k)),
+        }
     for k in range(ROUNDS):
         shared = store.get_ref(f"shared/{k}")
         assert shared["by"] in outcome and shared["object"] == hash_bytes(shared_blob(k))

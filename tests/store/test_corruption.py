@@ -138,7 +138,8 @@ def test_corrupt_inline_object(tmp_path):
         store.get_record(rec)
     report = store.fsck()
     assert {p.split(":")[0] for p in report.problems if ": corrupt" in p} == {
-        f"object {oid}" for oid in (raw, art, rec)}
+        f"object {oid}" for oid in (raw, art, rec)
+    }
     assert any("runs/F/1" in p for p in report.problems)
 
 

@@ -28,8 +28,9 @@ TRIALS_PER_STORE = 25  # a fresh store now and then keeps fsck's re-hashing of e
 
 def kill_at_random(path: Path, seed: int, rng: random.Random) -> set:
     """Run the writer, SIGKILL it at a random moment; returns the refs it reported committed."""
-    proc = subprocess.Popen([sys.executable, str(WRITER), str(path), str(seed)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(WRITER), str(path), str(seed)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         if rng.random() < 0.15:
             time.sleep(rng.uniform(0.0, 0.25))  # during interpreter start-up or the store's opening
@@ -45,8 +46,9 @@ def kill_at_random(path: Path, seed: int, rng: random.Random) -> set:
             proc.wait()
     # The writer only ever stops by our kill: anything else is a bug it hit.
     assert proc.returncode == -signal.SIGKILL, f"writer exited {proc.returncode}:\n{err}"
-    return {f"crash/{seed:05d}/{int(line.split()[1]):05d}" for line in out.splitlines()
-            if line.startswith("committed ")}
+    return {
+        f"crash/{seed:05d}/{int(line.split()[1]):05d}" for line in out.splitlines() if line.startswith("committed ")
+    }
 
 
 def check_after_crash(path: Path, committed: set) -> int:
@@ -89,15 +91,19 @@ def test_dead_readers_do_not_pin_the_store(tmp_path):
     """Processes killed inside a read snapshot leave no reader slot behind for the next opener."""
     path = tmp_path / "store"
     Store(path).set_ref("a", 1)
-    holder = ("import sys, time\nfrom cafstore.store import Store\n"
-              "scan = Store(sys.argv[1]).iter_refs()\nnext(scan)\nprint('holding', flush=True)\ntime.sleep(60)\n")
+    holder = (
+        "import sys, time\nfrom cafstore.store import Store\n"
+        "scan = Store(sys.argv[1]).iter_refs()\nnext(scan)\nprint('holding', flush=True)\ntime.sleep(60)\n"
+    )
     for _ in range(3):
         proc = subprocess.Popen([sys.executable, "-c", holder, str(path)], stdout=subprocess.PIPE, text=True)
         assert proc.stdout.readline() == "holding\n"
         proc.kill()
         proc.wait()
-    probe = ("import sys\nfrom cafstore.store import Store\ns = Store(sys.argv[1])\n"
-             "s.get_ref('a')\nprint(s.index.env.readers())\n")
+    probe = (
+        "import sys\nfrom cafstore.store import Store\ns = Store(sys.argv[1])\n"
+        "s.get_ref('a')\nprint(s.index.env.readers())\n"
+    )
     out = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "no active readers" in out.stdout, out.stdout

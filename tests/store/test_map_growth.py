@@ -124,8 +124,13 @@ def test_another_process_grows_the_map_under_an_open_reader(tmp_path):
     with writer.transaction() as txn:
         for i in range(10):
             txn.set_ref(f"r/{i}", i)
-    reader = subprocess.Popen([sys.executable, "-c", READER, str(path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout.readline().split() == ["ready", "r/0"]
         before = map_size(writer)

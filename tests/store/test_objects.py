@@ -22,8 +22,7 @@ FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture
 
 def files_under(root: Path) -> dict:
     """Every file below ``root`` with its (size, mtime_ns)."""
-    return {p.relative_to(root): (p.stat().st_size, p.stat().st_mtime_ns)
-            for p in root.rglob("*") if p.is_file()}
+    return {p.relative_to(root): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
 
 
 def blob_files(store: Store) -> dict:
@@ -107,13 +106,21 @@ def test_dedup_writes_nothing(small_store, size):
     data = os.urandom(size)
     oid = small_store.put_bytes(data)
     env = small_store.index.env
-    before = (len(list(small_store.iter_objects())), blob_files(small_store), env.info()["last_txnid"],
-              files_under(small_store.path / "tmp"))
+    before = (
+        len(list(small_store.iter_objects())),
+        blob_files(small_store),
+        env.info()["last_txnid"],
+        files_under(small_store.path / "tmp"),
+    )
     for again in (data, bytearray(data), memoryview(data)):
         assert small_store.put_bytes(again) == oid
     assert small_store.put_file(io.BytesIO(data)) == oid
-    after = (len(list(small_store.iter_objects())), blob_files(small_store), env.info()["last_txnid"],
-             files_under(small_store.path / "tmp"))
+    after = (
+        len(list(small_store.iter_objects())),
+        blob_files(small_store),
+        env.info()["last_txnid"],
+        files_under(small_store.path / "tmp"),
+    )
     assert after == before  # no new object, no file touched (mtime included), no LMDB commit
     assert small_store.stat(oid).location == ("file" if size > THRESHOLD else "inline")
 
@@ -168,7 +175,7 @@ class ShortReads(io.RawIOBase):
 
     def read(self, n: int = -1) -> bytes:
         n = 37 if n < 0 else min(n, 37)
-        out = self.data[self.pos:self.pos + n]
+        out = self.data[self.pos : self.pos + n]
         self.pos += len(out)
         return out
 

@@ -20,8 +20,13 @@ from cafstore.store.records import RECORD_MAGIC
 FIXTURE_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 
 keys = st.text(max_size=8).filter(lambda k: k != "$oid")  # reserved: see test_invalid_records
-json_scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70)
-                | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12))
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+)
 json_values = st.recursive(
     json_scalars,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(keys, children, max_size=4),
@@ -87,12 +92,24 @@ def test_object_ids_in_records_round_trip(store):
     assert store.put_record({"x": a}) != store.put_record({"x": str(a)})
 
 
-@pytest.mark.parametrize("bad", [
-    {"x": float("nan")}, {"x": float("inf")}, {"x": [1, float("-inf")]},
-    {"x": {1, 2}}, {"x": b"bytes"}, {"x": object()}, {1: "int key"}, {"x": {(1, 2): 3}},
-    {"$oid": "a" * 64}, {"x": {"$oid": "a" * 64}}, {"x": [{"$oid": "a" * 64, "other": 1}]},
-    {"x": "lone surrogate \ud800"}, {"\udfff": 1},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"x": float("nan")},
+        {"x": float("inf")},
+        {"x": [1, float("-inf")]},
+        {"x": {1, 2}},
+        {"x": b"bytes"},
+        {"x": object()},
+        {1: "int key"},
+        {"x": {(1, 2): 3}},
+        {"$oid": "a" * 64},
+        {"x": {"$oid": "a" * 64}},
+        {"x": [{"$oid": "a" * 64, "other": 1}]},
+        {"x": "lone surrogate \ud800"},
+        {"\udfff": 1},
+    ],
+)
 def test_invalid_records(store, bad):
     before = len(list(store.iter_objects()))
     with pytest.raises(InvalidRecord):
@@ -154,8 +171,9 @@ def utf8_sorted(names):
     return sorted(names, key=lambda n: n.encode("utf-8"))
 
 
-@pytest.mark.parametrize("prefix", ["", "a", "a/", "a/1", "ab", "b", "c", "z", "zz", "zzz", "\U0010ffff", "é",
-                                    "\U0010ffff/", "0", "~"])
+@pytest.mark.parametrize(
+    "prefix", ["", "a", "a/", "a/1", "ab", "b", "c", "z", "zz", "zzz", "\U0010ffff", "é", "\U0010ffff/", "0", "~"]
+)
 def test_list_and_iter_refs_by_prefix(store, prefix):
     for i, name in enumerate(NAMES):
         store.set_ref(name, i)
@@ -173,8 +191,10 @@ def test_iter_refs_on_an_empty_store(store):
 
 
 @FIXTURE_OK
-@given(names=st.sets(st.text(alphabet="ab/é\U0010ffff", min_size=1, max_size=4), max_size=12),
-       prefix=st.text(alphabet="ab/é\U0010ffff", max_size=3))
+@given(
+    names=st.sets(st.text(alphabet="ab/é\U0010ffff", min_size=1, max_size=4), max_size=12),
+    prefix=st.text(alphabet="ab/é\U0010ffff", max_size=3),
+)
 def test_iter_refs_matches_a_sorted_model(tmp_path, names, prefix):
     path = Path(tempfile.mkdtemp(dir=tmp_path))
     store = Store(path, StoreConfig(durable=False))
@@ -357,8 +377,11 @@ class StoreModel(RuleBasedStateMachine):
         self.blobs[oid] = data
         return oid
 
-    @rule(target=objects, fields=st.dictionaries(st.sampled_from("xyz"), st.integers(0, 3) | st.text(max_size=3),
-                                                 max_size=3), link=st.none() | objects)
+    @rule(
+        target=objects,
+        fields=st.dictionaries(st.sampled_from("xyz"), st.integers(0, 3) | st.text(max_size=3), max_size=3),
+        link=st.none() | objects,
+    )
     def put_record(self, fields, link):
         record = dict(fields)
         if link is not None:

@@ -105,8 +105,9 @@ def test_another_process_opening_by_path_gets_the_same_backend(tmp_path, monkeyp
     monkeypatch.setitem(BACKENDS, "side", SideBySideBackend)
     store = Store(tmp_path / "s", StoreConfig(blob_backend="side", blob_options={"dir": "side-objects"}))
     oid = store.put_bytes(os.urandom(100_000))
-    out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "s"), oid], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path / "s"), oid], capture_output=True, text=True, timeout=120
+    )
     assert out.stdout.split() == ["SideBySideBackend", "100000"], out.stderr
 
 
@@ -123,7 +124,15 @@ def test_the_cli_opens_a_store_by_its_settings(tmp_path, run_cli):
 def test_the_public_store_names_still_import():
     import cafstore.store as package
 
-    for name in ("Store", "Transaction", "MISSING", "ObjectStat", "BlobBackend", "LocalBlobBackend",
-                 "MemoryBlobBackend", "StoreConfig"):
+    for name in (
+        "Store",
+        "Transaction",
+        "MISSING",
+        "ObjectStat",
+        "BlobBackend",
+        "LocalBlobBackend",
+        "MemoryBlobBackend",
+        "StoreConfig",
+    ):
         assert name in package.__all__ and getattr(package, name) is not None, name
     assert issubclass(MemoryBlobBackend, package.BlobBackend) and issubclass(LocalBlobBackend, package.BlobBackend)

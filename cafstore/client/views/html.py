@@ -19,7 +19,9 @@ _COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "crashed": "#c62828", "r
 def _table(rows: Iterable[tuple]) -> str:
     cells = "".join(
         f"<tr><th style='text-align:left;padding:2px 8px'>{escape(str(k))}</th>"
-        f"<td style='text-align:left;padding:2px 8px'>{v}</td></tr>" for k, v in rows)
+        f"<td style='text-align:left;padding:2px 8px'>{v}</td></tr>"
+        for k, v in rows
+    )
     return f"<table style='{_STYLE}'>{cells}</table>"
 
 
@@ -30,10 +32,15 @@ def _status(status: str) -> str:
 def run_html(run: Any) -> str:
     s = run_summary(run)
     steps = ", ".join(escape(name) for name in run.step_names()) or "-"
-    rows = [("status", _status(s["status"])), ("user", escape(s["user"] or "-")),
-            ("created", escape(str(run.created_at))), ("duration", escape(duration_text(s["duration"]))),
-            ("user tags", escape(", ".join(s["user_tags"]) or "-")),
-            ("system tags", escape(", ".join(s["system_tags"]))), ("steps", steps)]
+    rows = [
+        ("status", _status(s["status"])),
+        ("user", escape(s["user"] or "-")),
+        ("created", escape(str(run.created_at))),
+        ("duration", escape(duration_text(s["duration"]))),
+        ("user tags", escape(", ".join(s["user_tags"]) or "-")),
+        ("system tags", escape(", ".join(s["system_tags"]))),
+        ("steps", steps),
+    ]
     if run.origin_pathspec:
         rows.append(("resumed from", escape(run.origin_pathspec)))
     return f"<div><b>Run('{escape(run.pathspec)}')</b>{_table(rows)}</div>"
@@ -41,14 +48,19 @@ def run_html(run: Any) -> str:
 
 def task_html(task: Any, tail_lines: int = 20) -> str:
     status = "succeeded" if task.successful else "failed"
-    rows = [("status", _status(status)), ("attempt", task.attempt), ("started", escape(str(task.created_at))),
-            ("finished", escape(str(task.finished_at)))]
+    rows = [
+        ("status", _status(status)),
+        ("attempt", task.attempt),
+        ("started", escape(str(task.created_at))),
+        ("finished", escape(str(task.finished_at))),
+    ]
     if task.exception is not None:
         rows.append(("exception", escape(str(task.exception))))
     arts = "".join(
         f"<tr><td style='padding:0 8px'>{escape(artifact.id)}</td><td style='padding:0 8px'>"
         f"{escape(human_size(artifact.size))}</td></tr>"
-        for artifact in task)
+        for artifact in task
+    )
     rows.append(("artifacts", f"<table style='{_STYLE}'>{arts}</table>" if arts else "-"))
     out = task.stdout.splitlines()[-tail_lines:]
     if out:

@@ -38,13 +38,16 @@ def tasks_of(obj: Any) -> List[Task]:
         return list(reversed(list(obj)))
     if isinstance(obj, Run):
         return [task for step in reversed(list(obj)) for task in reversed(list(step))]
-    raise ClientError(f"{obj.pathspec!r} is a {type(obj).__name__.lower()}, which has no tasks of its own: "
-                      "give a run, step or task pathspec (e.g. HelloFlow/3 or HelloFlow/3/start).")
+    raise ClientError(
+        f"{obj.pathspec!r} is a {type(obj).__name__.lower()}, which has no tasks of its own: "
+        "give a run, step or task pathspec (e.g. HelloFlow/3 or HelloFlow/3/start)."
+    )
 
 
 # -- logs ---------------------------------------------------------------------
-def logs(store: Any, pathspec: str, streams: Sequence[str] = ("stdout", "stderr"),
-         timestamps: bool = False) -> Iterator[tuple]:
+def logs(
+    store: Any, pathspec: str, streams: Sequence[str] = ("stdout", "stderr"), timestamps: bool = False
+) -> Iterator[tuple]:
     """(stream, text) pieces to print for ``logs PATHSPEC``: headers go to stdout, per task."""
     obj = resolve(store, pathspec)
     tasks = tasks_of(obj)
@@ -93,8 +96,9 @@ class _Verbatim(str):
         return str(self)
 
 
-def dump(store: Any, pathspec: str, include: Optional[Iterable[str]] = None,
-         max_value_size: int = 1000) -> Dict[str, List[dict]]:
+def dump(
+    store: Any, pathspec: str, include: Optional[Iterable[str]] = None, max_value_size: int = 1000
+) -> Dict[str, List[dict]]:
     """Artifacts per task pathspec: name, type, size, sha and the value shown (truncated)."""
     obj = resolve(store, pathspec)
     wanted = None if include is None else set(include)
@@ -106,8 +110,13 @@ def dump(store: Any, pathspec: str, include: Optional[Iterable[str]] = None,
                 continue
             size = store.stat(oid).size
             value = task.artifact_value(name)
-            row = {"name": name, "type": _type_name(value), "size": size, "sha": str(oid),
-                   "repr": _size_repr(value, size, max_value_size)}
+            row = {
+                "name": name,
+                "type": _type_name(value),
+                "size": size,
+                "sha": str(oid),
+                "repr": _size_repr(value, size, max_value_size),
+            }
             if _is_json(value) and len(json.dumps(value)) <= max_value_size:
                 row["value"] = value
             rows.append(row)
@@ -155,8 +164,9 @@ def runs_newest_first(store: Any, flow: Optional[str], ns: Optional[str]) -> Ite
     if flow is not None:
         yield from Flow(flow, store=store, _current_namespace=ns).runs()
         return
-    streams = [Flow(f.id, store=store, _current_namespace=ns).runs()
-               for f in Metaflow(store=store, _current_namespace=None)]
+    streams = [
+        Flow(f.id, store=store, _current_namespace=ns).runs() for f in Metaflow(store=store, _current_namespace=None)
+    ]
     yield from heapq.merge(*streams, key=lambda r: -(r.ref_value.get("created") or 0.0))
 
 
@@ -167,11 +177,18 @@ def run_summary(run: Run) -> dict:
     end = finished if finished is not None else (time.time() if status == runstate.RUNNING else None)
     flow, run_id = run.path_components
     return {
-        "pathspec": run.pathspec, "flow": flow, "run_id": int(run_id), "status": status,
-        "user": meta.get("user"), "user_tags": sorted(run.user_tags), "system_tags": sorted(run.system_tags),
-        "created": created, "finished": finished,
+        "pathspec": run.pathspec,
+        "flow": flow,
+        "run_id": int(run_id),
+        "status": status,
+        "user": meta.get("user"),
+        "user_tags": sorted(run.user_tags),
+        "system_tags": sorted(run.system_tags),
+        "created": created,
+        "finished": finished,
         "duration": None if end is None or created is None else round(end - created, 3),
-        "origin_run_id": meta.get("origin_run_id"), "resumed_from": meta.get("resumed_from"),
+        "origin_run_id": meta.get("origin_run_id"),
+        "resumed_from": meta.get("resumed_from"),
     }
 
 
@@ -214,14 +231,18 @@ def history_text(summaries: List[dict], oneline: bool = False) -> str:
         status = s["status"] + (" (scheduler died: the run will not finish)" if s["status"] == "crashed" else "")
         if oneline:
             extra = "  ".join(x for x in (",".join(s["user_tags"]), _origin(s)) if x)
-            lines.append(f"{s['pathspec']:<20} {s['status']:<9} {s['user'] or '-':<10} {_when(s['created'])} "
-                         f"{duration_text(s['duration']):>8}  {extra}".rstrip())
+            lines.append(
+                f"{s['pathspec']:<20} {s['status']:<9} {s['user'] or '-':<10} {_when(s['created'])} "
+                f"{duration_text(s['duration']):>8}  {extra}".rstrip()
+            )
             continue
         lines.append(f"run {s['pathspec']}  {status}")
         lines.append(f"User:     {s['user'] or '-'}")
         lines.append(f"Tags:     {', '.join(s['user_tags']) or '-'}   (system: {', '.join(s['system_tags'])})")
-        lines.append(f"Started:  {_when(s['created'])}   Duration: {duration_text(s['duration'])}"
-                     + ("" if s["status"] != "running" else " so far"))
+        lines.append(
+            f"Started:  {_when(s['created'])}   Duration: {duration_text(s['duration'])}"
+            + ("" if s["status"] != "running" else " so far")
+        )
         if _origin(s):
             lines.append(f"Origin:   {_origin(s)}")
         lines.append("")
@@ -240,8 +261,10 @@ def listing(store: Any, pathspec: Optional[str], ns: Optional[str]) -> List[str]
     obj = resolve(store, pathspec)
     if isinstance(obj, Flow):
         flow = Flow(obj.id, store=store, _current_namespace=ns)
-        return [f"{r.pathspec:<20} {r.status:<9} {r.user or '-':<10} {_when(r.ref_value.get('created'))}"
-                for r in flow.runs()]
+        return [
+            f"{r.pathspec:<20} {r.status:<9} {r.user or '-':<10} {_when(r.ref_value.get('created'))}"
+            for r in flow.runs()
+        ]
     if isinstance(obj, Run):
         steps = list(reversed(list(obj)))
         width = max((len(s.pathspec) for s in steps), default=0)
@@ -249,8 +272,7 @@ def listing(store: Any, pathspec: Optional[str], ns: Optional[str]) -> List[str]
     if isinstance(obj, Step):
         tasks = tasks_of(obj)
         width = max((len(t.pathspec) for t in tasks), default=0)
-        return [f"{t.pathspec:<{width}}  {'ok' if t.successful else 'failed':<6}  attempt {t.attempt}"
-                for t in tasks]
+        return [f"{t.pathspec:<{width}}  {'ok' if t.successful else 'failed':<6}  attempt {t.attempt}" for t in tasks]
     if isinstance(obj, Task):
         arts = list(obj)
         width = max((len(a.pathspec) for a in arts), default=0)

@@ -28,8 +28,7 @@ def backend_class(name: str) -> type[BlobBackend]:
     """The class registered as ``name``; a StoreError naming the known ones otherwise."""
     cls = BACKENDS.get(name)
     if cls is None:
-        raise StoreError(f"Unknown blob backend {name!r}: this cafstore knows "
-                         f"{', '.join(sorted(BACKENDS))}.")
+        raise StoreError(f"Unknown blob backend {name!r}: this cafstore knows {', '.join(sorted(BACKENDS))}.")
     return cls
 
 
@@ -42,9 +41,11 @@ def shared_backend_class(name: str) -> type[BlobBackend]:
     """
     cls = backend_class(name)
     if not cls.shared:
-        raise StoreError(f"The {name!r} blob backend lives inside one process, so a store's settings cannot "
-                         f"choose it (task processes would not see its blobs); pass it explicitly: "
-                         f"Store(path, blobs={cls.__name__}()).")
+        raise StoreError(
+            f"The {name!r} blob backend lives inside one process, so a store's settings cannot "
+            f"choose it (task processes would not see its blobs); pass it explicitly: "
+            f"Store(path, blobs={cls.__name__}())."
+        )
     return cls
 
 
@@ -53,5 +54,13 @@ def open_backend(root: Path, name: str, options: Mapping[str, Any], config: Any)
     return shared_backend_class(name).from_settings(Path(root), config, dict(options))
 
 
-__all__ = ["BACKENDS", "BlobBackend", "DEFAULT_BACKEND", "LocalBlobBackend", "MemoryBlobBackend",
-           "backend_class", "open_backend", "shared_backend_class"]
+__all__ = [
+    "BACKENDS",
+    "BlobBackend",
+    "DEFAULT_BACKEND",
+    "LocalBlobBackend",
+    "MemoryBlobBackend",
+    "backend_class",
+    "open_backend",
+    "shared_backend_class",
+]

@@ -38,8 +38,10 @@ class LocalBlobBackend(BlobBackend):
     def from_settings(cls, root: Path, config: Any, options: Mapping[str, Any]) -> "LocalBlobBackend":
         """The store's own directory; fsync follows ``StoreConfig.durable``. No options."""
         if options:
-            raise StoreError(f"The local blob backend takes no options, but the store's settings give "
-                             f"{sorted(options)}; check store.json in {root}.")
+            raise StoreError(
+                f"The local blob backend takes no options, but the store's settings give "
+                f"{sorted(options)}; check store.json in {root}."
+            )
         return cls(root, durable=config.durable)
 
     def path(self, oid: ObjectId) -> Path:
@@ -100,8 +102,10 @@ class LocalBlobBackend(BlobBackend):
             raise self._missing(oid) from exc
 
     def _missing(self, oid: ObjectId) -> ObjectNotFound:
-        return ObjectNotFound(f"Object {oid} is indexed but its file {self.path(oid)} is missing; "
-                              "run `cafstore fsck` to see what is affected.")
+        return ObjectNotFound(
+            f"Object {oid} is indexed but its file {self.path(oid)} is missing; "
+            "run `cafstore fsck` to see what is affected."
+        )
 
     def exists(self, oid: ObjectId) -> bool:
         return self.path(oid).is_file()

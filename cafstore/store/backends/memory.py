@@ -67,8 +67,9 @@ class MemoryBlobBackend(BlobBackend):
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise StoreError(f"Could not write object {oid.short}: cannot read its temp file "
-                             f"{path} ({exc.strerror or exc}).") from exc
+            raise StoreError(
+                f"Could not write object {oid.short}: cannot read its temp file {path} ({exc.strerror or exc})."
+            ) from exc
         finally:
             try:
                 os.unlink(path)
@@ -80,8 +81,10 @@ class MemoryBlobBackend(BlobBackend):
     def _entry(self, oid: ObjectId) -> tuple[bytes, float]:
         entry = self._blobs.get(oid)
         if entry is None:
-            raise ObjectNotFound(f"Object {oid} is indexed but its bytes are missing from the memory "
-                                 "blob backend; run `cafstore fsck` to see what is affected.")
+            raise ObjectNotFound(
+                f"Object {oid} is indexed but its bytes are missing from the memory "
+                "blob backend; run `cafstore fsck` to see what is affected."
+            )
         return entry
 
     def open(self, oid: ObjectId) -> memoryview:

@@ -29,8 +29,17 @@ from cafstore.exception import CommandLineError
 ExecutorFactory = Callable[..., Executor]
 _FACTORIES: Dict[str, Union[str, ExecutorFactory]] = {}
 
-__all__ = ["Executor", "ExecutorFactory", "create", "default_name", "lost_attempt", "names", "register",
-           "unknown_executor", "unregister"]
+__all__ = [
+    "Executor",
+    "ExecutorFactory",
+    "create",
+    "default_name",
+    "lost_attempt",
+    "names",
+    "register",
+    "unknown_executor",
+    "unregister",
+]
 
 
 def register(name: str, factory: Union[str, ExecutorFactory], replace: bool = False) -> None:

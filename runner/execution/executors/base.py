@@ -72,9 +72,15 @@ def lost_attempt(spec: TaskSpec, pid: int, message: str, traceback: str = "", in
     the attempt's process reported a failure of cafstore's own (``traceback``
     is then printed in full) instead of just disappearing.
     """
-    error = {"type": "cafstore.exception.TaskFailed", "message": message, "traceback": traceback,
-             "headline": "internal error" if internal else "task died", "where": "",
-             "user_error": not internal, "lost": True}
+    error = {
+        "type": "cafstore.exception.TaskFailed",
+        "message": message,
+        "traceback": traceback,
+        "headline": "internal error" if internal else "task died",
+        "where": "",
+        "user_error": not internal,
+        "lost": True,
+    }
     if internal:
         error["internal"] = True
     return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=error, pid=pid)

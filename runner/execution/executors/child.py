@@ -75,8 +75,9 @@ def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool) -> TaskResul
         try:
             flow_cls = load_flow_class(spec.flow_file, spec.flow_class)
         except BaseException as exc:  # noqa: BLE001 - the flow file failed to import here: the task's failure
-            return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=describe_failure(exc),
-                              pid=os.getpid())
+            return TaskResult(
+                spec.task_id, spec.step, spec.attempt, "failed", error=describe_failure(exc), pid=os.getpid()
+            )
     return execute(spec, flow_cls, echo=echo)
 
 
@@ -134,8 +135,9 @@ def _send_frame(fd: int, kind: int, payload: bytes) -> None:
     os.close(fd)
 
 
-def report_crash(result_fd: int, spec: Optional[TaskSpec], exc: BaseException,
-                 outcome: Optional[TaskResult] = None) -> None:
+def report_crash(
+    result_fd: int, spec: Optional[TaskSpec], exc: BaseException, outcome: Optional[TaskResult] = None
+) -> None:
     """Tell the parent (else at least the terminal) that cafstore failed in this task process.
 
     Never raises: it runs where nothing may escape.  ``spec`` None: the
@@ -146,8 +148,14 @@ def report_crash(result_fd: int, spec: Optional[TaskSpec], exc: BaseException,
     text = crash_text(spec, exc) + _outcome_note(outcome)
     if spec is not None:
         try:
-            failed = TaskResult(spec.task_id, spec.step, spec.attempt, "failed",
-                                error=describe_internal_error(exc, text), pid=os.getpid())
+            failed = TaskResult(
+                spec.task_id,
+                spec.step,
+                spec.attempt,
+                "failed",
+                error=describe_internal_error(exc, text),
+                pid=os.getpid(),
+            )
             send_result(result_fd, failed)
             return
         except BaseException as send_error:  # noqa: BLE001 - fall back to the channels below, saying why
@@ -170,8 +178,10 @@ def _outcome_note(outcome: Optional[TaskResult]) -> str:
         if outcome.ok:
             return "(The step itself had succeeded before that.)\n"
         error = outcome.error or {}
-        return (f"(The step itself had failed before that: {str(error.get('type', '?'))}: "
-                f"{str(error.get('message', '?'))})\n")
+        return (
+            f"(The step itself had failed before that: {str(error.get('type', '?'))}: "
+            f"{str(error.get('message', '?'))})\n"
+        )
     except Exception as exc:  # noqa: BLE001 - the note is a courtesy; say why it is missing
         return f"(How the step itself ended cannot be told: {type(exc).__name__}.)\n"
 
@@ -179,18 +189,25 @@ def _outcome_note(outcome: Optional[TaskResult]) -> str:
 def crash_text(spec: Optional[TaskSpec], exc: BaseException) -> str:
     """The full traceback of a failure of cafstore's own in a task process, headed for the user."""
     task = f"task {spec.pathspec}" if spec is not None else "a task"
-    head = (f"cafstore failed inside the process (pid {os.getpid()}) of {task}. This is an internal error, "
-            "not an exception raised by the step; please report it with this traceback:\n")
+    head = (
+        f"cafstore failed inside the process (pid {os.getpid()}) of {task}. This is an internal error, "
+        "not an exception raised by the step; please report it with this traceback:\n"
+    )
     return head + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 def describe_internal_error(exc: BaseException, text: str) -> Dict[str, Any]:
     """A failure of cafstore's own as a TaskResult error: the whole traceback, nothing trimmed."""
     kind = f"{type(exc).__module__}.{type(exc).__qualname__}".replace("builtins.", "")
-    return {"type": kind,
-            "message": f"cafstore failed inside the task process (an internal error): {_one_line(exc)}",
-            "traceback": text, "headline": "internal error", "where": "", "user_error": False,
-            "internal": True}
+    return {
+        "type": kind,
+        "message": f"cafstore failed inside the task process (an internal error): {_one_line(exc)}",
+        "traceback": text,
+        "headline": "internal error",
+        "where": "",
+        "user_error": False,
+        "internal": True,
+    }
 
 
 def _one_line(exc: BaseException) -> str:
@@ -209,8 +226,10 @@ def _flush_std_streams() -> None:
 def main(argv: List[str]) -> NoReturn:
     """``python -m cafstore.runner.execution.executors.child RESULT_FD``: one task in a fresh interpreter."""
     if len(argv) != 2 or not argv[1].isdigit():
-        sys.stderr.write("usage: python -m cafstore.runner.execution.executors.child RESULT_FD "
-                         "(a task's spec pickled on stdin; started by the spawn executor, not by hand)\n")
+        sys.stderr.write(
+            "usage: python -m cafstore.runner.execution.executors.child RESULT_FD "
+            "(a task's spec pickled on stdin; started by the spawn executor, not by hand)\n"
+        )
         sys.exit(2)
     result_fd = int(argv[1])
     try:

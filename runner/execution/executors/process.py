@@ -115,7 +115,7 @@ class LocalProcessExecutor(Executor):
         size, kind = RESULT_FRAME.unpack_from(proc.buffer)
         if len(proc.buffer) < RESULT_FRAME.size + size:
             return
-        payload = bytes(proc.buffer[RESULT_FRAME.size:RESULT_FRAME.size + size])
+        payload = bytes(proc.buffer[RESULT_FRAME.size : RESULT_FRAME.size + size])
         if kind == CRASH_REPORT:
             proc.report = payload.decode("utf-8", "replace")
             return
@@ -124,9 +124,11 @@ class LocalProcessExecutor(Executor):
                 raise ValueError(f"unknown frame kind {kind}")
             proc.result = pickle.loads(payload)
         except Exception as exc:  # noqa: BLE001 - reported as the attempt's failure, with the cause
-            proc.report = (f"The scheduler could not read the result the task process (pid {proc.pid}) sent "
-                           f"({type(exc).__name__}: {exc}). This is an internal error of cafstore; please "
-                           "report it.\n")
+            proc.report = (
+                f"The scheduler could not read the result the task process (pid {proc.pid}) sent "
+                f"({type(exc).__name__}: {exc}). This is an internal error of cafstore; please "
+                "report it.\n"
+            )
 
     def _collect(self) -> List[TaskResult]:
         """Results ready now: reported ones, dead children, and attempts past their deadline."""
@@ -180,14 +182,18 @@ class LocalProcessExecutor(Executor):
             how = f"exited with code {code}"
         if proc.report:
             last = proc.report.strip().splitlines()[-1].strip()
-            message = (f"The task process (pid {proc.pid}) {how} after an internal error of cafstore that it "
-                       f"could not report as a result: {last}")
+            message = (
+                f"The task process (pid {proc.pid}) {how} after an internal error of cafstore that it "
+                f"could not report as a result: {last}"
+            )
             return lost_attempt(proc.spec, proc.pid, message, traceback=proc.report, internal=True)
         if proc.reason:
             why = f": {proc.reason}."
         elif code == INTERNAL_ERROR_EXIT:
-            why = (f": {INTERNAL_ERROR_EXIT} is the status of an internal error of cafstore that the task could "
-                   "not send back, whose traceback is then on the task's stderr (printed above).")
+            why = (
+                f": {INTERNAL_ERROR_EXIT} is the status of an internal error of cafstore that the task could "
+                "not send back, whose traceback is then on the task's stderr (printed above)."
+            )
         else:
             why = " (out of memory, a crash in a C extension, or os._exit / a signal from the step?)."
         message = f"The task process (pid {proc.pid}) {how} without reporting a result{why}"

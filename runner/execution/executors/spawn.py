@@ -36,7 +36,10 @@ class LocalSpawnExecutor(LocalProcessExecutor):
         try:
             popen = subprocess.Popen(
                 [sys.executable, "-m", CHILD_MODULE, str(write_end)],
-                stdin=subprocess.PIPE, pass_fds=(write_end,), cwd=spec.cwd, start_new_session=True,
+                stdin=subprocess.PIPE,
+                pass_fds=(write_end,),
+                cwd=spec.cwd,
+                start_new_session=True,
             )
         except BaseException:
             os.close(read_end)

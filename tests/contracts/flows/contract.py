@@ -12,6 +12,7 @@ executor passes on to its tasks:
 - ``CONTRACT_ITEMS``: how many items ``start`` splits into (default 3).
 - ``CONTRACT_EACH_SLEEP``: seconds each ``each`` task sleeps (default 0).
 """
+
 import os
 import signal
 import subprocess

@@ -1,4 +1,5 @@
 """A large numpy artifact made in start and read downstream; FAIL_AT=process fails the middle step."""
+
 import os
 
 from cafstore import FlowSpec, Parameter, step

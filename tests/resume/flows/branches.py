@@ -1,4 +1,5 @@
 """Two branches of two steps each; x is slow, so y2 gets a smaller task id than x2 in a normal run."""
+
 import os
 import time
 

@@ -1,4 +1,5 @@
 """Five steps in a line for the cache tests; every task says that it ran."""
+
 import os
 
 from cafstore import FlowSpec, Parameter, current, step

@@ -1,4 +1,5 @@
 """start -> a -> b -> c -> end. FAIL_AT=<step> makes that step fail; every task says that it ran."""
+
 import os
 
 from cafstore import FlowSpec, Parameter, current, step

@@ -1,4 +1,5 @@
 """Only `slow` is memoised (@cache), no --cache needed."""
+
 import os
 
 from cafstore import FlowSpec, cache, current, step

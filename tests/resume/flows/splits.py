@@ -1,4 +1,5 @@
 """A foreach over N items; FAIL_SPLITS=1,4 makes those splits fail."""
+
 import os
 
 from cafstore import FlowSpec, Parameter, current, step
@@ -17,7 +18,7 @@ class SplitFlow(FlowSpec):
         print(f"RAN work index={self.input} pid={os.getpid()}")
         if str(self.input) in os.environ.get("FAIL_SPLITS", "").split(","):
             raise ValueError(f"split {self.input} fails (FAIL_SPLITS)")
-        self.square = self.input ** 2
+        self.square = self.input**2
         self.next(self.join)
 
     @step

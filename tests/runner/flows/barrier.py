@@ -1,4 +1,5 @@
 """Join barrier: end reads an artifact the join did not pass on (MODE=fail), or one it did."""
+
 import os
 
 from cafstore import FlowSpec, step

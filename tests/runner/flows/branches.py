@@ -1,4 +1,5 @@
 """A static split into three branches, one of them two steps long."""
+
 from cafstore import FlowSpec, step
 
 

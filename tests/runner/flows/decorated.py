@@ -1,4 +1,5 @@
 """@retry, @catch and @timeout, stacked in both orders with @step."""
+
 import time
 
 from cafstore import FlowSpec, catch, current, retry, step, timeout

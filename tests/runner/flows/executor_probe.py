@@ -4,6 +4,7 @@ Under the fork executor a task is a fork of ``python executor_probe.py``, so
 ``sys.argv[0]`` is this file; under spawn it is a fresh interpreter running
 the executors' child module (``child.py``).
 """
+
 import os
 import sys
 

@@ -1,4 +1,5 @@
 """A step that fails while a sibling is still running; KIND picks the failure."""
+
 import os
 import signal
 import time

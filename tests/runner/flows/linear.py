@@ -1,4 +1,5 @@
 """A linear flow: artifacts flow down, private attributes and deleted ones do not."""
+
 from cafstore import FlowSpec, step
 
 

@@ -1,4 +1,5 @@
 """Output of every kind, with pauses, to check capture and timestamps."""
+
 import os
 import sys
 import time

@@ -1,4 +1,5 @@
 """merge_artifacts in every mode; MODE picks the join's behaviour."""
+
 import os
 
 from cafstore import FlowSpec, merge_artifacts, step
@@ -10,14 +11,14 @@ MODE = os.environ.get("MODE", "metaflow")
 class MergeFlow(FlowSpec):
     @step
     def start(self):
-        self.same = "everywhere"       # unchanged in every branch
+        self.same = "everywhere"  # unchanged in every branch
         self.count = 0
         self.next(self.one, self.two)
 
     @step
     def one(self):
         self.count += 1
-        self.only_one = "from one"     # only in one branch
+        self.only_one = "from one"  # only in one branch
         self.label = "one"
         self.increment = 1
         self.next(self.join)
@@ -32,7 +33,7 @@ class MergeFlow(FlowSpec):
     @step
     def join(self, inputs):
         if MODE == "metaflow":
-            self.count = max(i.count for i in inputs)   # set before: wins
+            self.count = max(i.count for i in inputs)  # set before: wins
             self.label = "joined"
             self.merge_artifacts(inputs, exclude=["increment"])
         elif MODE == "conflict":

@@ -1,4 +1,5 @@
 """A foreach inside one branch of a static split, with a two-step body; a foreach over a tuple."""
+
 from cafstore import FlowSpec, step
 
 

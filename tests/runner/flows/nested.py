@@ -1,4 +1,5 @@
 """Nested foreach with a static branch inside the inner one."""
+
 from cafstore import FlowSpec, step
 
 

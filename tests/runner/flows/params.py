@@ -1,4 +1,5 @@
 """Every kind of parameter."""
+
 import json
 
 from cafstore import FlowSpec, IncludeFile, JSONType, Parameter, current, step
@@ -25,11 +26,25 @@ class ParamFlow(FlowSpec):
 
     @step
     def start(self):
-        print("values", json.dumps({
-            "animal": self.animal, "count": self.count, "ratio": self.ratio, "flag": self.flag,
-            "mapping": self.mapping, "names": self.names, "dashed": self.dashed, "stamp": self.stamp,
-            "text": self.text, "blob": None if self.blob is None else list(self.blob), "latin": self.latin,
-        }, sort_keys=True))
+        print(
+            "values",
+            json.dumps(
+                {
+                    "animal": self.animal,
+                    "count": self.count,
+                    "ratio": self.ratio,
+                    "flag": self.flag,
+                    "mapping": self.mapping,
+                    "names": self.names,
+                    "dashed": self.dashed,
+                    "stamp": self.stamp,
+                    "text": self.text,
+                    "blob": None if self.blob is None else list(self.blob),
+                    "latin": self.latin,
+                },
+                sort_keys=True,
+            ),
+        )
         print("types", type(self.count).__name__, type(self.flag).__name__)
         print("parameter_names", sorted(current.parameter_names))
         self.next(self.a, self.b)

@@ -1,4 +1,5 @@
 """A foreach flow whose split 1 fails while the file FAIL_MARKER exists (resume tests)."""
+
 import os
 
 from cafstore import FlowSpec, Parameter, current, step

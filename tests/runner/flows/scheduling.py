@@ -2,6 +2,7 @@
 
 start -> foreach work (@retry twice) -> join gather -> branch -> split left/right -> join meet -> end
 """
+
 from cafstore import FlowSpec, retry, step
 
 

@@ -1,4 +1,5 @@
 """N tasks sleeping SECONDS each (concurrency, Ctrl-C)."""
+
 import os
 import subprocess
 import time
