@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cafstore.store import StoreConfig
-from cafstore.store.backends import BACKENDS, BlobBackend
+from cafstore.store.backends import BlobBackend, backend_class
 
 # Small thresholds so that every storage path (inline, file, chunked) runs on little data.
 INLINE = 256
@@ -15,4 +15,4 @@ CONFIG = StoreConfig(inline_threshold=INLINE, durable=False)
 def build_backend(name: str, root: Path, config: StoreConfig = CONFIG) -> BlobBackend:
     """The backend ``name`` for a store at ``root``, as the store's settings would build it."""
     root.mkdir(parents=True, exist_ok=True)
-    return BACKENDS[name].from_settings(root, config, {})
+    return backend_class(name).from_settings(root, config, {})

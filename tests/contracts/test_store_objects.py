@@ -106,13 +106,13 @@ def test_rechunking_a_whole_object(store):
 
 def test_a_store_refuses_a_per_process_backend_in_its_settings(tmp_path, backend_name):
     from cafstore.store import Store, StoreConfig
-    from cafstore.store.backends import BACKENDS
+    from cafstore.store.backends import backend_class
 
     config = StoreConfig(blob_backend=backend_name, durable=False)
-    if BACKENDS[backend_name].shared:
+    if backend_class(backend_name).shared:
         store = Store(tmp_path / "s", config)
-        assert type(store.blobs) is BACKENDS[backend_name]
-        assert type(Store(tmp_path / "s").blobs) is BACKENDS[backend_name]  # every later opener agrees
+        assert type(store.blobs) is backend_class(backend_name)
+        assert type(Store(tmp_path / "s").blobs) is backend_class(backend_name)  # every later opener agrees
     else:
         with pytest.raises(StoreError, match="explicitly"):
             Store(tmp_path / "s", config)

@@ -2,15 +2,18 @@
 
 ``BACKENDS`` is the registry: a name, as written in a store's settings
 (``store.json``, see ``cafstore/store/settings.py``), mapped to its
-``BlobBackend`` subclass. A new backend is one module in this package plus
-one entry here; ``open_backend`` builds it for every process that opens the
-store, and the contract suite (tests/contracts) picks it up from this dict.
+``BlobBackend`` subclass or to a ``"module:Class"`` string that is imported
+only when a store uses it (so a backend with a heavy client library costs
+nothing to stores that don't). A new backend is one module in this package
+plus one entry here; ``open_backend`` builds it for every process that opens
+the store, and the contract suite (tests/contracts) picks it up from this dict.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Union
 
 from cafstore.exception import StoreError
 from cafstore.store.backends.base import BlobBackend
@@ -18,7 +21,7 @@ from cafstore.store.backends.local import LocalBlobBackend
 from cafstore.store.backends.memory import MemoryBlobBackend
 
 DEFAULT_BACKEND = "local"
-BACKENDS: dict[str, type[BlobBackend]] = {
+BACKENDS: dict[str, Union[str, type[BlobBackend]]] = {
     "local": LocalBlobBackend,
     "memory": MemoryBlobBackend,
 }
@@ -26,10 +29,20 @@ BACKENDS: dict[str, type[BlobBackend]] = {
 
 def backend_class(name: str) -> type[BlobBackend]:
     """The class registered as ``name``; a StoreError naming the known ones otherwise."""
-    cls = BACKENDS.get(name)
-    if cls is None:
+    entry = BACKENDS.get(name)
+    if entry is None:
         raise StoreError(f"Unknown blob backend {name!r}: this cafstore knows {', '.join(sorted(BACKENDS))}.")
-    return cls
+    if isinstance(entry, str):
+        module, _, attribute = entry.partition(":")
+        try:
+            entry = getattr(importlib.import_module(module), attribute)
+        except ImportError as exc:
+            raise StoreError(
+                f"The {name!r} blob backend needs a package that is not installed ({exc.name or exc}); "
+                f"install the extra that provides it, e.g. pip install 'cafstore[{name}]'."
+            ) from exc
+        BACKENDS[name] = entry  # resolved once per process
+    return entry
 
 
 def shared_backend_class(name: str) -> type[BlobBackend]:
