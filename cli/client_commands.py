@@ -13,6 +13,7 @@ import json
 from typing import Any, Callable, Optional
 
 import click
+
 from cafstore.cli import client_actions as actions
 from cafstore.cli.context import CliState, friendly_errors, pass_state
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 import click
+
 from cafstore.cli import client_actions as actions
 from cafstore.cli.context import friendly_errors
 

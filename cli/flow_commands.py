@@ -13,10 +13,10 @@ import sys
 from typing import Any, List, NoReturn, Optional
 
 import click
-from cafstore.runner.authoring.parameters import IncludeFile, flow_parameters
-from cafstore.runner.reuse.hook import reuse_factory
 
 from cafstore.exception import CafstoreError
+from cafstore.runner.authoring.parameters import IncludeFile, flow_parameters
+from cafstore.runner.reuse.hook import reuse_factory
 
 
 class FlowState:
@@ -198,10 +198,9 @@ def build_cli(flow_cls: type) -> click.Group:
         executor: Optional[str],
         **params: Optional[str],
     ) -> int:
+        from cafstore.exception import ParameterError
         from cafstore.runner.execution.launch import run_flow
         from cafstore.runner.reuse.resume import ResumePlan, find_origin, first_origin_id, origin_parameters
-
-        from cafstore.exception import ParameterError
         from cafstore.schema import current_user as username
 
         by_attr = dict(flow_parameters(flow_cls))

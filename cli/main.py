@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Optional
 
 import click
-from cafstore.cli import client_commands, maintenance_commands, run_commands, store_commands
-from cafstore.cli.context import CliState
 
 import cafstore
+from cafstore.cli import client_commands, maintenance_commands, run_commands, store_commands
+from cafstore.cli.context import CliState
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

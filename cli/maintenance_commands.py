@@ -11,8 +11,8 @@ import json
 from typing import Optional
 
 import click
-from cafstore.cli.context import CliState, friendly_errors, pass_state
 
+from cafstore.cli.context import CliState, friendly_errors, pass_state
 from cafstore.exception import CafstoreError
 
 

@@ -13,8 +13,8 @@ import traceback
 from typing import List, Tuple
 
 import click
-from cafstore.cli.context import CliState, friendly_errors, pass_state
 
+from cafstore.cli.context import CliState, friendly_errors, pass_state
 from cafstore.exception import CommandLineError
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Optional
 
 import click
+
 from cafstore.cli.context import CliState, friendly_errors, pass_state
 
 

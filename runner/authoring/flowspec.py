@@ -12,9 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator, List, Optional
 
-from cafstore.runner.authoring.parameters import Parameter
-
 from cafstore.exception import ReadOnlyAttributeError, TransitionError
+from cafstore.runner.authoring.parameters import Parameter
 
 _MISSING: Any = object()
 #: Attributes every flow has; a step cannot assign them.

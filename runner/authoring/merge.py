@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from cafstore.runner.authoring.artifacts import Inputs, load_value
-
 from cafstore.exception import (
     MergeArtifactsError,
     MissingInMergeArtifactsException,
     UnhandledInMergeArtifactsException,
 )
+from cafstore.runner.authoring.artifacts import Inputs, load_value
 
 _MISSING: Any = object()
 

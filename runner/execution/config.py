@@ -10,9 +10,8 @@ import dataclasses
 import os
 from typing import Mapping, Optional
 
-from cafstore.runner.execution import executors
-
 from cafstore.exception import CommandLineError
+from cafstore.runner.execution import executors
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,14 +15,13 @@ import signal
 import sys
 from typing import Any, Callable, Dict, Iterable, Optional, TextIO
 
+from cafstore.exception import CommandLineError
 from cafstore.runner.authoring.parameters import resolve_all
 from cafstore.runner.execution import executors
 from cafstore.runner.execution.config import RunnerConfig
 from cafstore.runner.execution.logs import local_stamp
 from cafstore.runner.execution.runs import clean_tags, finish_run, start_run
 from cafstore.runner.execution.scheduler import Interrupted, RunContext, Scheduler
-
-from cafstore.exception import CommandLineError
 from cafstore.schema import current_user as username
 
 _UNSET: Any = object()

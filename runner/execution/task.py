@@ -20,15 +20,14 @@ import traceback
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Tuple
 
+import cafstore
+from cafstore import schema
+from cafstore.exception import CafstoreError, ForeachError, TaskTimeout, TransitionError
 from cafstore.runner.authoring.artifacts import Inputs, InputView, TaskState
 from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
 from cafstore.runner.execution import logs
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
-
-import cafstore
-from cafstore import schema
-from cafstore.exception import CafstoreError, ForeachError, TaskTimeout, TransitionError
 from cafstore.store import ObjectId, Store, serialize
 from cafstore.store.objectid import hash_pieces
 

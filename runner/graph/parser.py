@@ -20,9 +20,8 @@ import ast
 import inspect
 from typing import Dict, List, Optional, Tuple
 
-from cafstore.runner.graph.model import FlowGraph, StepNode, graph_error, step_error, step_type
-
 from cafstore.exception import GraphError
+from cafstore.runner.graph.model import FlowGraph, StepNode, graph_error, step_error, step_type
 
 #: Keyword arguments ``self.next`` understands.
 NEXT_KEYWORDS = ("foreach",)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import difflib
 from typing import Dict, Iterator, List
 
-from cafstore.runner.graph.model import RESERVED_NAMES, FlowGraph, StepNode, graph_error, step_error
-
 from cafstore.exception import GraphError
+from cafstore.runner.graph.model import RESERVED_NAMES, FlowGraph, StepNode, graph_error, step_error
 
 
 def validate(graph: FlowGraph) -> None:

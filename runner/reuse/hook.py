@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional
 
+from cafstore import schema
+from cafstore.exception import CafstoreError
 from cafstore.runner.authoring.decorators import step_options
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.runner.reuse import memo
 from cafstore.runner.reuse.resume import ResumePlan
-
-from cafstore import schema
-from cafstore.exception import CafstoreError
 from cafstore.store import ObjectId
 
 

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
+
 from cafstore.runner.execution import executors
 from cafstore.runner.execution.runs import start_run
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.runner.graph import graph_from_class
-
 from cafstore.store import Store
 
 FLOWS = Path(__file__).parent / "flows"

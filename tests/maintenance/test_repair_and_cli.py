@@ -9,11 +9,11 @@ import time
 
 import click
 import pytest
-from cafstore.cli.context import CliState, friendly_errors, pass_state
-from cafstore.cli.main import cli
 from click.testing import CliRunner
 from maint_helpers import age, make_run
 
+from cafstore.cli.context import CliState, friendly_errors, pass_state
+from cafstore.cli.main import cli
 from cafstore.exception import StorageFull
 from cafstore.maintenance.repair import repair, runs_using
 from cafstore.store import Store, StoreConfig, chunks

@@ -9,11 +9,11 @@ from __future__ import annotations
 import sys
 
 import pytest
+
+from cafstore import FlowSpec, current, step
 from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.decorators import STEP_MARKER, is_step, retry
 from cafstore.runner.authoring.flowspec import loading_for_task
-
-from cafstore import FlowSpec, current, step
 
 #: What Metaflow's ``current`` offers a step (the subset cafstore implements), and nothing more.
 CURRENT_API = {

@@ -15,14 +15,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import env_for, run_flow
+
 from cafstore.runner.execution.executors import child
 from cafstore.runner.execution.executors.process import LocalProcessExecutor
 from cafstore.runner.execution.executors.spawn import CHILD_MODULE
 from cafstore.runner.execution.runs import start_run
 from cafstore.runner.execution.spec import TaskSpec
 from cafstore.runner.graph import graph_from_class
-from helpers import env_for, run_flow
-
 from cafstore.store import Store
 
 CONTRACT = Path(__file__).resolve().parents[1] / "contracts" / "flows" / "contract.py"

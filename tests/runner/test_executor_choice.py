@@ -12,11 +12,11 @@ import sys
 import textwrap
 
 import pytest
-from cafstore.runner.execution import executors
-from cafstore.runner.execution.config import RunnerConfig
 from helpers import FLOWS, Stored, env_for, run_flow
 
 from cafstore.exception import CommandLineError
+from cafstore.runner.execution import executors
+from cafstore.runner.execution.config import RunnerConfig
 
 PROBE = FLOWS / "executor_probe.py"
 FORKED = "task program: executor_probe.py"

@@ -11,6 +11,10 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cafstore.exception import GraphError
 from cafstore.runner.graph import (
     FlowGraph,
     StepNode,
@@ -18,10 +22,6 @@ from cafstore.runner.graph import (
     graph_from_source,
     validate,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-from cafstore.exception import GraphError
 
 HEADER = "from metaflow import FlowSpec, step\n\n\nclass F(FlowSpec):\n"
 

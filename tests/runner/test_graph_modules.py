@@ -12,11 +12,11 @@ import importlib
 from pathlib import Path
 from typing import Set
 
-import cafstore.runner.graph as graph_package
 import pytest
-from cafstore.runner.graph import graph_from_source, validate
 
+import cafstore.runner.graph as graph_package
 from cafstore.exception import GraphError
+from cafstore.runner.graph import graph_from_source, validate
 
 PACKAGE = "cafstore.runner.graph"
 

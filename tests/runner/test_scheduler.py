@@ -15,14 +15,14 @@ import sys
 from typing import Callable, List, Optional
 
 import pytest
+from helpers import FLOWS
+
 from cafstore.runner.execution.config import RunnerConfig
 from cafstore.runner.execution.executors import Executor, lost_attempt
 from cafstore.runner.execution.runs import start_run
 from cafstore.runner.execution.scheduler import RunContext, Scheduler
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.runner.graph import graph_from_class, validate
-from helpers import FLOWS
-
 from cafstore.schema import task_ref
 from cafstore.store import Store, hash_bytes
 

@@ -8,13 +8,13 @@ import sys
 import time
 
 import pytest
+
+from cafstore import JSONType, Parameter, current
+from cafstore.exception import CommandLineError, ParameterError
 from cafstore.runner.authoring.decorators import CaughtException, catch, retry, step, step_options, timeout
 from cafstore.runner.authoring.parameters import IncludeFile, ParameterContext, builtin_type_of
 from cafstore.runner.execution import logs
 from cafstore.runner.execution.config import RunnerConfig
-
-from cafstore import JSONType, Parameter, current
-from cafstore.exception import CommandLineError, ParameterError
 
 CTX = ParameterContext("F", "me", "p")
 

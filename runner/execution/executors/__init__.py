@@ -22,9 +22,8 @@ import importlib
 import os
 from typing import Callable, Dict, List, Union
 
-from cafstore.runner.execution.executors.base import Executor, lost_attempt
-
 from cafstore.exception import CommandLineError
+from cafstore.runner.execution.executors.base import Executor, lost_attempt
 
 ExecutorFactory = Callable[..., Executor]
 _FACTORIES: Dict[str, Union[str, ExecutorFactory]] = {}

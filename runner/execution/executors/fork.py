@@ -16,7 +16,6 @@ from cafstore.runner.execution import task
 from cafstore.runner.execution.executors.child import run_child
 from cafstore.runner.execution.executors.process import LocalProcessExecutor
 from cafstore.runner.execution.spec import TaskSpec
-
 from cafstore.store.index import close_all
 
 
