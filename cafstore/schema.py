@@ -305,12 +305,20 @@ def scheduler_alive(meta: Mapping[str, Any]) -> bool:
     host = meta.get("host")
     if host and host != hostname():
         return True
-    created = meta.get("created")
+    recorded = meta.get("pid_start")
+    if isinstance(recorded, str) and recorded:
+        return process_alive(pid, start_id=recorded)
+    created = meta.get("created")  # a run written before pid_start was recorded
     return process_alive(pid, born_by=created if isinstance(created, (int, float)) else None)
 
 
-def process_alive(pid: int, born_by: Optional[float] = None) -> bool:
-    """Whether ``pid`` is a live process (not a zombie) that, given ``born_by``, started by then."""
+def process_alive(pid: int, born_by: Optional[float] = None, start_id: Optional[str] = None) -> bool:
+    """Whether ``pid`` is a live process (not a zombie) that, given ``born_by``, started by then,
+    and, given ``start_id`` (see :func:`process_start_id`), is the very process that recorded it.
+
+    ``start_id`` is the exact test and is immune to the wall clock being set; ``born_by``
+    compares wall times and is kept for runs recorded before ``start_id`` existed.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -322,6 +330,9 @@ def process_alive(pid: int, born_by: Optional[float] = None) -> bool:
     state, started = process_facts(pid)
     if state in ("Z", "X"):
         return False
+    if start_id is not None:
+        now_id = process_start_id(pid)
+        return now_id is None or now_id == start_id  # None: nothing to compare with, so alive
     if born_by is not None and started is not None and started > born_by + PID_START_SLACK:
         return False
     return True
@@ -340,6 +351,24 @@ def process_facts(pid: int) -> Tuple[str, Optional[float]]:
     if boot is not None and len(fields) > 19:
         start = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
     return fields[0].decode("ascii", "replace"), start
+
+
+def process_start_id(pid: int) -> Optional[str]:
+    """``<boot id>:<start tick>`` of ``pid``: names one process for as long as the machine is up.
+
+    A pid is reused once its process is gone, but never within one boot at the
+    same clock tick since boot, and ticks since boot do not move when the wall
+    clock is set. None where /proc has no answer (not Linux, process gone).
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+        with open("/proc/sys/kernel/random/boot_id", "rb") as handle:
+            boot_id = handle.read().strip().decode("ascii", "replace")
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()
+    return f"{boot_id}:{int(fields[19])}" if len(fields) > 19 else None
 
 
 def _boot_time() -> Optional[float]:

@@ -109,6 +109,7 @@ def start_run(
                 "code_path": os.path.basename(flow_file),
                 "graph": graph_id,
                 "pid": os.getpid(),
+                "pid_start": schema.process_start_id(os.getpid()),
                 "host": schema.hostname(),
                 "deleted": None,
             },

@@ -138,3 +138,46 @@ def test_the_user_comes_from_one_lookup(monkeypatch):
 
 def test_the_host_is_this_machine():
     assert schema.hostname() == socket.gethostname()
+
+
+@needs_proc
+def test_the_recorded_start_id_names_this_very_process():
+    me = schema.process_start_id(os.getpid())
+    assert me is not None and me == schema.process_start_id(os.getpid())
+    assert schema.scheduler_alive(dict(running(os.getpid()), pid_start=me))
+    # Same pid, another process's start id: the pid was reused by somebody else.
+    boot, _, tick = me.rpartition(":")
+    assert not schema.scheduler_alive(dict(running(os.getpid()), pid_start=f"{boot}:{int(tick) + 1}"))
+
+
+@needs_proc
+def test_a_wall_clock_set_forward_does_not_kill_a_live_run():
+    """With a start id recorded, a run created 'in the future' (as after the clock was set back and
+    forth) is still alive: start ticks since boot do not move with the wall clock."""
+    meta = dict(running(os.getpid(), created=time.time() - 3600), pid_start=schema.process_start_id(os.getpid()))
+    assert schema.scheduler_alive(meta)
+    meta["created"] = time.time() + 3600  # the process now looks born long before the run: still it
+    assert schema.scheduler_alive(meta)
+
+
+def test_a_real_run_records_its_schedulers_start_id(tmp_path):
+    flow = tmp_path / "tiny.py"
+    flow.write_text(
+        "from cafstore import FlowSpec, step\n"
+        "class TinyFlow(FlowSpec):\n"
+        "    @step\n"
+        "    def start(self):\n"
+        "        self.next(self.end)\n"
+        "    @step\n"
+        "    def end(self):\n"
+        "        pass\n"
+        "if __name__ == '__main__':\n"
+        "    TinyFlow()\n"
+    )
+    store = tmp_path / "store"
+    subprocess.run([sys.executable, str(flow), "--store", str(store), "run"], check=True, capture_output=True)
+    meta = Store(store).get_ref(schema.run_ref("TinyFlow", 1))
+    if os.path.exists("/proc/self/stat"):
+        assert isinstance(meta["pid_start"], str) and meta["pid_start"].count(":") >= 1
+    else:
+        assert meta["pid_start"] is None
