@@ -43,6 +43,8 @@ working after changing only the import line.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 
 class CafstoreError(Exception):
     """Base of every error cafstore raises on purpose.
@@ -158,9 +160,9 @@ class MergeArtifactsError(FlowError):
 
     headline = "merge_artifacts failed"
 
-    def __init__(self, msg: str, unhandled: object = ()) -> None:
+    def __init__(self, msg: str, unhandled: Iterable[str] = ()) -> None:
         super().__init__(msg)
-        self.artifact_names = list(unhandled)  # type: ignore[call-overload]
+        self.artifact_names = list(unhandled)
 
 
 class UnhandledInMergeArtifactsException(MergeArtifactsError):

@@ -20,6 +20,9 @@ class DataArtifact(ParentTags, ClientObject):
     """One artifact of a task: its value (``data``), object id (``sha``) and size."""
 
     _LEVEL = "artifact"
+    # Set by _attach (the constructor copies them from the DataArtifact its task makes).
+    _task: Task
+    _name: str
 
     def __init__(
         self, pathspec: str, *, store: Any = None, _namespace_check: bool = True, _current_namespace: Any = UNSET

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import contextlib
 from datetime import datetime
-from typing import Any, Callable, Dict, Iterator, List, Optional, Type, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Type, TypeVar
 
 from cafstore.client import namespaces
-from cafstore.exception import NamespaceMismatch, NotFound
+from cafstore.exception import NamespaceMismatch, NotFound, StoreError
 
 UNSET: Any = namespaces.UNSET
 Handle = TypeVar("Handle", bound="ClientObject")
+Parsed = TypeVar("Parsed")
 _CHILD_FACTORIES: Dict[str, Callable[..., Any]] = {}
 _HTML_VIEWS: Dict[str, Callable[[Any], str]] = {}
 
@@ -41,6 +42,20 @@ def first_ref(store: Any, prefix: str, reverse: bool = False) -> Optional[tuple]
         for item in scan:
             return item
     return None
+
+
+def parsed_ref(parsed: Optional[Parsed], name: str) -> Parsed:
+    """``parsed``, what a ``schema.parse_*_ref`` made of ref ``name`` that a scan found under its prefix.
+
+    Every ref the runner writes under a prefix parses; one that does not was put there by
+    something else, and is reported by name instead of failing later on a None.
+    """
+    if parsed is None:
+        raise StoreError(
+            f"The store has a ref {name!r} whose name does not follow cafstore's data model "
+            "(docs/datamodel.md); it was not written by cafstore. Delete or rename it."
+        )
+    return parsed
 
 
 def mismatch(kind: str, pathspec: str, tags: Any, ns: Optional[str]) -> NamespaceMismatch:
@@ -124,7 +139,7 @@ class ClientObject:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.pathspec == self.pathspec  # type: ignore[attr-defined]
+        return type(other) is type(self) and other.pathspec == self.pathspec
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.pathspec))
@@ -190,10 +205,15 @@ class ClientObject:
 class ParentTags:
     """Mixin: steps, tasks and artifacts carry their run's tags, read live from the run's ref."""
 
+    if TYPE_CHECKING:  # what the classes that mix this in (Step, Task, DataArtifact) provide
+
+        @property
+        def parent(self) -> ClientObject: ...
+
     @property
     def system_tags(self) -> frozenset:
-        return self.parent.system_tags  # type: ignore[attr-defined]
+        return self.parent.system_tags
 
     @property
     def user_tags(self) -> frozenset:
-        return self.parent.user_tags  # type: ignore[attr-defined]
+        return self.parent.user_tags

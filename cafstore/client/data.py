@@ -63,7 +63,7 @@ class MetaflowData:
         return sorted(self._task.artifact_ids)
 
     @property
-    def __dict__(self) -> Mapping:  # type: ignore[override]
+    def __dict__(self) -> Mapping:  # type: ignore[override]  # on purpose: a lazy view, not object's dict
         """Names and (lazily loaded) values, so ``vars(task.data)`` lists the artifacts."""
         return _LazyValues(self._task)
 

@@ -14,7 +14,16 @@ from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from cafstore import schema
 from cafstore.client import pathspecs, runstate
-from cafstore.client.base import UNSET, ClientObject, first_ref, html_view, make_child, mismatch, to_datetime
+from cafstore.client.base import (
+    UNSET,
+    ClientObject,
+    first_ref,
+    html_view,
+    make_child,
+    mismatch,
+    parsed_ref,
+    to_datetime,
+)
 from cafstore.client.connection import get_store
 from cafstore.client.data import FlowCode
 from cafstore.client.tags import change_tags
@@ -46,7 +55,10 @@ class Metaflow(ClientObject):
 
     def _children(self) -> Iterator["Flow"]:
         for key, _value in self._store.iter_refs(schema.FLOWS_PREFIX):
-            flow = Flow._attach(self._store, schema.parse_flow_ref(key), self._ns)
+            name = schema.parse_flow_ref(key)
+            if name is None:  # the ref "flows/" itself names no flow
+                continue
+            flow = Flow._attach(self._store, name, self._ns)
             if flow.is_in_namespace():
                 yield flow
 
@@ -111,7 +123,7 @@ class Flow(ClientObject):
                 system, user = runstate.tags_of(meta)
                 if not all(t in system or t in user for t in tags):
                     continue
-            yield Run._attach(self._store, self.id, schema.parse_run_ref(key)[1], meta, self._ns)
+            yield Run._attach(self._store, self.id, parsed_ref(schema.parse_run_ref(key), key)[1], meta, self._ns)
 
     def runs(self, *tags: str) -> Iterator["Run"]:
         """Runs newest first that carry every tag in ``tags`` and are in the current namespace."""
@@ -301,7 +313,7 @@ class Run(ClientObject):
         else:  # no graph stored: the steps that have tasks, start first and end last
             names = sorted(
                 {
-                    schema.parse_task_ref(key)[2]
+                    parsed_ref(schema.parse_task_ref(key), key)[2]
                     for key, _oid in self._store.iter_refs(schema.tasks_prefix(self._flow, self._run_id))
                 },
                 key=lambda n: (n != "start", n == "end", n),

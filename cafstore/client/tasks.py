@@ -27,6 +27,7 @@ from cafstore.client.base import (
     html_view,
     make_child,
     new_handle,
+    parsed_ref,
     register_child_factory,
     to_datetime,
 )
@@ -34,6 +35,7 @@ from cafstore.client.connection import get_store
 from cafstore.client.data import FlowCode, Metadata, MetaflowArtifacts, MetaflowData, TaskException
 from cafstore.client.flows import Run
 from cafstore.exception import NotFound
+from cafstore.store import ObjectId
 
 LOG_STREAMS = ("stdout", "stderr")
 
@@ -57,6 +59,11 @@ class Step(ParentTags, ClientObject):
     """One step of a run: its tasks (one, or one per foreach item)."""
 
     _LEVEL = "step"
+    # Set by _attach (the constructor copies them from the Step its run makes).
+    _run: Run
+    _name: str
+    _flow: str
+    _run_id: int
 
     def __init__(
         self, pathspec: str, *, store: Any = None, _namespace_check: bool = True, _current_namespace: Any = UNSET
@@ -78,7 +85,7 @@ class Step(ParentTags, ClientObject):
 
     def _task_refs(self) -> List[tuple]:
         prefix = schema.tasks_prefix(self._flow, self._run_id, self._name)
-        return [(schema.parse_task_ref(key)[3], oid) for key, oid in self._store.iter_refs(prefix)]
+        return [(parsed_ref(schema.parse_task_ref(key), key)[3], oid) for key, oid in self._store.iter_refs(prefix)]
 
     def _children(self) -> Iterator["Task"]:
         for task_id, oid in reversed(self._task_refs()):
@@ -108,7 +115,9 @@ class Step(ParentTags, ClientObject):
     def _edge_task(self, reverse: bool) -> "Optional[Task]":
         """The step's first (or, ``reverse``, last) task by id: one short scan."""
         found = first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, self._name), reverse=reverse)
-        return None if found is None else Task._attach(self, schema.parse_task_ref(found[0])[3], found[1])
+        if found is None:
+            return None
+        return Task._attach(self, parsed_ref(schema.parse_task_ref(found[0]), found[0])[3], found[1])
 
     @property
     def created_at(self):
@@ -142,6 +151,13 @@ class Task(ParentTags, ClientObject):
     """One execution of a step: its artifacts, logs, status and lineage."""
 
     _LEVEL = "task"
+    # Set by _attach (the constructor copies them from the Task its step makes).
+    _step: Step
+    _task_id: int
+    _oid: ObjectId  # the task record of the attempt shown
+    _record_cache: Optional[dict]  # that record, once read
+    _values: Dict[str, Any]  # artifact values already unpickled, by name
+    _data_view: Optional[MetaflowData]
 
     def __init__(
         self,
@@ -162,20 +178,20 @@ class Task(ParentTags, ClientObject):
     def _attach(cls, step: Step, task_id: int, oid: Any, record: Optional[dict] = None) -> "Task":
         task = new_handle(cls, [*step.path_components, str(task_id)], step)
         task._step, task._task_id, task._oid, task._record_cache = step, task_id, oid, record
-        task._values: Dict[str, Any] = {}
+        task._values = {}
         task._data_view = None
         return task
 
     def _select_attempt(self, attempt: int) -> None:
         oid, record = self._oid, self._record
         while record.get("attempt", 0) != attempt:
-            oid = record.get("previous_attempt")
-            if oid is None:
+            previous = record.get("previous_attempt")
+            if previous is None:
                 raise NotFound(
                     f"Task {self.pathspec} has no attempt {attempt} (its last attempt is "
                     f"{self._record.get('attempt', 0)})."
                 )
-            record = self._store.get_record(oid)
+            oid, record = previous, self._store.get_record(previous)
         self._oid, self._record_cache, self._values = oid, record, {}
 
     @property

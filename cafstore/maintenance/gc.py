@@ -163,7 +163,7 @@ def _load_objects(store: Any) -> dict:
 
 def _ref_roots(store: Any, excluded: set, problems: list) -> list:
     """(digest, holder) for every ObjectId in every ref not being dropped."""
-    roots = []
+    roots: list[tuple[bytes, str]] = []
     index = store.index
     with index.read() as txn:
         for key, raw in index.iter_raw_refs(txn):

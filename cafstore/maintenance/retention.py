@@ -121,8 +121,8 @@ def plan(store: Any, policy: Policy, now: Optional[float] = None, problems: Opti
     """
     now = time.time() if now is None else now
     problems = [] if problems is None else problems
-    runs = [(schema.parse_run_ref(name), meta) for name, meta in _raw_refs(store, schema.RUNS_PREFIX, problems)]
-    runs = [(key, meta if isinstance(meta, dict) else {}) for key, meta in runs if key]
+    parsed = [(schema.parse_run_ref(name), meta) for name, meta in _raw_refs(store, schema.RUNS_PREFIX, problems)]
+    runs = [(key, meta if isinstance(meta, dict) else {}) for key, meta in parsed if key]
     pins = {schema.parse_pin_ref(name) for name, _ in _raw_refs(store, schema.PINS_PREFIX, problems)}
     origins = set()
     for (flow, _), meta in runs:

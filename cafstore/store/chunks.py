@@ -141,7 +141,7 @@ def put_chunked(
     spans = Chunker.get(store.config.chunk_size).cut(pieces)
     ids = list(_executor().map(hash_bytes, spans)) if len(spans) > 8 else [hash_bytes(s) for s in spans]
     payload = encode_list(size, ids, [s.nbytes for s in spans])
-    unique = {}
+    unique: dict[ObjectId, memoryview] = {}
     for cid, span in zip(ids, spans):
         unique.setdefault(cid, span)
     written: set = set()

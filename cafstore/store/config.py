@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, TypedDict
+
+
+class _EnvOverrides(TypedDict, total=False):
+    """The fields ``StoreConfig.from_env`` may take from the environment."""
+
+    inline_threshold: int
+    chunk_threshold: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,7 +64,7 @@ class StoreConfig:
     @classmethod
     def from_env(cls) -> "StoreConfig":
         """Defaults, with ``CAFSTORE_INLINE_THRESHOLD`` / ``CAFSTORE_CHUNK_THRESHOLD`` for experiments and benchmarks."""
-        kwargs = {}
+        kwargs: _EnvOverrides = {}
         threshold = os.environ.get("CAFSTORE_INLINE_THRESHOLD")
         if threshold:
             kwargs["inline_threshold"] = int(threshold)

@@ -104,7 +104,7 @@ class Index:
                 self.tables[name] = self.env.open_db(name.encode(), txn=txn)
 
     # -- transactions ------------------------------------------------------
-    def read(self) -> "lmdb.Transaction":
+    def read(self) -> "lmdb.Transaction[bytes]":
         """A read transaction; use as a context manager."""
         try:
             return self.env.begin(buffers=False)
@@ -113,7 +113,7 @@ class Index:
             return self.env.begin(buffers=False)
 
     @contextlib.contextmanager
-    def write(self) -> Iterator["lmdb.Transaction"]:
+    def write(self) -> Iterator["lmdb.Transaction[bytes]"]:
         """One write transaction: everything in it commits together or not at all.
 
         The map is grown *before* the transaction when it is more than half
@@ -150,7 +150,7 @@ class Index:
         except lmdb.DiskError as exc:
             raise StorageFull(f"Could not commit to the store index: {exc}. Is the disk full?") from exc
 
-    def retrying(self, body: Callable[["lmdb.Transaction"], T]) -> T:
+    def retrying(self, body: Callable[["lmdb.Transaction[bytes]"], T]) -> T:
         """Run ``body`` in a write transaction, growing the map and retrying if it fills."""
         for _attempt in range(8):
             try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Iterator, Optional, TypeVar
 
 import lmdb
 
@@ -23,7 +23,6 @@ from cafstore.store.objectid import ObjectId
 
 if TYPE_CHECKING:
     from cafstore.store.index import Index
-    from cafstore.store.store import Store
 
 T = TypeVar("T")
 
@@ -57,7 +56,7 @@ class Transaction:
     readers in other processes see either none or all of its changes.
     """
 
-    def __init__(self, store: "Store", txn: Any) -> None:
+    def __init__(self, store: "RefVerbs", txn: Any) -> None:
         self._store = store
         self._txn = txn
         self._refs = store.index.tables["refs"]
@@ -125,9 +124,16 @@ class RefVerbs:
     through ``atomically`` so a write that must grow the index is replayed.
     """
 
-    index: "Index"
+    if TYPE_CHECKING:  # what the host class (``Store``) provides, as this mixin and ``Transaction`` use it
 
-    def transaction(self):  # -> ContextManager[Transaction]
+        @property
+        def index(self) -> Index: ...
+
+        def put_inline(self, txn: Any, data: bytes, encoding: int) -> ObjectId: ...
+
+        def put_encoded(self, txn: Any, pieces: list, size: int, encoding: int) -> ObjectId: ...
+
+    def transaction(self) -> ContextManager[Transaction]:
         """``with store.transaction() as txn:`` groups ref/counter/record changes atomically."""
 
         @contextlib.contextmanager
@@ -205,7 +211,7 @@ class RefVerbs:
         return self.atomically(body)
 
 
-def range_scan(store: "Store", table: str, start: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
+def range_scan(store: "RefVerbs", table: str, start: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
     """Entries of ``table`` whose keys start with ``start``, in key order or reversed, lazily.
 
     One read snapshot, except in one case: when this process remaps or closes

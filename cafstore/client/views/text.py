@@ -150,11 +150,11 @@ def dump_text(dumped: Dict[str, List[dict]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def human_size(size: int) -> str:
+def human_size(size: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
             return f"{size} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024  # type: ignore[assignment]
+        size /= 1024
     return str(size)
 
 
@@ -193,7 +193,7 @@ def run_summary(run: Run) -> dict:
 
 
 def history(store: Any, flow: Optional[str], ns: Optional[str], limit: Optional[int] = None) -> List[dict]:
-    out = []
+    out: List[dict] = []
     for run in runs_newest_first(store, flow, ns):
         if limit is not None and len(out) >= limit:
             break
