@@ -19,6 +19,7 @@ from typing import Any, Mapping, Optional
 
 from cafstore.exception import StoreError
 from cafstore.store.backends import DEFAULT_BACKEND, shared_backend_class
+from cafstore.store.durable import fsync_path
 
 SETTINGS_FILE = "store.json"
 FORMAT = 1
@@ -99,7 +100,7 @@ def create_settings(store_dir: Path, backend: str, options: Mapping[str, Any]) -
         except FileExistsError:
             pass  # another process created the store first: its choice stands (checked by the caller)
         else:
-            _fsync_dir(store_dir)
+            fsync_path(store_dir, directory=True)
     except OSError as exc:
         raise StoreError(f"Cannot write the store's settings {path}: {exc.strerror or exc}.") from exc
     finally:
@@ -111,11 +112,3 @@ def create_settings(store_dir: Path, backend: str, options: Mapping[str, Any]) -
     if settings is None:
         raise StoreError(f"The store's settings {path} vanished right after being written.")
     return settings
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

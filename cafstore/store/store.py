@@ -20,6 +20,7 @@ from cafstore.exception import CorruptObject, ObjectNotFound, StoreError
 from cafstore.store import freshen, records, serialize
 from cafstore.store.backends import BlobBackend, open_backend
 from cafstore.store.config import StoreConfig
+from cafstore.store.durable import fsync_path
 from cafstore.store.index import (
     ENCODING_ARTIFACT,
     ENCODING_NAMES,
@@ -47,14 +48,6 @@ class ObjectStat:
 
     def __repr__(self) -> str:
         return f"ObjectStat({self.oid.short}, size={self.size}, {self.location}, {self.encoding})"
-
-
-def _fsync_file(path: "os.PathLike") -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Store(RefVerbs):
@@ -208,7 +201,7 @@ class Store(RefVerbs):
                 chunks.put_file_chunked(self, oid, temp, size)  # chunk files are fsynced one by one
             else:
                 if self.config.durable:
-                    _fsync_file(temp)
+                    fsync_path(temp)
                 self.blobs.put_file(oid, temp)
                 self._index_file(None, oid, size, ENCODING_RAW)
             return oid

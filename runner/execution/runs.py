@@ -133,29 +133,21 @@ def record_lost_task(store: Any, spec: Any, message: str, previous: Optional[str
     with store.transaction() as txn:
         empty = txn.put_bytes(b"")
         now = time.time()
+        fields = dict(spec.record_fields(), previous_attempt=previous or spec.previous_attempt)
         record = schema.task_record(
-            flow=spec.flow_name,
-            run_id=spec.run_id,
-            step=spec.step,
-            task_id=spec.task_id,
-            attempt=spec.attempt,
+            **fields,
             status=schema.TASK_FAILED,
-            parents=spec.parents,
             artifacts={},
             new_artifacts=[],
             stdout=empty,
             stderr=empty,
-            code=spec.code,
             started=now,
             finished=now,
             exception={"type": "TaskFailed", "message": message, "traceback": ""},
-            foreach_stack=spec.foreach_stack,
             num_splits=None,
-            user=spec.user,
             hostname=schema.hostname(),
             pid=0,
-            previous_attempt=previous or spec.previous_attempt,
         )
         record_id = txn.put_record(record)
-        txn.set_ref(schema.task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), record_id)
+        txn.set_ref(spec.ref, record_id)
     return record_id

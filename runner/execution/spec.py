@@ -47,6 +47,29 @@ class TaskSpec:
     def is_join(self) -> bool:
         return self.node.get("type") == "join"
 
+    @property
+    def ref(self) -> str:
+        """The task's ref (``tasks/...``), which points at its latest attempt's record."""
+        from cafstore.schema import task_ref
+
+        return task_ref(self.flow_name, self.run_id, self.step, self.task_id)
+
+    def record_fields(self) -> Dict[str, Any]:
+        """What a task record (``schema.task_record``) takes from the spec, whoever writes the record:
+        the task process itself, or the scheduler for a task whose process died."""
+        return {
+            "flow": self.flow_name,
+            "run_id": self.run_id,
+            "step": self.step,
+            "task_id": self.task_id,
+            "attempt": self.attempt,
+            "parents": self.parents,
+            "code": self.code,
+            "foreach_stack": self.foreach_stack,
+            "user": self.user,
+            "previous_attempt": self.previous_attempt,
+        }
+
 
 @dataclasses.dataclass
 class TaskResult:

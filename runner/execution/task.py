@@ -333,30 +333,21 @@ def _commit(
         for name, blob in small:
             ids[name] = txn.put_serialized(blob)
         record = schema.task_record(
-            flow=spec.flow_name,
-            run_id=spec.run_id,
-            step=spec.step,
-            task_id=spec.task_id,
-            attempt=spec.attempt,
+            **spec.record_fields(),
             status=schema.TASK_FAILED if error else schema.TASK_OK,
-            parents=spec.parents,
             artifacts=ids,
             new_artifacts=new,
             stdout=txn.put_bytes(out),
             stderr=txn.put_bytes(err),
-            code=spec.code,
             started=started,
             finished=time.time(),
             exception=error,
-            foreach_stack=spec.foreach_stack,
             num_splits=num_splits,
-            user=spec.user,
             hostname=_HOST,
             pid=os.getpid(),
-            previous_attempt=spec.previous_attempt,
         )
         record_id = txn.put_record(record)
-        txn.set_ref(schema.task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), record_id)
+        txn.set_ref(spec.ref, record_id)
     return record_id
 
 

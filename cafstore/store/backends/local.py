@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from cafstore.exception import ObjectNotFound, StorageFull, StoreError
 from cafstore.store.backends.base import BlobBackend
+from cafstore.store.durable import fsync_path
 from cafstore.store.objectid import ObjectId
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
@@ -76,11 +77,11 @@ class LocalBlobBackend(BlobBackend):
             if not target.parent.is_dir():
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if self.durable:
-                    _fsync_dir(self.objects)
+                    fsync_path(self.objects, directory=True)
             os.chmod(path, 0o444)
             os.replace(path, target)
             if self.durable:
-                _fsync_dir(target.parent)
+                fsync_path(target.parent, directory=True)
         except OSError as exc:
             _unlink_quietly(path)
             raise _os_error("write", oid, exc) from exc
@@ -212,14 +213,6 @@ class LocalBlobBackend(BlobBackend):
             return False
         shutil.move(str(source), str(destination))
         return True
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _unlink_quietly(path: Path) -> None:
