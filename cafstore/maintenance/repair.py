@@ -15,6 +15,7 @@ import dataclasses
 import os
 from typing import Any, Iterable
 
+from cafstore import schema
 from cafstore.exception import CafstoreError
 from cafstore.store import freshen, records
 from cafstore.store.index import LOCATION_FILE, LOCATION_INLINE
@@ -36,12 +37,8 @@ class RepairReport:
 
 def _run_of(ref_name: str) -> "str | None":
     """``runs/F/0000000003`` or ``tasks/F/0000000003/...`` -> ``F/3``."""
-    for prefix in ("runs/", "tasks/"):
-        if ref_name.startswith(prefix):
-            parts = ref_name[len(prefix) :].split("/")
-            if len(parts) >= 2 and parts[1].isdigit():
-                return f"{parts[0]}/{int(parts[1])}"
-    return None
+    parsed = schema.parse_run_ref(ref_name) or schema.parse_task_ref(ref_name)
+    return None if parsed is None else f"{parsed[0]}/{parsed[1]}"
 
 
 def runs_using(store: Any, oids: Iterable = (), include_missing: bool = False) -> dict:
@@ -83,7 +80,7 @@ def runs_using(store: Any, oids: Iterable = (), include_missing: bool = False) -
                 memo[digest] = frozenset(found)
             return memo[root]
 
-        for prefix in ("runs/", "tasks/"):
+        for prefix in (schema.RUNS_PREFIX, schema.TASKS_PREFIX):
             for name, value in store.iter_refs(prefix):
                 run = _run_of(name)
                 if run is None:
