@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,21 @@ def test_importing_cafstore_is_cheap(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_every_package_folder_is_listed_for_installation():
+    """pyproject.toml lists packages by hand (runner/ and cli/ install under cafstore): a folder left
+    out works in an editable install and is missing from a wheel, so compare the list with the tree."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    root = Path(__file__).resolve().parent.parent
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    mapping = {"cafstore": "cafstore", "runner": "cafstore.runner", "cli": "cafstore.cli"}
+    found = set()
+    for folder, package in mapping.items():
+        for init in (root / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(root / folder).parts
+            if folder == "cafstore" and parts[:1] in (("runner",), ("cli",)):
+                continue
+            found.add(".".join((package, *parts)))
+    assert found == listed, f"missing from pyproject.toml: {sorted(found - listed)}; stale: {sorted(listed - found)}"

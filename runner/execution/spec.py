@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, List, Optional
 
+from cafstore import schema
+
 
 @dataclasses.dataclass
 class TaskSpec:
@@ -50,9 +52,7 @@ class TaskSpec:
     @property
     def ref(self) -> str:
         """The task's ref (``tasks/...``), which points at its latest attempt's record."""
-        from cafstore.schema import task_ref
-
-        return task_ref(self.flow_name, self.run_id, self.step, self.task_id)
+        return schema.task_ref(self.flow_name, self.run_id, self.step, self.task_id)
 
     def record_fields(self) -> Dict[str, Any]:
         """What a task record (``schema.task_record``) takes from the spec, whoever writes the record:

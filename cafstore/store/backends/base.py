@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import time
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator, Mapping
+from typing import Any, ClassVar, Iterable, Iterator, Mapping, Optional
 
 from cafstore.exception import ObjectNotFound
 from cafstore.store.objectid import ObjectId
@@ -147,3 +148,19 @@ class BlobBackend(abc.ABC):
         destination.write_bytes(data)
         self.delete(oid)
         return True
+
+
+def files_older_than(directory: Optional[Path], older_than: float) -> list[Path]:
+    """Files in ``directory`` untouched for ``older_than`` seconds (none if it does not exist): how a
+    backend with a local temp folder answers ``stray_temp_files`` without racing live writers."""
+    if directory is None or not directory.is_dir():
+        return []
+    cutoff = time.time() - older_than
+    found = []
+    for entry in directory.iterdir():
+        try:
+            if entry.stat().st_mtime <= cutoff:
+                found.append(entry)
+        except FileNotFoundError:  # its writer finished (renamed it) or gc took it meanwhile
+            continue
+    return found

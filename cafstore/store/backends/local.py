@@ -11,13 +11,12 @@ import contextlib
 import errno
 import mmap
 import os
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from cafstore.exception import ObjectNotFound, StorageFull, StoreError
-from cafstore.store.backends.base import BlobBackend
+from cafstore.store.backends.base import BlobBackend, files_older_than
 from cafstore.store.durable import fsync_path
 from cafstore.store.objectid import ObjectId
 
@@ -139,15 +138,7 @@ class LocalBlobBackend(BlobBackend):
     # -- optional capabilities, done the local way -------------------------
     def stray_temp_files(self, older_than: float = 0.0) -> list[Path]:
         """Temp files left by writers that died; ``older_than`` seconds protects live writers."""
-        cutoff = time.time() - older_than
-        found = []
-        for entry in self.tmp.iterdir() if self.tmp.is_dir() else ():
-            try:
-                if entry.stat().st_mtime <= cutoff:
-                    found.append(entry)
-            except FileNotFoundError:
-                continue
-        return found
+        return files_older_than(self.tmp, older_than)
 
     @contextlib.contextmanager
     def reading(self, oid: ObjectId) -> Iterator[memoryview]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable, Iterator, Mapping, Optional
 
 from cafstore.exception import ObjectNotFound, StoreError
-from cafstore.store.backends.base import BlobBackend
+from cafstore.store.backends.base import BlobBackend, files_older_than
 from cafstore.store.objectid import ObjectId
 
 
@@ -119,14 +119,4 @@ class MemoryBlobBackend(BlobBackend):
     # -- optional capabilities ---------------------------------------------
     def stray_temp_files(self, older_than: float = 0.0) -> list[Path]:
         """Temp files of interrupted ``put_file`` streams, like the local backend's ``tmp/``."""
-        if self._temp_dir is None or not self._temp_dir.is_dir():
-            return []
-        cutoff = time.time() - older_than
-        found = []
-        for entry in self._temp_dir.iterdir():
-            try:
-                if entry.stat().st_mtime <= cutoff:
-                    found.append(entry)
-            except FileNotFoundError:
-                continue
-        return found
+        return files_older_than(self._temp_dir, older_than)
