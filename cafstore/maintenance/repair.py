@@ -146,3 +146,25 @@ def _quarantine(store: Any, oid: ObjectId, meta: tuple, data: "bytes | None") ->
     elif data is not None:
         suffix = ".inline" if meta[0] == LOCATION_INLINE else ".chunklist"
         (target / f"{oid}{suffix}").write_bytes(data)
+
+
+def set_aside(store: Any, oids: Iterable) -> list:
+    """Move damaged objects out of the way, as ``fsck --repair`` does, for a caller that found them.
+
+    A task run again because its stored data was damaged (runner/reuse)
+    must not deduplicate against the bad copy: its corrupt bytes go to
+    ``quarantine/`` and its index entry is dropped, so storing the same
+    content again heals every run that uses it. Returns the ids set aside.
+    """
+    done = []
+    for oid in map(ObjectId, oids):
+        index = store.index
+        with index.read() as txn:
+            meta = index.object_meta(txn, oid.digest)
+            data = index.inline_bytes(txn, oid.digest)
+        if meta is None:
+            continue
+        _quarantine(store, oid, meta, data)
+        if _drop_entry(store, oid, lambda meta, data: True):
+            done.append(oid)
+    return done

@@ -16,6 +16,7 @@ from cafstore.exception import CafstoreError
 from cafstore.runner.authoring.decorators import step_options
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.runner.reuse import memo
+from cafstore.runner.reuse.intact import IntegrityGate
 from cafstore.runner.reuse.resume import ResumePlan
 from cafstore.store import ObjectId
 
@@ -42,17 +43,20 @@ class Reuser:
         self.pending_keys: Dict[int, str] = {}  # task id -> cache key, for tasks that ran
         self.say = say
         self.reused = 0
+        self.gate = IntegrityGate(store)
 
     def __call__(self, spec: TaskSpec) -> Optional[TaskResult]:
         found, source = None, ""
         if self.plan is not None:
-            found = self._usable(spec, self.plan.reusable(spec.step, spec.foreach_stack, spec.parents))
+            found = self._intact(
+                spec, self._usable(spec, self.plan.reusable(spec.step, spec.foreach_stack, spec.parents))
+            )
             source = f"from {self.plan.origin_pathspec}"
         if found is None and spec.step in self.cached_steps:
             key: Optional[str] = None
             try:
                 key = self._key(spec)
-                found = self._usable(spec, memo.lookup(self.store, key))
+                found = self._intact(spec, self._usable(spec, memo.lookup(self.store, key)))
             except CafstoreError as exc:  # an unreadable cache entry or input: run the task (and re-file it)
                 self.say(f"[{spec.pathspec}] Cache lookup failed ({exc}); running the task.")
                 found = None
@@ -66,7 +70,7 @@ class Reuser:
         record_id, record = found
         self.store.set_ref(schema.task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), ObjectId(record_id))
         self.reused += 1
-        origin = f"{record['flow']}/{record['run_id']}/{record['step']}/{record['task_id']}"
+        origin = _pathspec(record)
         self.say(f"[{spec.pathspec}] Reused {origin} ({source}); not run again.")
         foreach = self.graph[spec.step].foreach_param
         values = (record.get("artifacts") or {}).get(foreach) if foreach else None
@@ -92,6 +96,19 @@ class Reuser:
                 return None
         return found
 
+    def _intact(self, spec: TaskSpec, found: Optional[tuple]) -> Optional[tuple]:
+        """``found``, unless its stored data are missing or corrupt: then the task runs again (said in one line)."""
+        if found is None:
+            return None
+        damage = self.gate.damage(found[1])
+        if damage is None:
+            return found
+        self.say(
+            f"[{spec.pathspec}] Not reusing {_pathspec(found[1])}: its stored data are damaged ({damage}); "
+            "running the task again."
+        )
+        return None
+
     def _key(self, spec: TaskSpec) -> str:
         parents = [self.store.get_record(p) for p in spec.parents]
         return memo.cache_key(
@@ -114,6 +131,10 @@ class Reuser:
                 entries[key] = str(record_id)
         memo.remember(self.store, entries)
         return len(entries)
+
+
+def _pathspec(record: dict) -> str:
+    return f"{record['flow']}/{record['run_id']}/{record['step']}/{record['task_id']}"
 
 
 def reuse_factory(
