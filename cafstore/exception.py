@@ -10,6 +10,7 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── ObjectNotFound            no object with that id
     │   ├── CorruptObject             bytes on disk do not hash to their id
     │   ├── RefConflict               compare-and-swap of a ref lost the race
+    │   ├── DamagedRef                a ref whose value does not fit the data model (fsck --repair sets it aside)
     │   ├── InvalidRecord             a record that cannot be encoded canonically
     │   ├── ArtifactSerializationError  a value that neither pickle nor cloudpickle can store
     │   ├── ArtifactLoadError         a stored value that cannot be unpickled here
@@ -36,6 +37,9 @@ layer that raises them, and a wrapped low-level failure keeps its cause
         ├── NamespaceMismatch (alias: MetaflowNamespaceMismatch)
         ├── TaggingError (alias: TaggingException)  a bad tag, or removing a system tag
         └── ProductionTokenError (alias: IncorrectProductionToken)  not authorized for a production namespace
+
+``DamagedRefWarning`` (a ``UserWarning``, not an error) is what the client
+warns with when it skips a damaged run ref while listing runs.
 
 The Metaflow names exist so that a ported flow's ``except`` clauses keep
 working after changing only the import line.
@@ -90,6 +94,21 @@ class CorruptObject(StoreError):
 
 class RefConflict(StoreError):
     headline = "ref changed concurrently"
+
+
+class DamagedRef(StoreError):
+    """A ref whose value cannot be read as docs/datamodel.md says (bad JSON, a run ref naming
+    another run, an unknown status...). ``name``: the ref; ``fsck --repair`` moves it aside."""
+
+    headline = "damaged ref"
+
+    def __init__(self, msg: str, name: str = "") -> None:
+        super().__init__(msg)
+        self.name = name
+
+
+class DamagedRefWarning(UserWarning):
+    """A listing skipped a damaged ref (one line naming it); the listing goes on without it."""
 
 
 class InvalidRecord(StoreError, TypeError):

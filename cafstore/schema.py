@@ -25,7 +25,8 @@ from functools import lru_cache
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
 import cafstore
-from cafstore.store import ObjectId
+from cafstore.exception import CafstoreError
+from cafstore.store import ObjectId, records
 
 # -- ref names -------------------------------------------------------------------------------------
 FLOWS_PREFIX = "flows/"  # flows/<Flow> -> {"name", "created"}
@@ -162,6 +163,65 @@ def parse_run_counter(name: str) -> Optional[str]:
 
 # -- run metadata --------------------------------------------------------------------------------
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"  # a run ref's "status"
+
+
+RUN_STATUSES = (RUNNING, SUCCEEDED, FAILED)
+DAMAGED_PREFIX = "damaged/"  # damaged/<original name> -> a damaged ref set aside by `fsck --repair`
+
+
+def ref_problem(name: str, value: Any) -> Optional[str]:
+    """Why the (decoded) value of the cafstore ref ``name`` does not fit the data model, or None.
+
+    One answer for the client (which skips such a run), fsck (which reports
+    it) and repair (which sets it aside). Refs outside cafstore's prefixes
+    belong to someone else and are never judged; a reader meeting one of ours
+    that fails here must not guess what it meant.
+    """
+    if name.startswith(RUNS_PREFIX):
+        parsed = parse_run_ref(name)
+        if parsed is None:
+            return "its name is not runs/<Flow>/<10-digit run number>"
+        if not isinstance(value, dict):
+            return f"its value is a {type(value).__name__}, not run metadata"
+        flow, run_id = parsed
+        if value.get("flow") != flow or value.get("run_id") != run_id or isinstance(value.get("run_id"), bool):
+            return f"it describes run {value.get('flow')}/{value.get('run_id')}, not {flow}/{run_id}"
+        if value.get("status") not in RUN_STATUSES:
+            return f"its status {value.get('status')!r} is none of {', '.join(RUN_STATUSES)}"
+        for field in ("user_tags", "system_tags", "namespace_tags"):
+            tags = value.get(field, [])
+            if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+                return f"its {field} are not a list of strings"
+        if not isinstance(value.get("parameters", {}), dict):
+            return "its parameters are not a map of names to objects"
+        return None
+    if name.startswith(TASKS_PREFIX):
+        if parse_task_ref(name) is None:
+            return "its name is not tasks/<Flow>/<run>/<step>/<task>"
+        return None if isinstance(value, ObjectId) else f"its value is a {type(value).__name__}, not a record id"
+    for prefix, parse in ((FLOWS_PREFIX, parse_flow_ref), (PINS_PREFIX, parse_pin_ref)):
+        if name.startswith(prefix):
+            if parse(name) is None:
+                return "its name does not follow the data model (docs/datamodel.md)"
+            return None if isinstance(value, dict) else f"its value is a {type(value).__name__}, not a map"
+    if name.startswith(CACHE_PREFIX):
+        return None if isinstance(value, str) and len(value) == 64 else "its value is not a record id as text"
+    return None
+
+
+def read_ref(name: str, raw: "bytes | memoryview") -> Tuple[Any, Optional[str]]:
+    """(value, None) for a ref's stored bytes, or (None or the value, why it is damaged)."""
+    try:
+        value = records.decode(raw)
+    except (CafstoreError, ValueError) as exc:  # not JSON, not UTF-8, a malformed object id
+        return None, f"its value cannot be decoded ({exc})"
+    return value, ref_problem(name, value)
+
+
+def run_of_ref(name: str) -> Optional[str]:
+    """``Flow/N`` for a run, task or pin ref name (the run a damaged ref affects), else None."""
+    parsed = parse_run_ref(name) or parse_task_ref(name) or parse_pin_ref(name)
+    return None if parsed is None else f"{parsed[0]}/{parsed[1]}"
 
 
 # -- the task record -----------------------------------------------------------------------------

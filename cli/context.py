@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 from typing import Any, Callable, NoReturn, Optional
 
 import click
 
-from cafstore.exception import CafstoreError
+from cafstore.exception import CafstoreError, DamagedRefWarning
 
 
 class CliState:
@@ -63,13 +64,33 @@ def _runs_hit(exc: CafstoreError) -> str:
 
 
 def friendly_errors(func: Callable) -> Callable:
-    """Turn a CafstoreError into one paragraph on stderr and exit 1: never a bare traceback."""
+    """Turn a CafstoreError into one paragraph on stderr and exit 1: never a bare traceback.
+
+    A damaged ref a listing skipped (``DamagedRefWarning``) is one ``warning:`` line on
+    stderr, once per ref, and the command goes on.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.simplefilter("always", DamagedRefWarning)
+                warnings.showwarning = _one_line_warning(warnings.showwarning)
+                return func(*args, **kwargs)
         except CafstoreError as exc:
             fail(f"{exc.headline}: {exc}{_runs_hit(exc)}")
 
     return wrapper
+
+
+def _one_line_warning(fallback: Callable) -> Callable:
+    shown: set = set()
+
+    def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+        if not issubclass(category, DamagedRefWarning):
+            fallback(message, category, *args, **kwargs)
+        elif str(message) not in shown:
+            shown.add(str(message))
+            click.echo(f"warning: {message}", err=True)
+
+    return show

@@ -171,9 +171,17 @@ def rm(state: CliState, runs: tuple, yes: bool) -> None:
     ):
         click.echo("nothing deleted")
         raise SystemExit(1)
+    failed = 0
     for flow, run_id in targets:
-        changed = retention.set_deleted(state.store, flow, run_id, True)
+        try:
+            changed = retention.set_deleted(state.store, flow, run_id, True)
+        except CafstoreError as exc:  # one damaged or missing run must not stop the others
+            click.echo(f"Error: {exc.headline}: {exc}", err=True)
+            failed += 1
+            continue
         click.echo(f"deleted {flow}/{run_id}" if changed else f"{flow}/{run_id} was already deleted")
+    if failed:
+        raise SystemExit(1)
 
 
 @click.command()
@@ -240,14 +248,37 @@ def dedup(state: CliState, dry_run: bool, everything: bool, top: int, as_json: b
         )
 
 
-def print_repair(store, fsck_report, as_json: bool) -> bool:
-    """``fsck --repair``: repair, print what was done; True if something changed."""
+def fsck_report(store, progress: bool) -> tuple:
+    """(the store's fsck report, damaged refs): every damaged ref (``refcheck``) is one of its problems."""
+    from cafstore import schema
+    from cafstore.maintenance import refcheck
+
+    report = store.fsck(progress=progress)
+    damaged = refcheck.find(store)
+    for bad in damaged:  # one line per ref: this one names the run, where fsck's could not
+        report.problems = [p for p in report.problems if not p.startswith(f"ref {bad.name!r}: ")]
+        report.problems.append(bad.line())
+    aside = sum(1 for _ in store.iter_raw_refs(schema.DAMAGED_PREFIX))
+    if aside:
+        report.notes.append(
+            f"{aside} damaged ref(s) set aside under {schema.DAMAGED_PREFIX} by `fsck --repair`, original bytes "
+            f"kept (read them with Store(path).list_refs({schema.DAMAGED_PREFIX!r}); gc keeps what they name)"
+        )
+    return report, damaged
+
+
+def print_repair(store, fsck_report, damaged: list, as_json: bool) -> bool:
+    """``fsck --repair``: set damaged refs aside, repair objects, print what was done; True if something changed."""
+    from cafstore.maintenance import refcheck
     from cafstore.maintenance.repair import repair
 
+    moved = refcheck.set_aside(store, damaged)
     result = repair(store, report=fsck_report)
     if as_json:
-        click.echo(json.dumps({"repair": result.to_dict()}, indent=2))
+        click.echo(json.dumps({"repair": {**result.to_dict(), "moved_refs": [m.line() for m in moved]}}, indent=2))
     else:
+        for item in moved:
+            click.echo(f"repair: {item.line()}")
         for name in result.removed_temp:
             click.echo(f"repair: removed temp file {name}")
         for oid in result.removed_entries:
@@ -255,7 +286,7 @@ def print_repair(store, fsck_report, as_json: bool) -> bool:
         for oid in result.quarantined:
             click.echo(f"repair: moved corrupt object {oid} to {store.path / 'quarantine'}")
         print_lost_runs(result.lost_runs)
-    return bool(result.removed_temp or result.removed_entries or result.quarantined)
+    return bool(moved or result.removed_temp or result.removed_entries or result.quarantined)
 
 
 def print_damage(store, fsck_report) -> None:

@@ -41,11 +41,11 @@ def init(state: CliState, path: Optional[str]) -> None:
 @friendly_errors
 def fsck(state: CliState, as_json: bool, repair: bool) -> None:
     """Re-hash every object and resolve every reference; exit 1 if anything is wrong."""
-    from cafstore.cli.maintenance_commands import print_damage, print_repair
+    from cafstore.cli.maintenance_commands import fsck_report, print_damage, print_repair
 
-    report = state.store.fsck(progress=not as_json)
-    if repair and print_repair(state.store, report, as_json):
-        report = state.store.fsck(progress=not as_json)  # the verdict is on the repaired store
+    report, damaged = fsck_report(state.store, progress=not as_json)
+    if repair and print_repair(state.store, report, damaged, as_json):
+        report, damaged = fsck_report(state.store, progress=not as_json)  # the verdict is on the repaired store
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

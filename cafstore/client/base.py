@@ -21,6 +21,7 @@ import contextlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Type, TypeVar
 
+from cafstore import schema
 from cafstore.client import namespaces
 from cafstore.exception import NamespaceMismatch, NotFound, StoreError
 
@@ -37,10 +38,15 @@ def to_datetime(stamp: Any) -> Optional[datetime]:
 
 
 def first_ref(store: Any, prefix: str, reverse: bool = False) -> Optional[tuple]:
-    """The first (or last) ref under ``prefix``, closing the scan's read snapshot at once."""
-    with contextlib.closing(store.iter_refs(prefix, reverse=reverse)) as scan:
-        for item in scan:
-            return item
+    """The first (or last) ref under ``prefix``, closing the scan's read snapshot at once.
+
+    Mostly asked whether a ref exists at all: a value that does not decode is
+    returned as None rather than stopping the caller (listings report damage).
+    """
+    with contextlib.closing(store.iter_raw_refs(prefix, reverse=reverse)) as scan:
+        for name, raw in scan:
+            value, problem = schema.read_ref(name, raw)
+            return name, (None if value is None and problem else value)
     return None
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from cafstore import schema
-from cafstore.client import pathspecs, runstate
+from cafstore.client import damaged, pathspecs, runstate
 from cafstore.client.base import (
     UNSET,
     ClientObject,
@@ -27,7 +27,7 @@ from cafstore.client.base import (
 from cafstore.client.connection import get_store
 from cafstore.client.data import FlowCode
 from cafstore.client.tags import change_tags
-from cafstore.exception import NotFound
+from cafstore.exception import DamagedRef, NotFound
 
 
 def _resolve_ns(_namespace_check: bool, _current_namespace: Any) -> Any:
@@ -54,7 +54,7 @@ class Metaflow(ClientObject):
         return list(self)
 
     def _children(self) -> Iterator["Flow"]:
-        for key, _value in self._store.iter_refs(schema.FLOWS_PREFIX):
+        for key, _raw in self._store.iter_raw_refs(schema.FLOWS_PREFIX):  # the name is all it needs
             name = schema.parse_flow_ref(key)
             if name is None:  # the ref "flows/" itself names no flow
                 continue
@@ -79,7 +79,10 @@ class Flow(ClientObject):
     ) -> None:
         (name,) = pathspecs.split(pathspec, "flow")
         super().__init__([name], store or get_store(), _resolve_ns(_namespace_check, _current_namespace))
-        self._info = self._store.get_ref(schema.flow_ref(name))
+        info, problem = schema.read_ref(
+            schema.flow_ref(name), self._store.get_raw_ref(schema.flow_ref(name)) or b"null"
+        )
+        self._info = None if problem else info  # a damaged flows/ ref: known by its runs alone
         if self._info is None and first_ref(self._store, schema.runs_prefix(name)) is None:
             raise NotFound(
                 f"Flow {name!r} does not exist in the store at {self._store.path}: it has never run "
@@ -106,7 +109,7 @@ class Flow(ClientObject):
         created = (self._info or {}).get("created")
         if created is None:
             scan = first_ref(self._store, schema.runs_prefix(self.id))
-            created = scan[1].get("created") if scan else None
+            created = scan[1].get("created") if scan and isinstance(scan[1], dict) else None
         return to_datetime(created)
 
     def is_in_namespace(self) -> bool:
@@ -116,7 +119,7 @@ class Flow(ClientObject):
     def _scan(self, ns: Optional[str], tags: Iterable[str] = ()) -> Iterator["Run"]:
         tags = list(tags)
         wanted = tags if ns is None else [ns, *tags]
-        for key, meta in scan_refs(self._store, schema.runs_prefix(self.id), wanted):
+        for key, meta in damaged.runs(self._store, schema.runs_prefix(self.id), wanted):
             if not runstate.visible(meta) or not runstate.in_namespace(meta, ns):
                 continue
             if tags:
@@ -151,18 +154,11 @@ class Flow(ClientObject):
         return None
 
 
-def scan_refs(store: Any, prefix: str, needles: Iterable[str] = ()) -> Iterator[tuple]:
-    """Refs under ``prefix`` newest first that may carry every needle (a tag): the store skips
-    the others without decoding them, which keeps ``latest_run`` in a namespace whose newest run
-    is far back, and ``runs('rare_tag')``, cheap. Callers check tags exactly."""
-    return store.iter_refs(prefix, reverse=True, containing=needles)
-
-
 def load_run(store: Any, flow: str, run_id: int, pathspec: str) -> dict:
-    """A visible run's ref value, or NotFound saying why there is none."""
-    meta = store.get_ref(schema.run_ref(flow, run_id))
+    """A visible run's ref value, or NotFound saying why there is none (DamagedRef if it is damaged)."""
+    meta = damaged.run_meta(store, flow, run_id)
     if meta is None:
-        if store.get_ref(schema.flow_ref(flow)) is None and first_ref(store, schema.runs_prefix(flow)) is None:
+        if store.get_raw_ref(schema.flow_ref(flow)) is None and first_ref(store, schema.runs_prefix(flow)) is None:
             raise NotFound(f"Run {pathspec!r} does not exist: there is no flow {flow!r} in the store at {store.path}.")
         raise NotFound(f"Run {pathspec!r} does not exist (flow {flow!r} has no run {run_id}).")
     if not runstate.visible(meta):
@@ -288,7 +284,10 @@ class Run(ClientObject):
     def sibling_run(self, run_id: int) -> "Run":
         """Run ``run_id`` of the same flow, in this run's store and namespace setting, read as is (no
         namespace check, a missing run is an empty one): where lineage leads when a resume reused a task."""
-        meta = self._store.get_ref(schema.run_ref(self._flow, run_id)) or {}
+        try:
+            meta = damaged.run_meta(self._store, self._flow, run_id) or {}
+        except DamagedRef:
+            meta = {}  # lineage through a damaged ref: an empty run, like a missing one
         return Run._attach(self._store, self._flow, run_id, meta, self._ns)
 
     # -- steps -------------------------------------------------------------

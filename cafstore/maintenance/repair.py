@@ -81,9 +81,10 @@ def runs_using(store: Any, oids: Iterable = (), include_missing: bool = False) -
             return memo[root]
 
         for prefix in (schema.RUNS_PREFIX, schema.TASKS_PREFIX):
-            for name, value in store.iter_refs(prefix):
+            for name, raw in store.iter_raw_refs(prefix):
                 run = _run_of(name)
-                if run is None:
+                value, problem = schema.read_ref(name, raw)
+                if run is None or value is None and problem:  # a damaged ref: refcheck reports it
                     continue
                 hits: set = set()
                 for oid in records.referenced_ids(value):

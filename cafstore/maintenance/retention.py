@@ -29,7 +29,7 @@ import time
 from typing import Any, Optional
 
 from cafstore import schema
-from cafstore.exception import CafstoreError, MaintenanceArgumentError, NotFound
+from cafstore.exception import CafstoreError, DamagedRef, MaintenanceArgumentError, NotFound
 from cafstore.schema import pin_ref, run_ref
 from cafstore.schema import tasks_prefix as task_prefix  # gc.py names a run's task refs through retention
 from cafstore.store import records
@@ -197,9 +197,17 @@ def run_refs(store: Any, flow: str, run_id: int) -> list:
 
 # -- user verbs --------------------------------------------------------------------------------
 def _require_run(store: Any, flow: str, run_id: int) -> dict:
-    meta = store.get_ref(run_ref(flow, run_id))
-    if meta is None:
+    name = run_ref(flow, run_id)
+    raw = store.get_raw_ref(name)
+    if raw is None:
         raise NotFound(f"No run {flow}/{run_id} in the store at {store.path}.")
+    meta, problem = schema.read_ref(name, raw)
+    if not isinstance(meta, dict):  # a dict with other damage can still be marked deleted or pinned
+        raise DamagedRef(
+            f"The ref {name!r} of run {flow}/{run_id} is damaged ({problem}), so it cannot be changed. "
+            "`cafstore fsck --repair` moves it aside (to damaged/), keeping its bytes.",
+            name,
+        )
     return meta
 
 

@@ -26,6 +26,7 @@ class FsckReport:
     problems: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
     bad_objects: set = dataclasses.field(default_factory=set)
+    bad_refs: set = dataclasses.field(default_factory=set)  # names of refs whose value does not decode
 
     @property
     def ok(self) -> bool:
@@ -121,8 +122,15 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
                 report.problems.append(f"record {st.oid}: undecodable ({exc})")
                 continue
             references.extend((f"record {st.oid}", ref) for ref in records.referenced_ids(record))
-    for name, value in store.list_refs(""):
+    for key, raw in store.scan("refs", b""):
         report.refs += 1
+        name = key.decode("utf-8", "replace")
+        try:
+            value = records.decode(raw)
+        except (CafstoreError, ValueError) as exc:  # one bad ref is reported; the others are still checked
+            report.problems.append(f"ref {name!r}: its value cannot be decoded ({exc})")
+            report.bad_refs.add(name)
+            continue
         references.extend((f"ref {name!r}", ref) for ref in records.referenced_ids(value))
     for holder, ref in references:
         if ref not in indexed:

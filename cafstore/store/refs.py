@@ -84,6 +84,14 @@ class Transaction:
     def delete_ref(self, name: str) -> bool:
         return self._txn.delete(ref_key(name), db=self._refs)
 
+    def get_raw_ref(self, name: str) -> Optional[bytes]:
+        """The ref's stored bytes, undecoded (None if absent)."""
+        return self._txn.get(ref_key(name), db=self._refs)
+
+    def has_object(self, oid: ObjectId) -> bool:
+        """Whether ``oid`` is indexed, as of this transaction (a ref about to name it may)."""
+        return self._store.index.object_meta(self._txn, ObjectId(oid).digest) is not None
+
     def list_refs(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
         start = prefix_key(prefix)
         cursor = self._txn.cursor(db=self._refs)
@@ -152,10 +160,14 @@ class RefVerbs:
         return self.index.retrying(lambda t: body(Transaction(self, t)))
 
     def get_ref(self, name: str, default: Any = None) -> Any:
+        raw = self.get_raw_ref(name)
+        return default if raw is None else records.decode(raw)
+
+    def get_raw_ref(self, name: str) -> Optional[bytes]:
+        """The ref's stored bytes, undecoded (None if absent): for readers that judge a damaged value."""
         index = self.index
         with index.read() as txn:
-            raw = txn.get(ref_key(name), db=index.tables["refs"])
-        return default if raw is None else records.decode(raw)
+            return txn.get(ref_key(name), db=index.tables["refs"])
 
     def set_ref(self, name: str, value: Any, expected: Any = MISSING) -> None:
         self.atomically(lambda t: t.set_ref(name, value, expected))
@@ -180,10 +192,18 @@ class RefVerbs:
         cannot match are skipped without being decoded (~2 us each instead of
         ~50). Callers still check matches exactly.
         """
+        for name, raw in self.iter_raw_refs(prefix, reverse, containing):
+            yield name, records.decode(raw)
+
+    def iter_raw_refs(
+        self, prefix: str = "", reverse: bool = False, containing: Iterable[str] = ()
+    ) -> Iterator[tuple[str, bytes]]:
+        """``iter_refs`` with the values left undecoded: for a reader that must report a ref whose
+        value does not decode and go on with the others, instead of stopping at it."""
         marks = [json.dumps(text, ensure_ascii=False).encode("utf-8") for text in containing]
         for key, raw in self.scan("refs", prefix_key(prefix), reverse):
             if all(mark in raw for mark in marks):
-                yield key.decode("utf-8"), records.decode(raw)
+                yield key.decode("utf-8"), raw
 
     def scan(self, table: str, start: bytes, reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
         """Raw (key, value) entries of index table ``table`` whose keys start with ``start``, lazily.

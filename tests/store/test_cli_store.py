@@ -64,7 +64,8 @@ def test_fsck_good_then_corrupt(run_cli, tmp_path):
     path = tmp_path / "store"
     store = Store(path, StoreConfig(inline_threshold=64, chunk_threshold=0))
     victim = store.put_bytes(b"v" * 5000)
-    store.set_ref("runs/F/1", {"data": victim})
+    # a run ref as the data model has it (fsck judges the shape of cafstore's refs too)
+    store.set_ref("runs/F/1", {"flow": "F", "run_id": 1, "status": "succeeded", "data": victim})
     out = run_cli("--store", path, "fsck")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ok" in out.stdout.splitlines()[-1]

@@ -1,0 +1,52 @@
+"""Run refs that do not fit the data model: skipped with a warning in listings, an error when named.
+
+One damaged ref (bad JSON, a run ref describing another run, an unknown
+status: ``cafstore.schema.ref_problem``) must not hide every other run. A
+listing (``Flow.runs()``, ``latest_run``, ``cafstore log``/``ls``) skips it
+and warns once, with a ``DamagedRefWarning`` naming the ref and what is
+wrong; asking for that run by name (``Run('F/2')``) raises ``DamagedRef``
+with the same facts. ``cafstore fsck --repair`` moves such refs aside (to
+``damaged/<name>``, docs/maintenance.md), after which neither happens.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Iterable, Iterator, Optional
+
+from cafstore import schema
+from cafstore.exception import DamagedRef, DamagedRefWarning
+
+_ADVICE = "`cafstore fsck --repair` moves it aside (to damaged/), keeping its bytes."
+
+
+def describe(name: str, problem: str) -> str:
+    run = schema.run_of_ref(name)
+    return f"The ref {name!r}" + (f" (run {run})" if run else "") + f" is damaged: {problem}."
+
+
+def runs(store: Any, prefix: str, needles: Iterable[str] = ()) -> Iterator[tuple]:
+    """(ref name, run metadata) under ``prefix``, newest first, that may carry every needle (a tag).
+
+    The store skips refs without the needles undecoded (cheap ``latest_run`` in a
+    namespace whose newest run is far back); callers check tags exactly. A
+    damaged ref is skipped with a warning.
+    """
+    for name, raw in store.iter_raw_refs(prefix, reverse=True, containing=needles):
+        meta, problem = schema.read_ref(name, raw)
+        if problem is not None:
+            warnings.warn(DamagedRefWarning(f"{describe(name, problem)} Skipped; {_ADVICE}"), stacklevel=2)
+            continue
+        yield name, meta
+
+
+def run_meta(store: Any, flow: str, run_id: int) -> Optional[dict]:
+    """The run ref's value (None if there is none); ``DamagedRef`` if it is damaged."""
+    name = schema.run_ref(flow, run_id)
+    raw = store.get_raw_ref(name)
+    if raw is None:
+        return None
+    meta, problem = schema.read_ref(name, raw)
+    if problem is not None:
+        raise DamagedRef(f"{describe(name, problem)} {_ADVICE}", name)
+    return meta
