@@ -1,18 +1,19 @@
-"""Run refs that do not fit the data model: skipped with a warning in listings, an error when named.
+"""Run and task refs that do not fit the data model: skipped with a warning in listings, an error when named.
 
 One damaged ref (bad JSON, a run ref describing another run, an unknown
-status: ``cafstore.schema.ref_problem``) must not hide every other run. A
-listing (``Flow.runs()``, ``latest_run``, ``cafstore log``/``ls``) skips it
-and warns once, with a ``DamagedRefWarning`` naming the ref and what is
-wrong; asking for that run by name (``Run('F/2')``) raises ``DamagedRef``
-with the same facts. ``cafstore fsck --repair`` moves such refs aside (to
+status, a task ref that holds no record id: ``cafstore.schema.ref_problem``)
+must not hide every other run or task. A listing (``Flow.runs()``,
+``latest_run``, a step's tasks, ``cafstore log``/``ls``) skips it and warns
+with a ``DamagedRefWarning`` naming the ref and what is wrong; asking for it
+by name (``Run('F/2')``, ``Step[...]['3']``) raises ``DamagedRef`` with the
+same facts. ``cafstore fsck --repair`` moves such refs aside (to
 ``damaged/<name>``, docs/maintenance.md), after which neither happens.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Generator, Iterable, Iterator, Optional
 
 from cafstore import schema
 from cafstore.exception import DamagedRef, DamagedRefWarning
@@ -50,3 +51,24 @@ def run_meta(store: Any, flow: str, run_id: int) -> Optional[dict]:
     if problem is not None:
         raise DamagedRef(f"{describe(name, problem)} {_ADVICE}", name)
     return meta
+
+
+def task_refs(store: Any, prefix: str, reverse: bool = False) -> Generator[tuple, None, None]:
+    """(task ref name, record id) under ``prefix``; a damaged task ref is skipped with a warning."""
+    for name, raw in store.iter_raw_refs(prefix, reverse=reverse):
+        oid, problem = schema.read_ref(name, raw)
+        if problem is not None:
+            warnings.warn(DamagedRefWarning(f"{describe(name, problem)} Skipped; {_ADVICE}"), stacklevel=2)
+            continue
+        yield name, oid
+
+
+def task_record_id(store: Any, name: str) -> Optional[Any]:
+    """The record id a task ref holds (None if there is none); ``DamagedRef`` if it is damaged."""
+    raw = store.get_raw_ref(name)
+    if raw is None:
+        return None
+    oid, problem = schema.read_ref(name, raw)
+    if problem is not None:
+        raise DamagedRef(f"{describe(name, problem)} {_ADVICE}", name)
+    return oid

@@ -79,10 +79,10 @@ class Flow(ClientObject):
     ) -> None:
         (name,) = pathspecs.split(pathspec, "flow")
         super().__init__([name], store or get_store(), _resolve_ns(_namespace_check, _current_namespace))
-        info, problem = schema.read_ref(
-            schema.flow_ref(name), self._store.get_raw_ref(schema.flow_ref(name)) or b"null"
-        )
-        self._info = None if problem else info  # a damaged flows/ ref: known by its runs alone
+        ref = schema.flow_ref(name)
+        raw = self._store.get_raw_ref(ref)
+        info, problem = schema.read_ref(ref, raw) if raw is not None else (None, None)
+        self._info = None if problem else info  # a damaged flows/ ref: the flow is known by its runs alone
         if self._info is None and first_ref(self._store, schema.runs_prefix(name)) is None:
             raise NotFound(
                 f"Flow {name!r} does not exist in the store at {self._store.path}: it has never run "
@@ -313,7 +313,7 @@ class Run(ClientObject):
             names = sorted(
                 {
                     parsed_ref(schema.parse_task_ref(key), key)[2]
-                    for key, _oid in self._store.iter_refs(schema.tasks_prefix(self._flow, self._run_id))
+                    for key, _raw in self._store.iter_raw_refs(schema.tasks_prefix(self._flow, self._run_id))
                 },
                 key=lambda n: (n != "start", n == "end", n),
             )

@@ -14,11 +14,12 @@ module registers (base.make_child), and a task makes its DataArtifacts
 
 from __future__ import annotations
 
+import contextlib
 from types import MappingProxyType
 from typing import Any, Dict, Iterator, List, Mapping, Optional
 
 from cafstore import schema
-from cafstore.client import logtext, pathspecs
+from cafstore.client import damaged, logtext, pathspecs
 from cafstore.client.base import (
     UNSET,
     ClientObject,
@@ -34,7 +35,7 @@ from cafstore.client.base import (
 from cafstore.client.connection import get_store
 from cafstore.client.data import FlowCode, Metadata, MetaflowArtifacts, MetaflowData, TaskException
 from cafstore.client.flows import Run
-from cafstore.exception import NotFound
+from cafstore.exception import DamagedRef, NotFound
 from cafstore.store import ObjectId
 
 LOG_STREAMS = ("stdout", "stderr")
@@ -85,7 +86,9 @@ class Step(ParentTags, ClientObject):
 
     def _task_refs(self) -> List[tuple]:
         prefix = schema.tasks_prefix(self._flow, self._run_id, self._name)
-        return [(parsed_ref(schema.parse_task_ref(key), key)[3], oid) for key, oid in self._store.iter_refs(prefix)]
+        return [
+            (parsed_ref(schema.parse_task_ref(key), key)[3], oid) for key, oid in damaged.task_refs(self._store, prefix)
+        ]
 
     def _children(self) -> Iterator["Task"]:
         for task_id, oid in reversed(self._task_refs()):
@@ -99,7 +102,7 @@ class Step(ParentTags, ClientObject):
 
     def _child(self, task_id: str) -> "Task":
         number = pathspecs.number(task_id, "task", f"{self.pathspec}/{task_id}")
-        oid = self._store.get_ref(schema.task_ref(self._flow, self._run_id, self._name, number))
+        oid = damaged.task_record_id(self._store, schema.task_ref(self._flow, self._run_id, self._name, number))
         if oid is None:
             raise NotFound(
                 f"Step {self.pathspec} has no finished task {number} "
@@ -114,7 +117,9 @@ class Step(ParentTags, ClientObject):
 
     def _edge_task(self, reverse: bool) -> "Optional[Task]":
         """The step's first (or, ``reverse``, last) task by id: one short scan."""
-        found = first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, self._name), reverse=reverse)
+        prefix = schema.tasks_prefix(self._flow, self._run_id, self._name)
+        with contextlib.closing(damaged.task_refs(self._store, prefix, reverse=reverse)) as scan:
+            found = next(scan, None)
         if found is None:
             return None
         return Task._attach(self, parsed_ref(schema.parse_task_ref(found[0]), found[0])[3], found[1])
@@ -315,10 +320,11 @@ class Task(ParentTags, ClientObject):
         record = self._store.get_record(oid)
         run, step, number = self._run, record.get("step"), record.get("task_id")
         here = self._step._run_id
-        if (
-            self._store.get_ref(schema.task_ref(self._step._flow, here, step, number)) != oid
-            and record.get("run_id") != here
-        ):
+        try:
+            stored = damaged.task_record_id(self._store, schema.task_ref(self._step._flow, here, step, number))
+        except DamagedRef:
+            stored = None  # lineage through a damaged task ref: look where the record ran
+        if stored != oid and record.get("run_id") != here:
             run = run.sibling_run(record["run_id"])
         return Task._attach(Step._attach(run, step), number, oid, record)
 

@@ -45,15 +45,17 @@ def find_origin(store: Any, flow: str, user: str, origin_run_id: Optional[int]) 
     Any namespace will do (another user's run, a production run): resuming
     is explicit about which run it reads.
     """
+    from cafstore.client import damaged  # a damaged run ref: a clear error, or skipped with a warning
+
     if origin_run_id is not None:
-        meta = store.get_ref(schema.run_ref(flow, origin_run_id))
+        meta = damaged.run_meta(store, flow, origin_run_id)
         if meta is None or meta.get("deleted"):
             raise ResumeError(
                 f"There is no run {flow}/{origin_run_id} to resume (--origin-run-id {origin_run_id}). "
                 f"`cafstore log {flow}` lists the runs of this flow."
             )
         return meta
-    for _name, meta in store.iter_refs(schema.runs_prefix(flow), reverse=True):
+    for _name, meta in damaged.runs(store, schema.runs_prefix(flow), needles=[user]):
         if meta.get("user") == user and not meta.get("deleted"):
             return meta
     raise ResumeError(
@@ -77,7 +79,10 @@ class ResumePlan:
         failed: Dict[str, str] = {}  # step -> pathspec of one task of it whose final attempt failed
         flow, run_id = origin["flow"], int(origin["run_id"])
         prefix = schema.tasks_prefix(flow, run_id)
-        for name, record_id in store.iter_refs(prefix):
+        for name, raw in store.iter_raw_refs(prefix):
+            record_id, problem = schema.read_ref(name, raw)
+            if problem is not None:
+                continue  # a damaged task ref (`cafstore fsck` names it): that task runs again
             record = store.get_record(record_id)
             if record.get("status") == "ok":
                 self.records[task_key(record["step"], record.get("foreach_stack") or [])] = (record_id, record)

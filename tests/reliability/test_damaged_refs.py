@@ -9,7 +9,7 @@ error would leave them:
 - ``ReuseFlow/2``: its value cut mid-JSON (and the run was pinned before);
 - ``ReuseFlow/3``: a run ref describing another run (``run_id`` 103);
 - ``ReuseFlow/4``: its run ref intact, but its ``start`` task ref points at
-  the record of its ``end`` task;
+  the record of its ``end`` task, and its ``middle`` task ref is cut mid-JSON;
 - ``ReuseFlow/5`` (the newest): bytes that are not even UTF-8.
 
 ``log``, ``ls``, ``rm``, ``fsck`` must report each in one line and go on;
@@ -36,6 +36,7 @@ from cafstore.store import Store, records
 
 FLOW = Path(__file__).with_name("flows") / "reuse_flow.py"
 RUN_IDS = range(1, 6)
+MIDDLE_4 = schema.task_ref("ReuseFlow", 4, "middle", 2)
 
 
 def _ref(run_id: int) -> str:
@@ -73,6 +74,8 @@ def template(tmp_path_factory) -> Path:
     [(start_ref, _)] = store.list_refs(schema.tasks_prefix("ReuseFlow", 4, "start"))
     [(_, end_record)] = store.list_refs(schema.tasks_prefix("ReuseFlow", 4, "end"))
     _put_raw(store, start_ref, records.encode(end_record))
+    assert store.get_raw_ref(MIDDLE_4) is not None
+    _put_raw(store, MIDDLE_4, b'{"$oid": "12')
     _put_raw(store, _ref(5), b"\xff\xfe" + records.encode(meta[5])[2:])
     store.close()
     return path
@@ -102,6 +105,9 @@ def test_the_cli_reports_each_damaged_ref_in_one_line_goes_on_and_repair_sets_th
     listing = run_cli(*store, "ls", "ReuseFlow", "--all")
     assert listing.returncode == 0 and listing.stdout.split()[0] == "ReuseFlow/4", listing.stdout + listing.stderr
     assert all(len(_lines_naming(listing.stderr, name)) == 1 for name in names), listing.stderr
+    steps = run_cli(*store, "ls", "ReuseFlow/4")  # a damaged task ref: skipped, the other tasks listed
+    assert steps.returncode == 0 and len(_lines_naming(steps.stderr, MIDDLE_4)) == 1, steps.stdout + steps.stderr
+    assert "ReuseFlow/4/end" in steps.stdout and "Traceback" not in steps.stderr, steps.stdout + steps.stderr
 
     removed = run_cli(*store, "rm", "--yes", "ReuseFlow/2", "ReuseFlow/1")
     assert removed.returncode == 1 and "Traceback" not in removed.stderr, removed.stderr
@@ -111,7 +117,8 @@ def test_the_cli_reports_each_damaged_ref_in_one_line_goes_on_and_repair_sets_th
     fsck = run_cli(*store, "fsck")
     assert fsck.returncode == 1 and "Traceback" not in fsck.stdout + fsck.stderr, fsck.stdout + fsck.stderr
     problems = [line for line in fsck.stdout.splitlines() if line.startswith("problem:")]
-    expected = {**{name: f"(run ReuseFlow/{name[-1]})" for name in names}, "start/0000000001": "(run ReuseFlow/4)"}
+    expected = {name: f"(run ReuseFlow/{name[-1]})" for name in names}
+    expected.update({"start/0000000001": "(run ReuseFlow/4)", MIDDLE_4: "(run ReuseFlow/4)"})
     assert len(problems) == len(expected), problems
     for needle, run in expected.items():
         [line] = _lines_naming("\n".join(problems), needle)
@@ -120,9 +127,11 @@ def test_the_cli_reports_each_damaged_ref_in_one_line_goes_on_and_repair_sets_th
 
     before = Store(damaged)
     raw = {name: before.get_raw_ref(name) for name in names}
-    task_records = {
-        n: v for n, v in before.list_refs(schema.TASKS_PREFIX) if not n.startswith("tasks/ReuseFlow/0000000004")
-    }
+    task_records = [  # every task of the runs whose run ref is damaged
+        records.decode(value)
+        for name, value in before.iter_raw_refs(schema.TASKS_PREFIX)
+        if not name.startswith(schema.tasks_prefix("ReuseFlow", 4))
+    ]
     before.close()
     repaired = run_cli(*store, "fsck", "--repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
@@ -130,6 +139,8 @@ def test_the_cli_reports_each_damaged_ref_in_one_line_goes_on_and_repair_sets_th
         [line] = _lines_naming(repaired.stdout, f"moved damaged ref {name!r} to 'damaged/{name}'")
         assert f"run ReuseFlow/{name[-1]} is affected" in line, line
     assert "(4 task/pin ref(s) of the run moved with it)" in repaired.stdout  # run 2: 3 tasks and its pin
+    [line] = _lines_naming(repaired.stdout, f"moved damaged ref {MIDDLE_4!r}")
+    assert "run ReuseFlow/4 is affected" in line, line
     assert repaired.stdout.rstrip().endswith("ok"), repaired.stdout
 
     after = Store(damaged)
@@ -146,7 +157,7 @@ def test_the_cli_reports_each_damaged_ref_in_one_line_goes_on_and_repair_sets_th
     assert collected.returncode == 0, collected.stdout + collected.stderr
     final = Store(damaged)
     assert final.fsck().ok
-    for record_id in task_records.values():  # gc kept every task the damaged runs had (fail closed)
+    for record_id in task_records:  # gc kept every task the damaged runs had (fail closed)
         assert final.exists(record_id)
     final.close()
 
@@ -177,3 +188,19 @@ def test_the_client_skips_a_damaged_run_with_a_warning_and_names_it_when_asked(d
         assert info.value.name == _ref(2) and "fsck --repair" in str(info.value)
     finally:
         connection.use_store(None)
+
+
+def test_resume_names_a_damaged_origin_and_skips_damaged_runs_when_finding_one(damaged):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}
+    env["CAFSTORE_USER"] = "tester"
+
+    def resume(*args: str) -> "subprocess.CompletedProcess[str]":
+        command = [sys.executable, str(FLOW), "--store", str(damaged), "resume", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+    named = resume("--origin-run-id", "2")
+    assert named.returncode == 1 and "Traceback" not in named.stdout + named.stderr, named.stdout + named.stderr
+    assert f"The ref {_ref(2)!r} (run ReuseFlow/2) is damaged" in named.stdout + named.stderr
+    latest = resume()  # the newest run (5) is damaged: resumed from run 4, with a warning naming run 5
+    assert latest.returncode == 0, latest.stdout + latest.stderr
+    assert "Resuming ReuseFlow/4." in latest.stdout and _ref(5) in latest.stderr, latest.stdout + latest.stderr
