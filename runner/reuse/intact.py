@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, List, Optional, Tuple
 
+from cafstore.exception import CafstoreError
 from cafstore.maintenance.repair import set_aside
 from cafstore.store import ObjectId
 from cafstore.store.integrity import Checker, Damage
@@ -57,9 +58,13 @@ class IntegrityGate:
         if not found:
             return None
         bad = [oid for damage in found for oid in damage.bad]
-        set_aside(self.store, bad)
+        kept = ""
+        try:
+            set_aside(self.store, bad)
+        except (CafstoreError, OSError) as exc:  # the task still runs; its results may dedup against the bad copy
+            kept = f"; could not set the damaged objects aside ({exc}): run `cafstore fsck --repair`"
         self.checker.forget_damage()
         first = found[0]
         what = next(label for label, oid in labelled if oid == first.oid)
         more = f", and {len(found) - 1} more damaged object(s)" if len(found) > 1 else ""
-        return f"{what}, {first.describe()}{more}"
+        return f"{what}, {first.describe()}{more}{kept}"
