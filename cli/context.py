@@ -63,13 +63,14 @@ def _runs_hit(exc: CafstoreError) -> str:
 
 
 def friendly_errors(func: Callable) -> Callable:
-    """Turn a CafstoreError into one paragraph on stderr and exit 1: never a bare traceback."""
+    """Turn a CafstoreError into one paragraph on stderr and its exit code (1; 2 for a bad command
+    line, as click's usage errors): never a bare traceback."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except CafstoreError as exc:
-            fail(f"{exc.headline}: {exc}{_runs_hit(exc)}")
+            fail(f"{exc.headline}: {exc}{_runs_hit(exc)}", exc.exit_code)
 
     return wrapper

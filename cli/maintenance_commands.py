@@ -197,7 +197,14 @@ def undelete(state: CliState, runs: tuple) -> None:
     is_flag=True,
     help="Re-chunk every large object stored whole, not only those that share bytes.",
 )
-@click.option("--top", default=10, show_default=True, help="How many of the most shared objects to list.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="How many of the most shared objects to list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
 @friendly_errors

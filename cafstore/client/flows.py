@@ -121,7 +121,7 @@ class Flow(ClientObject):
                 continue
             if tags:
                 system, user = runstate.tags_of(meta)
-                if not all(t in system or t in user for t in tags):
+                if not all(schema.counts_as(t, system, user) for t in tags):
                     continue
             yield Run._attach(self._store, self.id, parsed_ref(schema.parse_run_ref(key), key)[1], meta, self._ns)
 
@@ -324,7 +324,7 @@ class Run(ClientObject):
 
     def steps(self, *tags: str) -> Iterator[Any]:
         """The run's steps, most recent first (like Metaflow); ``tags`` must all be on the run."""
-        if not all(t in self.tags for t in tags):
+        if not all(self.carries(t) for t in tags):
             return iter(())
         return self._children()
 
