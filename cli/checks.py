@@ -38,7 +38,7 @@ def pathspec(level: Optional[str] = None, prefix: Callable[[str], str] = str) ->
     def check(ctx: click.Context, param: click.Parameter, value: Optional[str]) -> Optional[str]:
         from cafstore.client import pathspecs
 
-        if value is not None:
+        if value is not None and (value or param.required):  # an optional one may be given empty: none
             try:
                 pathspecs.check(prefix(value), level)
             except NotFound as exc:

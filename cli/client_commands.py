@@ -48,7 +48,7 @@ def logs(state: CliState, pathspec: str, stdout: bool, stderr: bool, timestamps:
 
 
 @click.command("log")
-@click.argument("flow", required=False)
+@click.argument("flow", required=False, callback=checks.pathspec("flow"))
 @click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
 @click.option("--oneline", is_flag=True, help="One line per run.")
 @click.option("-n", "--max-count", type=click.IntRange(min=0), default=None, help="Show at most N runs.")

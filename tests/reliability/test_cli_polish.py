@@ -99,6 +99,8 @@ def test_dump_of_an_artifact_pathspec_shows_that_artifact(one_run):
 # -- one exit status for a bad value ----------------------------------------------
 CAFSTORE_BAD_VALUES = [
     ["dedup", "--top", "-5"],
+    ["log", "TinyFlow/1"],
+    ["gc", "--flow", "TinyFlow/1"],
     ["gc", "--grace", "soon"],
     ["log", "-n", "-1"],
     ["rm", "--yes", "TinyFlow"],
