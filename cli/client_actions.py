@@ -104,7 +104,7 @@ def echo_tags(runs: Iterable[Any], as_json: bool) -> None:
     for run in runs:
         click.echo(f"{run.pathspec}")
         click.echo(f"  user tags:   {', '.join(map(printable_tag, sorted(run.user_tags))) or '-'}")
-        click.echo(f"  system tags: {', '.join(sorted(run.system_tags)) or '-'}")
+        click.echo(f"  system tags: {', '.join(map(printable_tag, sorted(run.system_tags))) or '-'}")
 
 
 def runs_of(store: Any, flow: Optional[str], ns: Optional[str]) -> list:

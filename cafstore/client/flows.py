@@ -203,7 +203,7 @@ class Run(ClientObject):
     def _check_namespace(self) -> None:
         ns = self._namespace()
         if not runstate.in_namespace(self._meta, ns):
-            raise mismatch("Run", self.pathspec, self.tags, ns)
+            raise mismatch("Run", self.pathspec, {t for t in self.tags if self.carries(t)}, ns)
 
     # -- properties --------------------------------------------------------
     @property

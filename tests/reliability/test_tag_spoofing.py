@@ -207,8 +207,8 @@ def test_a_spoofed_tag_in_the_store_opens_no_namespace(store_path, client, monke
     for ns in ("user:bob", "production:tok"):
         namespaces.namespace(ns)
         assert list(cafstore.Flow("TinyFlow").runs()) == []
-        with pytest.raises(cafstore.exception.NamespaceMismatch):
-            cafstore.Run("TinyFlow/1")
+        with pytest.raises(cafstore.exception.NamespaceMismatch, match="it is in namespace 'user:anne'"):
+            cafstore.Run("TinyFlow/1")  # the error names where the run really is
     namespaces.namespace(None)
     assert list(cafstore.Flow("TinyFlow").runs("user:bob")) == []  # a tag filter does not match it either
     run = cafstore.Run("TinyFlow/1")

@@ -34,11 +34,11 @@ def run_html(run: Any) -> str:
     steps = ", ".join(escape(name) for name in run.step_names()) or "-"
     rows = [
         ("status", _status(s["status"])),
-        ("user", escape(s["user"] or "-")),
+        ("user", escape(printable_tag(s["user"] or "-"))),
         ("created", escape(str(run.created_at))),
         ("duration", escape(duration_text(s["duration"]))),
         ("user tags", escape(", ".join(map(printable_tag, s["user_tags"])) or "-")),
-        ("system tags", escape(", ".join(s["system_tags"]))),
+        ("system tags", escape(", ".join(map(printable_tag, s["system_tags"])))),
         ("steps", steps),
     ]
     if run.origin_pathspec:

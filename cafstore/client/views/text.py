@@ -233,8 +233,9 @@ def _origin(summary: dict) -> str:
 
 
 def printable_tag(tag: str) -> str:
-    """A tag as a terminal may show it: one stored with a control or bidirectional character (before
-    cafstore.schema refused them) is shown escaped, so it cannot garble or reorder the line."""
+    """A tag (or user name) as a terminal may show it: one holding a control or bidirectional character
+    (a user tag stored before cafstore.schema refused them, an odd $CAFSTORE_USER) is shown escaped, so
+    it cannot garble or reorder the line."""
     return tag if tag.isprintable() else repr(tag)
 
 
@@ -258,7 +259,7 @@ def _widths(rows: Sequence[Sequence[str]]) -> List[int]:
 def history_text(summaries: List[dict], oneline: bool = False) -> str:
     lines: List[str] = []
     if oneline:
-        rows = [(s["pathspec"], s["status"], s["user"] or "-") for s in summaries]
+        rows = [(s["pathspec"], s["status"], printable_tag(s["user"] or "-")) for s in summaries]
         widths = _widths(rows)  # from the rows shown, so a long flow or user name never shifts a column
         for row, s in zip(rows, summaries):
             extra = "  ".join(x for x in (tag_list(s["user_tags"]), _origin(s)) if x)
@@ -268,9 +269,9 @@ def history_text(summaries: List[dict], oneline: bool = False) -> str:
     for s in summaries:
         status = s["status"] + (" (scheduler died: the run will not finish)" if s["status"] == "crashed" else "")
         lines.append(f"run {s['pathspec']}  {status}")
-        lines.append(f"User:     {s['user'] or '-'}")
+        lines.append(f"User:     {printable_tag(s['user'] or '-')}")
         user_tags = ", ".join(map(printable_tag, s["user_tags"])) or "-"
-        lines.append(f"Tags:     {user_tags}   (system: {', '.join(s['system_tags'])})")
+        lines.append(f"Tags:     {user_tags}   (system: {', '.join(map(printable_tag, s['system_tags']))})")
         lines.append(
             f"Started:  {_when(s['created'])}   Duration: {duration_text(s['duration'])}"
             + ("" if s["status"] != "running" else " so far")
