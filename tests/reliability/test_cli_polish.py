@@ -97,35 +97,47 @@ def test_dump_of_an_artifact_pathspec_shows_that_artifact(one_run):
 
 
 # -- one exit status for a bad value ----------------------------------------------
+# Through subprocesses, as a user types them (a handful: each costs an interpreter start) ...
 CAFSTORE_BAD_VALUES = [
     ["dedup", "--top", "-5"],
-    ["log", "TinyFlow/1"],
-    ["gc", "--flow", "TinyFlow/1"],
     ["gc", "--grace", "soon"],
-    ["log", "-n", "-1"],
     ["rm", "--yes", "TinyFlow"],
-    ["pin", "TinyFlow/one"],
     ["logs", "TinyFlow/one"],
-    ["dump", "TinyFlow/1/mid/two"],
     ["tag", "add", "TinyFlow", "x"],
     ["namespace", "set"],
     ["run", "FLOWFILE", "--max-workers", "0"],
     ["run", "PARAMFLOW", "--count", "abc"],
-    ["run", "FLOWFILE", "--executor", "nope"],
 ]
 FLOW_BAD_VALUES = [
-    ["run", "--max-workers", "0"],
-    ["run", "--max-num-splits", "-1"],
     ["run", "--executor", "nope"],
     ["resume", "--origin-run-id", "0"],
-    ["logs", "one"],
     ["tag", "add", "--run-id", "x1", "ok"],
 ]
+# ... and the rest in-process, through the same click command (cafstore.cli.main.cli).
+IN_PROCESS_BAD_VALUES = [
+    ["log", "TinyFlow/1"],
+    ["log", "-n", "-1"],
+    ["gc", "--flow", "TinyFlow/1"],
+    ["gc", "--keep-last", "-2"],
+    ["pin", "TinyFlow/one"],
+    ["undelete", "1"],
+    ["dump", "TinyFlow/1/mid/two"],
+    ["dump", "TinyFlow/1", "--max-value-size", "-1"],
+    ["ls", "TinyFlow/1/mid/2/x/y"],
+    ["tag", "list", "TinyFlow/x"],
+    ["tag", "replace", "TinyFlow/1", "a", "user:bob"],
+    ["namespace", "set", "a", "--global"],
+    ["run", "FLOWFILE", "--max-num-splits", "-1"],
+    ["run", "FLOWFILE", "--executor", "nope"],
+    ["resume", "FLOWFILE", "--origin-run-id", "x"],
+    ["run", "no-such-flow-file.py"],
+]
+PLACEHOLDERS = {"FLOWFILE": str(FLOW), "PARAMFLOW": str(WITH_PARAMETER)}
 
 
 def test_a_bad_option_value_exits_2_everywhere(store):
     for args in CAFSTORE_BAD_VALUES:
-        args = [{"FLOWFILE": str(FLOW), "PARAMFLOW": str(WITH_PARAMETER)}.get(a, a) for a in args]
+        args = [PLACEHOLDERS.get(a, a) for a in args]
         proc = cafstore(store, *args)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.returncode, proc.stderr)
         assert proc.stderr.strip(), args
@@ -135,6 +147,21 @@ def test_a_bad_option_value_exits_2_everywhere(store):
     proc = flow(store, "run", "--count", "abc", path=WITH_PARAMETER)
     assert proc.returncode == 2 and "--count" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert cafstore(store, "log", "TinyFlow", "--oneline").stdout.count("TinyFlow/") == 1  # no run was started
+
+
+def test_more_bad_option_values_exit_2(store, monkeypatch):
+    from click.testing import CliRunner
+
+    from cafstore.cli.main import cli
+
+    monkeypatch.chdir(store.parent)
+    monkeypatch.setenv("CAFSTORE_USER", "anne")
+    for args in IN_PROCESS_BAD_VALUES:
+        args = [PLACEHOLDERS.get(a, a) for a in args]
+        result = CliRunner().invoke(cli, ["--store", str(store), *args])
+        assert result.exit_code == 2, (args, result.exit_code, result.output)
+        assert isinstance(result.exception, SystemExit), (args, result.exception)  # not a crash
+    assert cafstore(store, "log", "--oneline").stdout.count("TinyFlow/") == 1  # nothing was run
 
 
 def test_a_well_formed_value_that_names_nothing_is_not_found_exit_1(one_run):
