@@ -21,7 +21,8 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── GraphError                the DAG breaks a rule (file:line, step)
     │   ├── ParameterError            a parameter is missing, malformed or assigned
     │   │   └── ParameterAssignmentError  a step assigned to a parameter (also an AttributeError)
-    │   ├── CommandLineError          a bad option on a flow's or cafstore's command line
+    │   ├── CommandLineError          a bad option on a flow's or cafstore's command line (exit 2)
+    │   │   └── ParameterValueError   a parameter's value on the command line its type refuses (also a ParameterError)
     │   ├── MergeArtifactsError       merge_artifacts used wrongly
     │   │   ├── UnhandledInMergeArtifactsException
     │   │   └── MissingInMergeArtifactsException
@@ -59,6 +60,7 @@ class CafstoreError(Exception):
     """
 
     headline = "cafstore error"
+    exit_code = 1  # what a command line exits with after printing it
 
     def __init__(self, msg: str = "", *args: object) -> None:
         super().__init__(msg, *args)
@@ -171,7 +173,16 @@ class ParameterAssignmentError(ParameterError, AttributeError):
 
 
 class CommandLineError(FlowError):
+    """A bad option or argument: both command lines exit 2 for it, as click does for its own usage errors."""
+
     headline = "bad command line"
+    exit_code = 2
+
+
+class ParameterValueError(ParameterError, CommandLineError):
+    """A flow parameter's value on the command line that its type refuses (exit 2, a usage error)."""
+
+    headline = "bad parameter"
 
 
 class MergeArtifactsError(FlowError):

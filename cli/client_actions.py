@@ -17,10 +17,22 @@ import click
 
 
 def stream_options(func: Callable) -> Callable:
-    """``--stdout`` / ``--stderr`` / ``--timestamps`` of ``logs``."""
+    """``--stdout`` / ``--stderr`` / ``--timestamps`` of ``logs``: two flags, not one choice, so
+    giving both shows both (as giving neither does)."""
     func = click.option("--timestamps", is_flag=True, help="Prefix each line with the time it was printed.")(func)
-    func = click.option("--stderr", "which", flag_value="stderr", help="Only the standard error.")(func)
-    return click.option("--stdout", "which", flag_value="stdout", help="Only the standard output.")(func)
+    func = click.option("--stderr", is_flag=True, help="The standard error (alone, unless --stdout is given too).")(
+        func
+    )
+    return click.option("--stdout", is_flag=True, help="The standard output (alone, unless --stderr is given too).")(
+        func
+    )
+
+
+def chosen_streams(stdout: bool, stderr: bool) -> Optional[str]:
+    """The ``which`` of :func:`echo_logs` for the two flags: one stream, or None for both."""
+    if stdout != stderr:
+        return "stdout" if stdout else "stderr"
+    return None
 
 
 def dump_options(func: Callable) -> Callable:
@@ -56,7 +68,7 @@ def echo_logs(store: Any, pathspec: str, which: Optional[str], timestamps: bool)
 
 
 def echo_dump(store: Any, pathspec: str, include: Optional[str], max_value_size: int, as_json: bool) -> None:
-    """``dump``: the artifacts of a run's, step's or task's tasks, as a table or JSON."""
+    """``dump``: the artifacts of a run's, step's or task's tasks (or one artifact), as a table or JSON."""
     from cafstore.client.views import text
 
     names = None if include is None else [n.strip() for n in include.split(",") if n.strip()]
@@ -87,10 +99,12 @@ def echo_tags(runs: Iterable[Any], as_json: bool) -> None:
             )
         )
         return
+    from cafstore.client.views.text import printable_tag
+
     for run in runs:
         click.echo(f"{run.pathspec}")
-        click.echo(f"  user tags:   {', '.join(sorted(run.user_tags)) or '-'}")
-        click.echo(f"  system tags: {', '.join(sorted(run.system_tags)) or '-'}")
+        click.echo(f"  user tags:   {', '.join(map(printable_tag, sorted(run.user_tags))) or '-'}")
+        click.echo(f"  system tags: {', '.join(map(printable_tag, sorted(run.system_tags))) or '-'}")
 
 
 def runs_of(store: Any, flow: Optional[str], ns: Optional[str]) -> list:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 import click
 
+from cafstore.cli import checks
 from cafstore.cli import client_actions as actions
 from cafstore.cli.context import CliState, friendly_errors, pass_state
 
@@ -37,17 +38,17 @@ def chosen_namespace(store: Any, ns: Optional[str], all_runs: bool) -> Optional[
 
 
 @click.command()
-@click.argument("pathspec")
+@click.argument("pathspec", callback=checks.pathspec())
 @actions.stream_options
 @pass_state
 @friendly_errors
-def logs(state: CliState, pathspec: str, which: Optional[str], timestamps: bool) -> None:
+def logs(state: CliState, pathspec: str, stdout: bool, stderr: bool, timestamps: bool) -> None:
     """Print what tasks printed: PATHSPEC is Flow/run, Flow/run/step or Flow/run/step/task."""
-    actions.echo_logs(state.store, pathspec, which, timestamps)
+    actions.echo_logs(state.store, pathspec, actions.chosen_streams(stdout, stderr), timestamps)
 
 
 @click.command("log")
-@click.argument("flow", required=False)
+@click.argument("flow", required=False, callback=checks.pathspec("flow"))
 @click.option("--json", "as_json", is_flag=True, help="Print the history as JSON.")
 @click.option("--oneline", is_flag=True, help="One line per run.")
 @click.option("-n", "--max-count", type=click.IntRange(min=0), default=None, help="Show at most N runs.")
@@ -78,17 +79,17 @@ def log_command(
 
 
 @click.command()
-@click.argument("pathspec")
+@click.argument("pathspec", callback=checks.pathspec())
 @actions.dump_options
 @pass_state
 @friendly_errors
 def dump(state: CliState, pathspec: str, include: Optional[str], max_value_size: int, as_json: bool) -> None:
-    """Show artifacts (name, type, size, value) of a run's, step's or task's tasks."""
+    """Show artifacts (name, type, size, value) of a run's, step's or task's tasks, or one artifact."""
     actions.echo_dump(state.store, pathspec, include, max_value_size, as_json)
 
 
 @click.command("ls")
-@click.argument("pathspec", required=False)
+@click.argument("pathspec", required=False, callback=checks.pathspec())
 @namespace_options
 @pass_state
 @friendly_errors
@@ -108,8 +109,8 @@ def tag() -> None:
 
 
 @tag.command("add")
-@click.argument("run_pathspec", metavar="FLOW/RUN")
-@click.argument("tags", nargs=-1, required=True)
+@click.argument("run_pathspec", metavar="FLOW/RUN", callback=checks.pathspec("run"))
+@click.argument("tags", nargs=-1, required=True, callback=checks.user_tags)
 @pass_state
 @friendly_errors
 def tag_add(state: CliState, run_pathspec: str, tags: tuple) -> None:
@@ -118,7 +119,7 @@ def tag_add(state: CliState, run_pathspec: str, tags: tuple) -> None:
 
 
 @tag.command("remove")
-@click.argument("run_pathspec", metavar="FLOW/RUN")
+@click.argument("run_pathspec", metavar="FLOW/RUN", callback=checks.pathspec("run"))
 @click.argument("tags", nargs=-1, required=True)
 @pass_state
 @friendly_errors
@@ -128,9 +129,9 @@ def tag_remove(state: CliState, run_pathspec: str, tags: tuple) -> None:
 
 
 @tag.command("replace")
-@click.argument("run_pathspec", metavar="FLOW/RUN")
+@click.argument("run_pathspec", metavar="FLOW/RUN", callback=checks.pathspec("run"))
 @click.argument("old")
-@click.argument("new")
+@click.argument("new", callback=checks.user_tags)
 @pass_state
 @friendly_errors
 def tag_replace(state: CliState, run_pathspec: str, old: str, new: str) -> None:
@@ -139,7 +140,7 @@ def tag_replace(state: CliState, run_pathspec: str, old: str, new: str) -> None:
 
 
 @tag.command("list")
-@click.argument("pathspec", metavar="[FLOW[/RUN]]", required=False)
+@click.argument("pathspec", metavar="[FLOW[/RUN]]", required=False, callback=checks.pathspec())
 @click.option("--json", "as_json", is_flag=True, help="Print the tags as JSON.")
 @namespace_options
 @pass_state
@@ -195,7 +196,7 @@ def namespace_list(state: CliState, as_json: bool) -> None:
     for _key, meta in state.store.iter_refs(schema.RUNS_PREFIX):
         if runstate.visible(meta):
             system, user = runstate.tags_of(meta)
-            for name in namespaces.namespace_tags(system | user):
+            for name in namespaces.namespace_tags(system):  # a user tag never makes a namespace
                 counts[name] = counts.get(name, 0) + 1
     for _name, value in state.store.iter_refs(schema.PRODUCTION_PREFIX):
         counts.setdefault(f"production:{value['token']}", 0)

@@ -64,7 +64,8 @@ def _runs_hit(exc: CafstoreError) -> str:
 
 
 def friendly_errors(func: Callable) -> Callable:
-    """Turn a CafstoreError into one paragraph on stderr and exit 1: never a bare traceback.
+    """Turn a CafstoreError into one paragraph on stderr and its exit code (1; 2 for a bad command
+    line, as click's usage errors): never a bare traceback.
 
     A damaged ref a listing skipped (``DamagedRefWarning``) is one ``warning:`` line on
     stderr, once per ref, and the command goes on.
@@ -78,7 +79,7 @@ def friendly_errors(func: Callable) -> Callable:
                 warnings.showwarning = _one_line_warning(warnings.showwarning)
                 return func(*args, **kwargs)
         except CafstoreError as exc:
-            fail(f"{exc.headline}: {exc}{_runs_hit(exc)}")
+            fail(f"{exc.headline}: {exc}{_runs_hit(exc)}", exc.exit_code)
 
     return wrapper
 

@@ -13,14 +13,18 @@ from typing import Any, Optional
 
 import click
 
+from cafstore.cli import checks
 from cafstore.cli import client_actions as actions
 from cafstore.cli.context import friendly_errors
 
 
 def _store() -> Any:
-    """The store the flow's command line selected (its context object's ``store``), else the discovered one."""
+    """The store the flow's command line selected (its context object's), else the discovered one."""
     ctx = click.get_current_context()
     while ctx is not None:
+        existing = getattr(ctx.obj, "existing_store", None)
+        if callable(existing):  # the flow's FlowState: never creates a store just to read it
+            return existing()
         store = getattr(ctx.obj, "store", None)
         if store is not None and hasattr(store, "get_ref"):
             return store
@@ -43,30 +47,32 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
         return actions.open_run(_store(), f"{flow_name}/{run_id}")
 
     @group.command()
-    @click.argument("pathspec", metavar="RUN[/STEP[/TASK]]")
+    @click.argument("pathspec", metavar="RUN[/STEP[/TASK]]", callback=checks.pathspec(prefix=full))
     @actions.stream_options
     @friendly_errors
-    def logs(pathspec: str, which: Optional[str], timestamps: bool) -> None:
+    def logs(pathspec: str, stdout: bool, stderr: bool, timestamps: bool) -> None:
         """Print what the tasks of a run, a step or one task printed."""
-        actions.echo_logs(_store(), full(pathspec), which, timestamps)
+        actions.echo_logs(_store(), full(pathspec), actions.chosen_streams(stdout, stderr), timestamps)
 
     @group.command()
-    @click.argument("pathspec", metavar="RUN[/STEP[/TASK]]")
+    @click.argument("pathspec", metavar="RUN[/STEP[/TASK[/ARTIFACT]]]", callback=checks.pathspec(prefix=full))
     @actions.dump_options
     @friendly_errors
     def dump(pathspec: str, include: Optional[str], max_value_size: int, as_json: bool) -> None:
-        """Show the artifacts (name, type, size, value) of a run's, step's or task's tasks."""
+        """Show the artifacts (name, type, size, value) of a run's, step's or task's tasks, or one artifact."""
         actions.echo_dump(_store(), full(pathspec), include, max_value_size, as_json)
 
     @group.group()
     def tag() -> None:
         """Add, remove, replace or list user tags of this flow's runs."""
 
-    run_id_option = click.option("--run-id", required=True, metavar="N", help="The run to change.")
+    run_id_option = click.option(
+        "--run-id", required=True, metavar="N", callback=checks.run_id, help="The run to change."
+    )
 
     @tag.command("add")
     @run_id_option
-    @click.argument("tags", nargs=-1, required=True)
+    @click.argument("tags", nargs=-1, required=True, callback=checks.user_tags)
     @friendly_errors
     def tag_add(run_id: str, tags: tuple) -> None:
         """Add user TAGS to run N."""
@@ -83,14 +89,14 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
     @tag.command("replace")
     @run_id_option
     @click.argument("old")
-    @click.argument("new")
+    @click.argument("new", callback=checks.user_tags)
     @friendly_errors
     def tag_replace(run_id: str, old: str, new: str) -> None:
         """Replace user tag OLD with NEW on run N, atomically."""
         actions.retag(run_of(run_id), remove=[old], add=[new])
 
     @tag.command("list")
-    @click.option("--run-id", default=None, metavar="N", help="Only this run.")
+    @click.option("--run-id", default=None, metavar="N", callback=checks.run_id, help="Only this run.")
     @click.option("--namespace", "ns", default=None, metavar="TAG", help="Runs in this namespace (empty: all).")
     @click.option("--all", "all_runs", is_flag=True, help="Runs in every namespace.")
     @click.option("--json", "as_json", is_flag=True, help="Print the tags as JSON.")

@@ -14,6 +14,7 @@ from typing import Any, List, NoReturn, Optional
 
 import click
 
+from cafstore.cli import checks
 from cafstore.exception import CafstoreError
 from cafstore.runner.authoring.parameters import IncludeFile, flow_parameters
 from cafstore.runner.reuse.hook import reuse_factory
@@ -43,6 +44,13 @@ class FlowState:
         from cafstore.store.discover import discover_path
 
         return Store(discover_path(explicit=self.store_path))
+
+    def existing_store(self) -> Any:
+        """The store ``logs``/``dump``/``tag`` read: reading never creates one (NotFound if there is none)."""
+        from cafstore.client.connection import store_at
+        from cafstore.store.discover import discover_path
+
+        return store_at(discover_path(explicit=self.store_path))
 
     def checked_graph(self) -> Any:
         """The graph, after every rule of the graph, the decorators and the parameters passed."""
@@ -85,7 +93,14 @@ def build_cli(flow_cls: type) -> click.Group:
             click.echo(ctx.get_help())
 
     @group.command(help="Run the flow.")
-    @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag the run (any text; repeatable).")
+    @click.option(
+        "--tag",
+        "tags",
+        multiple=True,
+        metavar="TAG",
+        callback=checks.user_tags,
+        help="Tag the run (repeatable; not user:, production: or another system prefix).",
+    )
     @click.option(
         "--max-workers",
         type=int,
@@ -174,12 +189,14 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.argument("step_name", metavar="[STEP]", required=False)
     @click.option(
         "--origin-run-id",
-        type=int,
+        type=click.IntRange(min=1),
         default=None,
         metavar="N",
         help="The run to resume [default: your latest run of this flow].",
     )
-    @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Tag the new run (repeatable).")
+    @click.option(
+        "--tag", "tags", multiple=True, metavar="TAG", callback=checks.user_tags, help="Tag the new run (repeatable)."
+    )
     @click.option("--max-workers", type=int, default=None, metavar="N", help="Tasks running at once.")
     @click.option("--max-num-splits", type=int, default=None, metavar="N", help="Widest foreach allowed.")
     @click.option("--run-id-file", metavar="FILE", default=None, help="Write the new run id to FILE.")
@@ -307,7 +324,7 @@ def run_cli(flow_cls: type, args: List[str], prog_name: str) -> int:
     except click.Abort:
         _fail("interrupted.", 130)
     except CafstoreError as exc:
-        _fail(f"{exc.headline}: {exc}", 1)
+        _fail(f"{exc.headline}: {exc}", exc.exit_code)
     return 1
 
 

@@ -12,6 +12,7 @@ from typing import Optional
 
 import click
 
+from cafstore.cli import checks
 from cafstore.cli.context import CliState, friendly_errors, pass_state
 from cafstore.exception import CafstoreError
 
@@ -65,7 +66,12 @@ def _runs(values: tuple) -> list:
     metavar="DURATION",
     help="Never remove objects written more recently than this.",
 )
-@click.option("--flow", metavar="FLOW", help="Apply retention (and rm'd runs) to this flow only.")
+@click.option(
+    "--flow",
+    metavar="FLOW",
+    callback=checks.pathspec("flow"),
+    help="Apply retention (and rm'd runs) to this flow only.",
+)
 @click.option("--include-tagged", is_flag=True, help="Let retention drop runs that carry user tags.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List every object removed.")
@@ -205,7 +211,14 @@ def undelete(state: CliState, runs: tuple) -> None:
     is_flag=True,
     help="Re-chunk every large object stored whole, not only those that share bytes.",
 )
-@click.option("--top", default=10, show_default=True, help="How many of the most shared objects to list.")
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    metavar="N",
+    help="How many of the most shared objects to list.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_state
 @friendly_errors

@@ -20,11 +20,20 @@ def init(state: CliState, path: Optional[str]) -> None:
     from pathlib import Path
 
     from cafstore.store import Store
-    from cafstore.store.discover import ENV_HOME, STORE_DIRNAME
+    from cafstore.store.discover import ENV_HOME, STORE_DIRNAME, check_store_path
 
     # Like `git init`: here, not the nearest store upward.
-    target = path or state.store_path or os.environ.get(ENV_HOME) or Path.cwd() / STORE_DIRNAME
-    store = Store(target)
+    target, source = next(
+        (value, name)
+        for value, name in (
+            (path, "PATH"),
+            (state.store_path, "--store"),
+            (os.environ.get(ENV_HOME), ENV_HOME),
+            (Path.cwd() / STORE_DIRNAME, "the default store path"),
+        )
+        if value
+    )
+    store = Store(check_store_path(Path(target).expanduser(), source))
     store.stats()  # opens the index: the store exists on disk once this returns
     click.echo(f"Initialised cafstore store in {store.path}")
 

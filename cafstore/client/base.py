@@ -162,7 +162,12 @@ class ClientObject:
     def is_in_namespace(self) -> bool:
         """Whether the current namespace shows this object (always, in the global namespace)."""
         ns = namespaces.get_namespace() if self._ns is UNSET or self._ns is None else self._ns
-        return ns is None or ns in self.tags
+        return ns is None or self.carries(ns)
+
+    def carries(self, tag: str) -> bool:
+        """Whether ``tag`` is on this object's run for namespaces and tag filters (schema.counts_as:
+        a user tag never stands in for a system tag)."""
+        return schema.counts_as(tag, self.system_tags, self.user_tags)
 
     # -- tags --------------------------------------------------------------
     @property

@@ -124,7 +124,7 @@ class Flow(ClientObject):
                 continue
             if tags:
                 system, user = runstate.tags_of(meta)
-                if not all(t in system or t in user for t in tags):
+                if not all(schema.counts_as(t, system, user) for t in tags):
                     continue
             yield Run._attach(self._store, self.id, parsed_ref(schema.parse_run_ref(key), key)[1], meta, self._ns)
 
@@ -199,7 +199,7 @@ class Run(ClientObject):
     def _check_namespace(self) -> None:
         ns = self._namespace()
         if not runstate.in_namespace(self._meta, ns):
-            raise mismatch("Run", self.pathspec, self.tags, ns)
+            raise mismatch("Run", self.pathspec, {t for t in self.tags if self.carries(t)}, ns)
 
     # -- properties --------------------------------------------------------
     @property
@@ -323,7 +323,7 @@ class Run(ClientObject):
 
     def steps(self, *tags: str) -> Iterator[Any]:
         """The run's steps, most recent first (like Metaflow); ``tags`` must all be on the run."""
-        if not all(t in self.tags for t in tags):
+        if not all(self.carries(t) for t in tags):
             return iter(())
         return self._children()
 

@@ -8,7 +8,7 @@ too, so a ref's padded number can be pasted back.
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 from cafstore.exception import NotFound
 
@@ -50,4 +50,15 @@ def parse_any(pathspec: str) -> List[str]:
             f"{pathspec!r} is not a pathspec: expected Flow, Flow/run, Flow/run/step, "
             "Flow/run/step/task or Flow/run/step/task/artifact."
         )
+    return parts
+
+
+def check(pathspec: str, level: Optional[str] = None) -> List[str]:
+    """The components of a well-formed pathspec (of ``level``, else of any depth), its run and task ids
+    checked as numbers; NotFound explaining the form otherwise. Nothing is looked up, so a command line
+    can tell a malformed pathspec (a usage error) from one that names nothing."""
+    parts = parse_any(pathspec) if level is None else split(pathspec, level)
+    for index, what in ((1, "run"), (3, "task")):
+        if len(parts) > index:
+            number(parts[index], what, pathspec)
     return parts

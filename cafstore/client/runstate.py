@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from cafstore.schema import FAILED, RUNNING, SUCCEEDED, scheduler_alive
+from cafstore.schema import FAILED, RUNNING, SUCCEEDED, counts_as, scheduler_alive
 
 CRASHED = "crashed"
 __all__ = ["CRASHED", "FAILED", "RUNNING", "SUCCEEDED", "in_namespace", "status_of", "tags_of", "visible"]
@@ -40,6 +40,5 @@ def visible(meta: Any) -> bool:
 def in_namespace(meta: dict, ns: Optional[str]) -> bool:
     if ns is None:
         return True
-    if ns in (meta.get("system_tags") or ()) or ns in (meta.get("user_tags") or ()):
-        return True
-    return ns in (meta.get("namespace_tags") or ())
+    system, user = tags_of(meta)
+    return counts_as(ns, system, user)  # a user tag never stands in for a user: or production: tag

@@ -16,32 +16,23 @@ from cafstore import schema
 from cafstore.client import runstate
 from cafstore.exception import NotFound, TaggingError
 
-MAX_TAG_LENGTH = 500
+MAX_TAG_LENGTH = schema.MAX_TAG_LENGTH
 
 
 def validate(tags: Iterable[Any], what: str = "tag", strict: bool = True) -> List[str]:
-    """Tags as a list of strings, or TaggingError naming the bad one.
+    """Tags as a list of strings, or TaggingError naming the bad one (the rules: schema.user_tag_problem).
 
     ``strict=False`` (tags to remove) checks only that they are strings, so a
-    tag given at ``run --tag`` time with unusual characters can still be removed.
+    tag stored before today's rules (``user:bob``, a tab) can still be removed.
     """
+    if strict:
+        return schema.check_user_tags(tags, what)
     if isinstance(tags, (str, bytes)):
         raise TaggingError(f"Pass {what}s as a list of strings, not the single string {tags!r}.")
     out = []
     for tag in tags:
         if not isinstance(tag, str):
             raise TaggingError(f"A {what} is a string, not {type(tag).__name__} {tag!r}.")
-        if not strict:
-            out.append(tag)
-            continue
-        if not tag.strip():
-            raise TaggingError(f"A {what} cannot be empty or only whitespace.")
-        if len(tag) > MAX_TAG_LENGTH:
-            raise TaggingError(
-                f"The {what} {tag[:40]!r}... is {len(tag)} characters long; tags have at most {MAX_TAG_LENGTH}."
-            )
-        if any(ord(ch) < 32 for ch in tag):
-            raise TaggingError(f"The {what} {tag!r} contains a control character (such as a newline).")
         out.append(tag)
     return out
 
@@ -49,9 +40,9 @@ def validate(tags: Iterable[Any], what: str = "tag", strict: bool = True) -> Lis
 def change_tags(store: Any, flow: str, run_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()) -> dict:
     """Remove then add user tags of ``flow/run_id`` atomically; returns the run ref's new value.
 
-    Adding a tag the run already has as a system tag is a no-op; removing a
-    system tag raises TaggingError (nothing is changed); removing an absent
-    tag is a no-op.
+    A tag under a system prefix (``user:``, ``production:``...) cannot be
+    added (TaggingError; nothing is changed); removing a system tag raises
+    TaggingError too; removing an absent tag is a no-op.
     """
     add, remove = validate(add), validate(remove, strict=False)
     pathspec = f"{flow}/{run_id}"

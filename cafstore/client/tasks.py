@@ -96,7 +96,7 @@ class Step(ParentTags, ClientObject):
 
     def tasks(self, *tags: str) -> Iterator["Task"]:
         """The step's tasks, most recent first; ``tags`` must all be on the run."""
-        if not all(t in self.tags for t in tags):
+        if not all(self.carries(t) for t in tags):
             return iter(())
         return self._children()
 

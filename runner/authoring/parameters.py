@@ -17,7 +17,7 @@ import json
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from cafstore.exception import ParameterAssignmentError, ParameterError
+from cafstore.exception import ParameterAssignmentError, ParameterError, ParameterValueError
 
 #: Option names of ``run`` and of the flow command itself: a parameter cannot take them.
 RESERVED = frozenset(
@@ -194,7 +194,10 @@ class Parameter:
     def resolve(self, cli_value: Optional[str], environ: Mapping[str, str], context: ParameterContext) -> Any:
         """The run's value: command line, else environment, else default."""
         if cli_value is not None:
-            return self.convert(cli_value, self.option)
+            try:
+                return self.convert(cli_value, self.option)
+            except ParameterError as exc:  # the user typed it: a usage error (exit 2), as click's own are
+                raise ParameterValueError(str(exc)) from exc
         env_value = environ.get(self.env_var)
         if env_value is not None:
             return self.convert(env_value, f"environment variable {self.env_var}")

@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import cafstore
 from cafstore import schema
-from cafstore.exception import CommandLineError
+from cafstore.exception import CommandLineError, TaggingError
 from cafstore.store import ObjectId
 
 RUNTIME = "dev"
@@ -33,13 +33,12 @@ def system_tags(user: str) -> List[str]:
 
 
 def clean_tags(tags: Iterable[str]) -> List[str]:
-    """User tags as stored: sorted, unique; any text but the empty string."""
-    out = set()
-    for tag in tags:
-        if not tag.strip():
-            raise CommandLineError("A --tag cannot be empty; tags may hold any text, including spaces.")
-        out.add(tag)
-    return sorted(out)
+    """User tags as stored: sorted, unique, each passing schema.user_tag_problem (a bad one is a
+    CommandLineError naming it: it came from ``--tag``)."""
+    try:
+        return sorted(set(schema.check_user_tags(list(tags), "--tag")))
+    except TaggingError as exc:
+        raise CommandLineError(str(exc)) from exc
 
 
 class RunInfo:

@@ -122,7 +122,7 @@ def test_namespace_commands(cli):
     assert len(ok(cli("ls", "TagFlow")).splitlines()) == 3
     ok(cli("namespace", "set", "--reset"))
     assert ok(cli("namespace", "show")).startswith("user:anne")
-    assert cli("namespace", "set").returncode == 1
+    assert cli("namespace", "set").returncode == 2  # a usage error, as click's own
     assert ok(cli("namespace", "show", CAFSTORE_NAMESPACE="xyz")).startswith("xyz")
 
 
@@ -144,14 +144,18 @@ def test_saved_namespace_reaches_the_python_client(cli, real_store):
         ["ls", "TagFlow/1/start/99"],
         ["tag", "add", "TagFlow/77", "x"],
         ["log", "NoSuchFlow"],
-        ["logs", "TagFlow/x"],
         ["dump", "TagFlow/1/start/1/zz"],
-        ["tag", "add", "TagFlow", "x"],
     ],
 )
 def test_unknown_pathspecs_fail_cleanly(cli, args):
     proc = cli(*args)
     assert proc.returncode == 1 and proc.stderr.startswith("Error: not found") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["logs", "TagFlow/x"], ["tag", "add", "TagFlow", "x"], ["ls", "F/1/s/one"]])
+def test_malformed_pathspecs_are_usage_errors(cli, args):
+    proc = cli(*args)
+    assert proc.returncode == 2 and "Invalid value" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_deleted_runs_disappear_and_come_back(cli):

@@ -42,7 +42,8 @@ def test_system_tags_are_immutable(run):
         run.replace_tag("runtime:dev", "runtime:prod")
     assert Run("TagFlow/1").system_tags == {"user:anne", "runtime:dev"}
     assert Run("TagFlow/1").user_tags == {"keep"}  # the failed replace changed nothing
-    run.add_tag("user:anne")  # already a system tag: nothing to add
+    with pytest.raises(TaggingError, match="reserved"):
+        run.add_tag("user:anne")  # even the run's own system tag: system prefixes are not user tags
     assert Run("TagFlow/1").user_tags == {"keep"}
 
 
@@ -54,11 +55,12 @@ def test_bad_tags_are_refused(run, bad):
         run.add_tags("a-string-not-a-list")
 
 
-def test_user_tag_can_name_another_namespace(cstore, as_user):
+def test_a_user_tag_can_be_a_namespace_to_share_runs_in(cstore, as_user):
     write_run(cstore, "TagFlow", user="will")
     namespace(None)
-    Run("TagFlow/1").add_tag("user:anne")  # Will shares his run with Anne's namespace
+    Run("TagFlow/1").add_tag("team-vision")  # Will shares his run under a tag of his choosing
     as_user("anne")
+    namespace("team-vision")
     assert Flow("TagFlow").latest_run.id == "1"
 
 

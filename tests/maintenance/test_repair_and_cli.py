@@ -193,4 +193,4 @@ def test_bad_runs_and_durations_are_maintenance_errors_the_cli_words_as_usage_er
     store.close()
     result = CliRunner().invoke(cli, ["--store", str(store.path), "pin", "F"])
     expected = "Error: bad command line: 'F' is not a run: write it as FlowName/RunNumber, e.g. HelloFlow/3.\n"
-    assert result.exit_code == 1 and result.output == expected
+    assert result.exit_code == 2 and result.output == expected  # a usage error: click's exit status

@@ -484,7 +484,7 @@ CASES = {
             + LINEAR_END
         ),
         ["--tag", " "],
-        ["--tag cannot be empty"],
+        ["--tag", "cannot be empty"],
     ),
     # -- found while running -----------------------------------------------
     "foreach over a dict": (

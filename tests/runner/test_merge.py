@@ -54,10 +54,31 @@ def test_collect_makes_lists_of_divergent_values(tmp_path):
     view.close()
 
 
+def test_collect_merges_an_artifact_equal_wherever_present(tmp_path):
+    store, done = merged(tmp_path, "collect_partial")
+    assert done.returncode == 0, done.stderr  # only_one is in one branch only, and equal wherever present
+    view = Stored(store)
+    assert view.data(view.task("MergeFlow", "join"))["only_one"] == "from one"
+    view.close()
+
+
 def test_collect_refuses_artifacts_missing_from_some_branches(tmp_path):
-    _, done = merged(tmp_path, "collect_partial")
-    # only_one is equal wherever present, so it merges; nothing partial diverges here
+    store = tmp_path / "store"
+    done = run_flow("merging_partial.py", store=store, env={"MODE": "refuse"})
+    assert done.returncode == 1, done.stdout
+    err = done.stderr
+    for word in ("collect=True", "'join'", "['partial']", "some branches but not all", "exclude=['partial']"):
+        assert word in err, (word, err)
+    assert "Traceback" not in err
+    view = Stored(store)
+    assert view.task("PartialMergeFlow", "join")["status"] == "failed"
+    view.close()
+    assert fsck_ok(store)
+    done = run_flow("merging_partial.py", store=store, env={"MODE": "exclude"})  # the fix the message names
     assert done.returncode == 0, done.stderr
+    view = Stored(store)
+    assert view.data(view.task("PartialMergeFlow", "join", run_id=2))["value"] == [0, 10, 20]
+    view.close()
 
 
 def test_include_merges_only_those(tmp_path):

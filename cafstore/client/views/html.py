@@ -10,7 +10,7 @@ from html import escape
 from typing import Any, Iterable
 
 from cafstore.client.base import register_html_view
-from cafstore.client.views.text import duration_text, human_size, run_summary
+from cafstore.client.views.text import duration_text, human_size, printable_tag, run_summary
 
 _STYLE = "border-collapse:collapse;font-family:monospace;font-size:12px"
 _COLORS = {"succeeded": "#2e7d32", "failed": "#c62828", "crashed": "#c62828", "running": "#1565c0"}
@@ -34,11 +34,11 @@ def run_html(run: Any) -> str:
     steps = ", ".join(escape(name) for name in run.step_names()) or "-"
     rows = [
         ("status", _status(s["status"])),
-        ("user", escape(s["user"] or "-")),
+        ("user", escape(printable_tag(s["user"] or "-"))),
         ("created", escape(str(run.created_at))),
         ("duration", escape(duration_text(s["duration"]))),
-        ("user tags", escape(", ".join(s["user_tags"]) or "-")),
-        ("system tags", escape(", ".join(s["system_tags"]))),
+        ("user tags", escape(", ".join(map(printable_tag, s["user_tags"])) or "-")),
+        ("system tags", escape(", ".join(map(printable_tag, s["system_tags"])))),
         ("steps", steps),
     ]
     if run.origin_pathspec:

@@ -99,9 +99,16 @@ class _Verbatim(str):
 def dump(
     store: Any, pathspec: str, include: Optional[Iterable[str]] = None, max_value_size: int = 1000
 ) -> Dict[str, List[dict]]:
-    """Artifacts per task pathspec: name, type, size, sha and the value shown (truncated)."""
+    """Artifacts per task pathspec: name, type, size, sha and the value shown (truncated).
+
+    An artifact pathspec (``Flow/5/start/1/x``) dumps that one artifact of its task.
+    """
     obj = resolve(store, pathspec)
     wanted = None if include is None else set(include)
+    if isinstance(obj, DataArtifact):
+        obj.sha  # noqa: B018 - raises NotFound for an artifact the task does not have
+        wanted = {obj.id} if wanted is None else wanted & {obj.id}
+        obj = obj.parent
     out: Dict[str, List[dict]] = {}
     for task in tasks_of(obj):
         rows = []
@@ -225,20 +232,46 @@ def _origin(summary: dict) -> str:
     return text
 
 
+def printable_tag(tag: str) -> str:
+    """A tag (or user name) as a terminal may show it: one holding a control or bidirectional character
+    (a user tag stored before cafstore.schema refused them, an odd $CAFSTORE_USER) is shown escaped, so
+    it cannot garble or reorder the line."""
+    return tag if tag.isprintable() else repr(tag)
+
+
+def tag_list(tags: Sequence[str], limit: int = 40) -> str:
+    """Tags joined by commas, cut at whole tags to about ``limit`` characters with ``+N more``."""
+    shown: List[str] = []
+    used = 0
+    for tag in map(printable_tag, tags):
+        if shown and used + 1 + len(tag) > limit:
+            break
+        shown.append(tag if len(tag) <= limit else tag[: limit - 3] + "...")
+        used += len(shown[-1]) + (1 if len(shown) > 1 else 0)
+    left = len(tags) - len(shown)
+    return ",".join(shown) + (f" +{left} more" if left else "")
+
+
+def _widths(rows: Sequence[Sequence[str]]) -> List[int]:
+    return [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
+
+
 def history_text(summaries: List[dict], oneline: bool = False) -> str:
     lines: List[str] = []
+    if oneline:
+        rows = [(s["pathspec"], s["status"], printable_tag(s["user"] or "-")) for s in summaries]
+        widths = _widths(rows)  # from the rows shown, so a long flow or user name never shifts a column
+        for row, s in zip(rows, summaries):
+            extra = "  ".join(x for x in (tag_list(s["user_tags"]), _origin(s)) if x)
+            cells = " ".join(f"{cell:<{width}}" for cell, width in zip(row, widths))
+            lines.append(f"{cells} {_when(s['created'])} {duration_text(s['duration']):>8}  {extra}".rstrip())
+        return "\n".join(lines) + ("\n" if lines else "")
     for s in summaries:
         status = s["status"] + (" (scheduler died: the run will not finish)" if s["status"] == "crashed" else "")
-        if oneline:
-            extra = "  ".join(x for x in (",".join(s["user_tags"]), _origin(s)) if x)
-            lines.append(
-                f"{s['pathspec']:<20} {s['status']:<9} {s['user'] or '-':<10} {_when(s['created'])} "
-                f"{duration_text(s['duration']):>8}  {extra}".rstrip()
-            )
-            continue
         lines.append(f"run {s['pathspec']}  {status}")
-        lines.append(f"User:     {s['user'] or '-'}")
-        lines.append(f"Tags:     {', '.join(s['user_tags']) or '-'}   (system: {', '.join(s['system_tags'])})")
+        lines.append(f"User:     {printable_tag(s['user'] or '-')}")
+        user_tags = ", ".join(map(printable_tag, s["user_tags"])) or "-"
+        lines.append(f"Tags:     {user_tags}   (system: {', '.join(map(printable_tag, s['system_tags']))})")
         lines.append(
             f"Started:  {_when(s['created'])}   Duration: {duration_text(s['duration'])}"
             + ("" if s["status"] != "running" else " so far")
@@ -246,7 +279,7 @@ def history_text(summaries: List[dict], oneline: bool = False) -> str:
         if _origin(s):
             lines.append(f"Origin:   {_origin(s)}")
         lines.append("")
-    return "\n".join(lines) + ("\n" if lines and oneline else "")
+    return "\n".join(lines)
 
 
 # -- ls -----------------------------------------------------------------------
@@ -261,10 +294,9 @@ def listing(store: Any, pathspec: Optional[str], ns: Optional[str]) -> List[str]
     obj = resolve(store, pathspec)
     if isinstance(obj, Flow):
         flow = Flow(obj.id, store=store, _current_namespace=ns)
-        return [
-            f"{r.pathspec:<20} {r.status:<9} {r.user or '-':<10} {_when(r.ref_value.get('created'))}"
-            for r in flow.runs()
-        ]
+        rows = [(r.pathspec, r.status, r.user or "-", _when(r.ref_value.get("created"))) for r in flow.runs()]
+        widths = _widths(rows)
+        return [" ".join(f"{cell:<{width}}" for cell, width in zip(row, widths)).rstrip() for row in rows]
     if isinstance(obj, Run):
         steps = list(reversed(list(obj)))
         width = max((len(s.pathspec) for s in steps), default=0)
@@ -276,5 +308,5 @@ def listing(store: Any, pathspec: Optional[str], ns: Optional[str]) -> List[str]
     if isinstance(obj, Task):
         arts = list(obj)
         width = max((len(a.pathspec) for a in arts), default=0)
-        return [f"{a.pathspec:<{width}}  {human_size(a.size)}" for a in arts]
+        return [f"{a.pathspec:<{width}}  {human_size(a.size)}" for a in arts] or [f"{obj.pathspec}: no artifacts"]
     return [f"{obj.pathspec}  {human_size(obj.size)}  {obj.sha}"]
