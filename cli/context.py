@@ -29,9 +29,10 @@ class CliState:
             from cafstore.exception import StoreNotFound
             from cafstore.store import Store
             from cafstore.store.discover import discover_path
+            from cafstore.store.settings import SETTINGS_FILE
 
             path = discover_path(explicit=self.store_path)
-            if not (path / "index").is_dir():
+            if not (path / "index").is_dir() and not (path / SETTINGS_FILE).is_file():  # an index lost, a store kept
                 raise StoreNotFound(
                     f"There is no cafstore store at {path}. Run a flow (which creates one), `cafstore init`, "
                     "or point at an existing store with --store PATH or CAFSTORE_HOME."

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from cafstore.exception import CafstoreError
+from cafstore.exception import CafstoreError, IndexLost
 from cafstore.store import records
 from cafstore.store.objectid import ObjectId, hash_bytes, new_hasher
 
@@ -26,6 +26,7 @@ class FsckReport:
     problems: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
     bad_objects: set = dataclasses.field(default_factory=set)
+    index_lost: str = ""  # why identity.verify rejected the index; nothing else was checked then
 
     @property
     def ok(self) -> bool:
@@ -40,6 +41,7 @@ class FsckReport:
             "bytes_checked": self.bytes_checked,
             "problems": list(self.problems),
             "notes": list(self.notes),
+            "index_lost": self.index_lost,
         }
 
 
@@ -83,6 +85,10 @@ def _check_chunked(store: Any, st: Any, references: list) -> ObjectId:
 
 def fsck(store: Any, progress: bool = False) -> FsckReport:
     report = FsckReport()
+    try:
+        store.index  # noqa: B018 - opening it runs identity.verify
+    except IndexLost as exc:
+        return _lost(store, report, exc)
     stats = list(store.iter_objects())
     indexed = {st.oid for st in stats}
     bar = _Progress(len(stats), progress, "checking objects")
@@ -134,4 +140,13 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
             report.notes.append(f"orphan blob {oid} (not indexed; `cafstore gc` removes it)")
     for temp in store.blobs.stray_temp_files():
         report.notes.append(f"temp file {temp.name} left by an interrupted write (`cafstore gc` removes it)")
+    return report
+
+
+def _lost(store: Any, report: FsckReport, exc: IndexLost) -> FsckReport:
+    """A rejected index: say so, and count what the rebuild could re-index."""
+    report.index_lost = str(exc)
+    report.problems.append(f"index lost: {exc}")
+    files = sum(1 for _ in store.blobs.iter_ids())
+    report.notes.append(f"{files} object files remain outside the index; `cafstore fsck --repair` re-indexes them")
     return report
