@@ -79,7 +79,7 @@ def _check_chunked(store: Any, st: Any, references: list) -> ObjectId:
     with index.read() as txn:
         payload = index.inline_bytes(txn, st.oid.digest)
     entries = chunks.decode_list(payload, st.oid)
-    references.extend((f"chunk list of object {st.oid}", cid) for cid, _ in entries)
+    references.extend((f"chunk list of object {st.oid}", st.oid, cid) for cid, _ in entries)
     return chunks.rehash(store, st.oid, payload, st.size)
 
 
@@ -92,7 +92,7 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
     stats = list(store.iter_objects())
     indexed = {st.oid for st in stats}
     bar = _Progress(len(stats), progress, "checking objects")
-    references: list[tuple[str, ObjectId]] = []
+    references: list[tuple[str, "ObjectId | None", ObjectId]] = []  # (holder, holder's id or None for a ref, target)
     for st in stats:
         report.objects += 1
         bar.step()
@@ -126,15 +126,19 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
             except (CafstoreError, ValueError) as exc:
                 report.problems.append(f"record {st.oid}: undecodable ({exc})")
                 continue
-            references.extend((f"record {st.oid}", ref) for ref in records.referenced_ids(record))
+            references.extend((f"record {st.oid}", st.oid, ref) for ref in records.referenced_ids(record))
     for name, value in store.list_refs(""):
         report.refs += 1
-        references.extend((f"ref {name!r}", ref) for ref in records.referenced_ids(value))
-    for holder, ref in references:
-        if ref not in indexed:
-            report.problems.append(f"{holder} refers to missing object {ref}")
-        elif ref in report.bad_objects:
-            report.problems.append(f"{holder} refers to corrupt object {ref}")
+        references.extend((f"ref {name!r}", None, ref) for ref in records.referenced_ids(value))
+    reachable = _reachable(references)
+    for holder, holder_id, ref in references:
+        if ref in indexed and ref not in report.bad_objects:
+            continue
+        what = "missing" if ref not in indexed else "corrupt"
+        if holder_id is None or holder_id in reachable:
+            report.problems.append(f"{holder} refers to {what} object {ref}")
+        else:  # e.g. the records of a run removed after it lost data: no run can read them
+            report.notes.append(f"{holder}, which no ref reaches, refers to {what} object {ref} (`cafstore gc` removes it)")
     for oid in store.blobs.iter_ids():
         if oid not in indexed:
             report.notes.append(f"orphan blob {oid} (not indexed; `cafstore gc` removes it)")
@@ -150,3 +154,19 @@ def _lost(store: Any, report: FsckReport, exc: IndexLost) -> FsckReport:
     files = sum(1 for _ in store.blobs.iter_ids())
     report.notes.append(f"{files} object files remain outside the index; `cafstore fsck --repair` re-indexes them")
     return report
+
+
+def _reachable(references: list) -> set:
+    """Ids reachable from refs along records and chunk lists: damage below anything else is garbage's."""
+    children: dict = {}
+    for _, holder_id, ref in references:
+        if holder_id is not None:
+            children.setdefault(holder_id, []).append(ref)
+    seen: set = set()
+    stack = [ref for _, holder_id, ref in references if holder_id is None]
+    while stack:
+        oid = stack.pop()
+        if oid not in seen:
+            seen.add(oid)
+            stack.extend(children.get(oid, ()))
+    return seen
