@@ -286,9 +286,7 @@ def _check_unindexed(store: Any, objects: dict, cutoff: float) -> None:
     file at a time, so past a floor it counts: more unnamed than named files
     means the index, not the files, is what is wrong.
     """
-    unindexed = [
-        oid for oid in store.blobs.iter_ids() if oid.digest not in objects and store.blobs.mtime(oid) < cutoff
-    ]
+    unindexed = [oid for oid in store.blobs.iter_ids() if oid.digest not in objects and store.blobs.mtime(oid) < cutoff]
     indexed = sum(1 for meta in objects.values() if meta[0] == LOCATION_FILE)
     if len(unindexed) > max(UNINDEXED_FLOOR, indexed):
         raise GcRefused(

@@ -33,7 +33,7 @@ import uuid
 from typing import Any, Optional
 
 from cafstore import schema
-from cafstore.exception import CafstoreError
+from cafstore.exception import CafstoreError, StoreError
 from cafstore.maintenance import repair as repair_module
 from cafstore.store import identity, settings
 from cafstore.store.durable import fsync_path
@@ -63,6 +63,17 @@ class RebuildReport:
 
 def rebuild(store: Any) -> RebuildReport:
     """Replace the store's rejected index with the best one that can be rebuilt (module docstring)."""
+    try:
+        return _rebuild(store)
+    except OSError as exc:
+        raise StoreError(
+            f"Rebuilding the index of {store.path} failed: {exc}. Nothing was deleted: a rejected index "
+            "is under index.lost-*/ and gc's snapshot is index-snapshot.mdb; fix the cause (disk full? "
+            "another process recreating index/?) and run `cafstore fsck --repair` again."
+        ) from exc
+
+
+def _rebuild(store: Any) -> RebuildReport:
     out = RebuildReport()
     when = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     store.close()  # this process's handle on the rejected index (other processes refuse it anyway)

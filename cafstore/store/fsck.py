@@ -138,7 +138,9 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
         if holder_id is None or holder_id in reachable:
             report.problems.append(f"{holder} refers to {what} object {ref}")
         else:  # e.g. the records of a run removed after it lost data: no run can read them
-            report.notes.append(f"{holder}, which no ref reaches, refers to {what} object {ref} (`cafstore gc` removes it)")
+            report.notes.append(
+                f"{holder}, which no ref reaches, refers to {what} object {ref} (`cafstore gc` removes it)"
+            )
     for oid in store.blobs.iter_ids():
         if oid not in indexed:
             report.notes.append(f"orphan blob {oid} (not indexed; `cafstore gc` removes it)")

@@ -65,7 +65,7 @@ def read_settings(store_dir: Path) -> Optional[dict]:
     try:
         raw = json.loads(text)
         blobs = raw["blobs"]
-        settings = {"backend": str(blobs["backend"]), "options": dict(blobs.get("options") or {})}
+        settings: dict = {"backend": str(blobs["backend"]), "options": dict(blobs.get("options") or {})}
         settings["id"] = str(raw["id"]) if raw.get("id") else None
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(
@@ -75,9 +75,7 @@ def read_settings(store_dir: Path) -> Optional[dict]:
     return settings
 
 
-def create_settings(
-    store_dir: Path, backend: str, options: Mapping[str, Any], store_id: Optional[str] = None
-) -> dict:
+def create_settings(store_dir: Path, backend: str, options: Mapping[str, Any], store_id: Optional[str] = None) -> dict:
     """Write ``store.json`` unless it exists; returns the settings on disk (ours, or a racing creator's).
 
     Written to a temp file, fsynced, then hard-linked into place: the link
@@ -87,7 +85,7 @@ def create_settings(
     _write(store_dir, backend, options, store_id, replace=False)
     settings = read_settings(store_dir)
     if settings is None:
-        raise StoreError(f"The store's settings {path} vanished right after being written.")
+        raise StoreError(f"The store's settings {store_dir / SETTINGS_FILE} vanished right after being written.")
     return settings
 
 
