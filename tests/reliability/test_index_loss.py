@@ -56,21 +56,23 @@ def _copy_index(source: Path, target: Path) -> None:
     shutil.copyfile(source / "data.mdb", target / "data.mdb")
 
 
-def _two_runs_with_a_gc_between(tmp_path: Path) -> tuple[Path, Path]:
-    """Run 1, a backup of the index, gc (which snapshots the index), run 2. Returns (store, backup)."""
-    store = tmp_path / "store"
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> Path:
+    """Run 1, a backup of the index, gc (which snapshots the index), run 2: built once, copied per test."""
+    base = tmp_path_factory.mktemp("two-runs")
+    store = base / "store"
     _flow(store)
-    backup = tmp_path / "backup"
-    _copy_index(store / "index", backup)
+    _copy_index(store / "index", base / "backup")
     assert _cli(store, "gc").returncode == 0
     _flow(store)
-    return store, backup
+    return base
 
 
 def _other_stores_index(tmp_path: Path, store: Path) -> None:
-    other = tmp_path / "other"
-    _flow(other)
-    _copy_index(other / "index", store / "index")
+    other = Store(tmp_path / "other")  # a store of its own, with its own id
+    other.put_bytes(b"another store")
+    other.close()
+    _copy_index(tmp_path / "other" / "index", store / "index")
 
 
 DAMAGE = {
@@ -82,8 +84,9 @@ DAMAGE = {
 
 
 @pytest.mark.parametrize("how", list(DAMAGE))
-def test_a_lost_index_is_reported_gc_refuses_and_repair_rebuilds_it(tmp_path, monkeypatch, how):
-    store, backup = _two_runs_with_a_gc_between(tmp_path)
+def test_a_lost_index_is_reported_gc_refuses_and_repair_rebuilds_it(tmp_path, monkeypatch, two_runs, how):
+    shutil.copytree(two_runs, tmp_path / "copy")
+    store, backup = tmp_path / "copy" / "store", tmp_path / "copy" / "backup"
     files = _object_files(store)
     assert len(files) >= 4  # two runs x two 200 KB artifacts
     DAMAGE[how](tmp_path, store, backup)
