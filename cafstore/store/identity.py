@@ -178,7 +178,17 @@ def write_mark(store_dir: Path, store_id: str, generation: int, objects: int, wh
 
 
 def write_snapshot(store: Any) -> Path:
-    """A compact, consistent copy of the index as ``index-snapshot.mdb`` (replaced atomically)."""
+    """A compact, consistent copy of the index as ``index-snapshot.mdb`` (replaced atomically).
+
+    A gc killed while copying leaves its temp file; the next one removes those
+    older than an hour (a concurrent gc's is younger).
+    """
+    for stale in store.path.glob(f".{SNAPSHOT_FILE}.*"):
+        try:
+            if stale.stat().st_mtime < time.time() - 3600:
+                stale.unlink()
+        except FileNotFoundError:
+            continue
     env = store.index.env
     return _replace(store.path / SNAPSHOT_FILE, lambda handle: env.copyfd(handle.fileno(), compact=True))
 

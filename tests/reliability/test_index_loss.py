@@ -200,3 +200,16 @@ def test_gc_refuses_when_unindexed_files_outnumber_indexed_ones(tmp_path):
     forced = _cli(path, "gc", "--delete-unindexed")
     assert forced.returncode == 0 and "70 orphan files" in forced.stdout, forced.stdout
     assert len(_object_files(path)) == 4
+
+
+def test_a_gc_killed_mid_snapshot_leaves_a_temp_file_the_next_gc_removes(tmp_path):
+    path = tmp_path / "store"
+    Store(path).set_ref("keep/x", {"v": 1})
+    stale, fresh = path / ".index-snapshot.mdb.999-dead", path / ".index-snapshot.mdb.998-live"
+    stale.write_bytes(b"half a snapshot")
+    fresh.write_bytes(b"a concurrent gc's")
+    past = time.time() - 7200
+    os.utime(stale, (past, past))
+    assert _cli(path, "gc").returncode == 0
+    assert not stale.exists() and fresh.exists()
+    assert (path / "index-snapshot.mdb").stat().st_size > 0
