@@ -213,3 +213,18 @@ def test_a_gc_killed_mid_snapshot_leaves_a_temp_file_the_next_gc_removes(tmp_pat
     assert _cli(path, "gc").returncode == 0
     assert not stale.exists() and fresh.exists()
     assert (path / "index-snapshot.mdb").stat().st_size > 0
+
+
+def test_a_store_from_before_settings_with_its_index_removed_is_a_lost_store_not_no_store(tmp_path):
+    store = tmp_path / "store"
+    _flow(store)
+    files = _object_files(store)
+    for name in ("store.json", "index-mark.json", "index-snapshot.mdb"):
+        (store / name).unlink(missing_ok=True)
+    shutil.rmtree(store / "index")  # only objects/ is left, as in a store made before store.json
+    fsck = _cli(store, "fsck")
+    assert fsck.returncode == 1 and "index lost" in fsck.stdout, fsck.stdout + fsck.stderr
+    assert _cli(store, "gc", "--grace", "0").returncode == 1
+    assert _object_files(store) == files
+    repair = _cli(store, "fsck", "--repair")
+    assert repair.returncode == 0 and f"re-indexed {len(files)} object files" in repair.stdout, repair.stdout
