@@ -228,3 +228,20 @@ def test_a_store_from_before_settings_with_its_index_removed_is_a_lost_store_not
     assert _object_files(store) == files
     repair = _cli(store, "fsck", "--repair")
     assert repair.returncode == 0 and f"re-indexed {len(files)} object files" in repair.stdout, repair.stdout
+
+
+_OPEN = "import sys; from cafstore.store import Store; s = Store(sys.argv[1]); s.put_bytes(sys.argv[2].encode() * 9000)"
+
+
+def test_processes_adopting_a_store_from_before_ids_at_once_agree_on_one_id(tmp_path):
+    store = tmp_path / "store"
+    _flow(store)
+    _make_legacy(store)
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN, str(store), str(i)]) for i in range(4)]
+    assert [p.wait(60) for p in procs] == [0, 0, 0, 0]
+    store_id = json.loads((store / "store.json").read_text())["id"]
+    env = lmdb.open(str(store / "index"), max_dbs=16, readonly=True, lock=False)
+    with env.begin() as txn:
+        assert txn.get(b"store-id", db=env.open_db(b"meta", txn=txn, create=False)) == store_id.encode()
+    env.close()
+    assert _cli(store, "fsck").returncode == 0
