@@ -16,6 +16,7 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── ArtifactLoadError         a stored value that cannot be unpickled here
     │   ├── StorageFull               the disk (or the store's quota) is full
     │   ├── GcRefused                 gc cannot compute the live set completely: it deleted nothing
+    │   ├── IndexLost                 the index is not the store's own or is older than it (fsck --repair)
     │   └── MaintenanceArgumentError  a run name or duration given to gc/retention that cannot be parsed
     ├── FlowError                     authoring and running flows
     │   ├── GraphError                the DAG breaks a rule (file:line, step)
@@ -137,6 +138,13 @@ class GcRefused(StoreError):
     def __init__(self, msg: str, problems: "list | None" = None) -> None:
         super().__init__(msg)
         self.problems = list(problems or [])
+
+
+class IndexLost(StoreError):
+    """The index was emptied, replaced or rolled back (store/identity.py): every command refuses
+    to use it, gc above all, until ``cafstore fsck --repair`` rebuilds it."""
+
+    headline = "index lost"
 
 
 class MaintenanceArgumentError(StoreError, ValueError):

@@ -39,6 +39,7 @@ PRODUCTION_PREFIX = "namespaces/production/"  # .../<Flow> -> {"token", "created
 AUTHORIZED_PREFIX = "namespaces/authorized/"  # .../<user>/<Flow> -> {"token"}
 DEFAULT_NAMESPACE_PREFIX = "namespaces/default/"  # .../<user> -> {"namespace", "set"}
 RUN_COUNTER_PREFIX = "run_id/"  # counter (not a ref): run_id/<Flow> allocates 1, 2, 3 ...
+LOST_FOUND_PREFIX = "lost-found/"  # lost-found/<UTC time> -> {"record": id listing re-indexed files, ...}
 # A deleted run has no ref of its own: ``cafstore rm`` sets its run ref's "deleted" field.
 
 
@@ -151,6 +152,11 @@ def default_namespace_ref(user: str) -> str:
 
 def parse_default_namespace_ref(name: str) -> Optional[str]:
     return _rest(name, DEFAULT_NAMESPACE_PREFIX)
+
+
+def lost_found_ref(when: str) -> str:
+    """The ref an index rebuild keeps the object files it re-indexed under (maintenance/rebuild.py)."""
+    return f"{LOST_FOUND_PREFIX}{when}"
 
 
 def run_counter(flow: str) -> str:

@@ -30,9 +30,11 @@ class CliState:
             from cafstore.exception import StoreNotFound
             from cafstore.store import Store
             from cafstore.store.discover import discover_path
+            from cafstore.store.settings import SETTINGS_FILE
 
             path = discover_path(explicit=self.store_path)
-            if not (path / "index").is_dir():
+            # Any of these means a store (its index may be lost: identity.py says so, not "no store").
+            if not any(p.exists() for p in (path / "index", path / SETTINGS_FILE, path / "objects")):
                 raise StoreNotFound(
                     f"There is no cafstore store at {path}. Run a flow (which creates one), `cafstore init`, "
                     "or point at an existing store with --store PATH or CAFSTORE_HOME."

@@ -73,6 +73,12 @@ def _runs(values: tuple) -> list:
     help="Apply retention (and rm'd runs) to this flow only.",
 )
 @click.option("--include-tagged", is_flag=True, help="Let retention drop runs that carry user tags.")
+@click.option(
+    "--delete-unindexed",
+    is_flag=True,
+    help="Remove unindexed object files even when they outnumber the indexed ones "
+    "(gc refuses otherwise: the index may be an old copy).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List every object removed.")
 @pass_state
@@ -85,6 +91,7 @@ def gc(
     grace: float,
     flow: Optional[str],
     include_tagged: bool,
+    delete_unindexed: bool,
     as_json: bool,
     verbose: bool,
 ) -> None:
@@ -105,7 +112,9 @@ def gc(
             err=True,
         )
     policy = Policy(keep_last=keep_last, older_than=older_than, flow=flow, include_tagged=include_tagged)
-    report = gc_module.collect(store, policy, grace=grace, dry_run=dry_run, progress=not as_json)
+    report = gc_module.collect(
+        store, policy, grace=grace, dry_run=dry_run, progress=not as_json, unindexed_ok=delete_unindexed
+    )
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
@@ -267,6 +276,8 @@ def fsck_report(store, progress: bool) -> tuple:
     from cafstore.maintenance import refcheck
 
     report = store.fsck(progress=progress)
+    if report.index_lost:  # nothing in a rejected index can be judged; the rebuild comes first
+        return report, []
     damaged = refcheck.find(store)
     for bad in damaged:  # one line per ref: this one names the run, where fsck's could not
         report.problems = [p for p in report.problems if not p.startswith(f"ref {bad.name!r}: ")]
@@ -300,6 +311,32 @@ def print_repair(store, fsck_report, damaged: list, as_json: bool) -> bool:
             click.echo(f"repair: moved corrupt object {oid} to {store.path / 'quarantine'}")
         print_lost_runs(result.lost_runs)
     return bool(moved or result.removed_temp or result.removed_entries or result.quarantined)
+
+
+def print_rebuild(store, as_json: bool) -> None:
+    """``fsck --repair`` of a lost index: rebuild it, and say what came back and what did not."""
+    from cafstore.maintenance.rebuild import rebuild
+
+    result = rebuild(store)
+    if as_json:
+        click.echo(json.dumps({"rebuild": result.to_dict()}, indent=2))
+        return
+    if result.moved_aside:
+        click.echo(f"rebuild: moved the rejected index to {store.path / result.moved_aside} (delete it when done)")
+    if result.snapshot:
+        click.echo(f"rebuild: restored gc's snapshot of the index from {result.snapshot['time']}")
+    else:
+        click.echo("rebuild: no snapshot of the index to restore (gc writes one each time it runs)")
+    click.echo(
+        f"rebuild: re-indexed {result.recovered} object files ({human(result.recovered_bytes)})"
+        + (f", kept by the ref {result.lost_found}" if result.lost_found else "")
+    )
+    for name in result.quarantined:
+        click.echo(f"rebuild: moved corrupt object {name} to {store.path / 'quarantine'}")
+    click.echo(f"rebuild: not recoverable: {result.unrecoverable}")
+    for oid in result.repair.removed_entries:
+        click.echo(f"repair: removed index entry of {oid} (its file is gone)")
+    print_lost_runs(result.repair.lost_runs)
 
 
 def print_damage(store, fsck_report) -> None:

@@ -44,16 +44,19 @@ def init(state: CliState, path: Optional[str]) -> None:
     "--repair",
     is_flag=True,
     help="Remove stray temp files and index entries whose bytes are gone, "
-    "move corrupt objects aside, and list the runs that lost data.",
+    "move corrupt objects aside, and list the runs that lost data; rebuild a lost index.",
 )
 @pass_state
 @friendly_errors
 def fsck(state: CliState, as_json: bool, repair: bool) -> None:
     """Re-hash every object and resolve every reference; exit 1 if anything is wrong."""
-    from cafstore.cli.maintenance_commands import fsck_report, print_damage, print_repair
+    from cafstore.cli.maintenance_commands import fsck_report, print_damage, print_rebuild, print_repair
 
     report, damaged = fsck_report(state.store, progress=not as_json)
-    if repair and print_repair(state.store, report, damaged, as_json):
+    if repair and report.index_lost:
+        print_rebuild(state.store, as_json)
+        report, damaged = fsck_report(state.store, progress=not as_json)
+    elif repair and print_repair(state.store, report, damaged, as_json):
         report, damaged = fsck_report(state.store, progress=not as_json)  # the verdict is on the repaired store
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -62,7 +65,7 @@ def fsck(state: CliState, as_json: bool, repair: bool) -> None:
             click.echo(f"problem: {problem}")
         for note in report.notes:
             click.echo(f"note: {note}")
-        if not report.ok and not repair:
+        if not report.ok and not repair and not report.index_lost:
             print_damage(state.store, report)
         verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
         click.echo(

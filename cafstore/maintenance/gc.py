@@ -10,16 +10,23 @@ safe to kill at any moment:
    a ref or record that cannot be read or decoded, or a reference to an
    object that is not there, means the live set is unknown -- gc raises
    ``GcRefused`` before deleting anything, including run refs.
+   Objects reached only from grace-period objects are kept the same way, but
+   a missing object below them is a warning: nothing live can hide behind it.
+   Old unindexed object files outnumbering the indexed ones (an index older
+   than its objects) also make gc refuse.
 3. **Drop** the planned runs, one short transaction each, re-checking the
    rules inside it; a run that became protected meanwhile is marked instead.
 4. **Re-scan** the object table and mark from objects that appeared while we
    marked (records whose refs we may have missed).
-5. **Sweep** unmarked objects older than the grace period in batches of short
+5. **Checkpoint**: raise the index's generation, snapshot it and write the
+   mark outside it (store/identity.py), so a later index loss is caught and
+   can be rebuilt from this moment.
+6. **Sweep** unmarked objects older than the grace period in batches of short
    write transactions, referrers before what they refer to (so a killed gc
    never leaves a record pointing at a swept object), re-reading each
    object's created time inside the transaction (a writer that reused it has
    freshened it: see ``freshen.py``). Index entries go first, then files.
-6. Remove orphan blob files and stray temp files older than the grace period.
+7. Remove orphan blob files and stray temp files older than the grace period.
 
 A gc killed between any two steps leaves at worst unindexed files and temp
 files, which fsck reports as notes and the next gc removes.
@@ -36,11 +43,12 @@ from typing import Any, Iterable, Optional
 
 from cafstore.exception import CafstoreError, GcRefused
 from cafstore.maintenance import retention
-from cafstore.store import records
+from cafstore.store import identity, records
 from cafstore.store.index import ENCODING_NAMES, ENCODING_RECORD, LOCATION_CHUNKED, LOCATION_FILE
 from cafstore.store.objectid import ObjectId, hash_bytes
 
 DEFAULT_GRACE = 3600.0
+UNINDEXED_FLOOR = 64  # unindexed files gc removes without comparing them to the indexed ones
 
 
 @dataclasses.dataclass
@@ -112,7 +120,11 @@ class _Marker:
         self.problems: list = []
         self.warnings: list = []
 
-    def mark(self, roots: Iterable[tuple[bytes, str]], progress: Optional[Progress] = None) -> None:
+    def mark(
+        self, roots: Iterable[tuple[bytes, str]], progress: Optional[Progress] = None, strict: bool = True
+    ) -> None:
+        """Mark ``roots`` and all they reach. ``strict=False`` for objects kept only by the grace
+        period: a missing object below them is a warning, not a reason to refuse (see ``collect``)."""
         stack = list(roots)
         index = self.store.index
         with index.read() as txn:
@@ -125,8 +137,11 @@ class _Marker:
                     meta = index.object_meta(txn, digest)  # written after our scan?
                     if meta is None:
                         message = f"{holder} refers to missing object {digest.hex()}"
-                        # A lost chunk cannot hide live objects (chunks refer to nothing).
-                        (self.warnings if holder.startswith("chunk list") else self.problems).append(message)
+                        # A lost chunk cannot hide live objects (chunks refer to nothing); nor can an
+                        # object that only grace-period objects refer to (their writers freshened
+                        # everything old they reused, so it is all recent too: freshen.py).
+                        lenient = not strict or holder.startswith("chunk list")
+                        (self.warnings if lenient else self.problems).append(message)
                         continue
                     self.objects[digest] = meta
                 self.marked.add(digest)
@@ -189,9 +204,10 @@ def _excluded_refs(drops: list) -> set:
 def _refuse(problems: list, dropped: int = 0) -> GcRefused:
     shown = "\n".join(f"  - {p}" for p in problems[:20])
     more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-    done = f" ({dropped} run(s) had already been dropped; their objects stay until gc can run)" if dropped else ""
+    done = f"{dropped} run(s) had already been dropped; their objects stay until gc can run. " if dropped else ""
+    # The command line prints GcRefused's headline ("gc deleted nothing: ") before this text.
     return GcRefused(
-        f"gc deleted nothing{done}: the live set cannot be computed completely, because\n{shown}{more}\n"
+        f"the live set cannot be computed completely, because\n{shown}{more}\n{done}"
         "Run `cafstore fsck --repair` to list the runs that lost data, then `cafstore rm` them "
         "(or restore the missing objects) and run gc again.",
         problems,
@@ -205,10 +221,13 @@ def collect(
     dry_run: bool = False,
     progress: bool = False,
     batch: int = 500,
+    unindexed_ok: bool = False,
 ) -> GcReport:
     """Run gc on ``store`` (see the module docstring for the steps); returns what it removed.
 
     ``policy``: which runs retention drops first; none given keeps every run.
+    ``unindexed_ok``: delete unindexed object files even when they outnumber the
+    indexed ones (``_check_unindexed``); only for a user who knows why they are there.
     """
     policy = policy or retention.Policy()
     started = time.time()
@@ -220,9 +239,12 @@ def collect(
     drops, report.notes = retention.plan(store, policy, started, marker.problems)
     marker.mark(_ref_roots(store, _excluded_refs(drops), marker.problems), bar)
     reachable = len(marker.marked)
-    marker.mark([(d, "an object written within the grace period") for d, m in objects.items() if m[3] >= cutoff])
+    young = [(d, "an object written within the grace period") for d, m in objects.items() if m[3] >= cutoff]
+    marker.mark(young, strict=False)
     if marker.problems:
         raise _refuse(marker.problems)
+    if not unindexed_ok:
+        _check_unindexed(store, objects, cutoff)
     if not dry_run:
         for drop in drops:
             if retention.drop_run(store, drop):
@@ -238,12 +260,14 @@ def collect(
             if objects.get(digest) != meta:
                 objects[digest] = meta
                 if meta[3] >= cutoff:
-                    marker.mark([(digest, "an object written while gc ran")])
+                    marker.mark([(digest, "an object written while gc ran")], strict=False)
         if marker.problems:
             raise _refuse(marker.problems, len(report.dropped_runs))
     else:
         report.dropped_runs = [(drop.pathspec, drop.reason) for drop in drops]
     report.warnings = marker.warnings
+    if not dry_run:
+        identity.checkpoint(store, len(objects))  # the mark and snapshot a lost index is rebuilt from
     garbage = [d for d, meta in objects.items() if d not in marker.marked and meta[3] < cutoff]
     report.scanned, report.live = len(objects), reachable
     report.recent = len(objects) - reachable - len(garbage)
@@ -251,6 +275,28 @@ def collect(
     _remove_orphans(store, cutoff, grace, dry_run, report)
     report.seconds = time.time() - started
     return report
+
+
+def _check_unindexed(store: Any, objects: dict, cutoff: float) -> None:
+    """Fail closed when old unindexed object files outnumber indexed ones.
+
+    A killed writer leaves a few files the index never named; an index restored
+    from an old copy (or swapped for another that identity.py cannot tell from
+    this one) leaves every newer file unnamed. gc cannot tell those apart one
+    file at a time, so past a floor it counts: more unnamed than named files
+    means the index, not the files, is what is wrong.
+    """
+    unindexed = [oid for oid in store.blobs.iter_ids() if oid.digest not in objects and store.blobs.mtime(oid) < cutoff]
+    indexed = sum(1 for meta in objects.values() if meta[0] == LOCATION_FILE)
+    if len(unindexed) > max(UNINDEXED_FLOOR, indexed):
+        raise GcRefused(
+            f"{len(unindexed)} object files older than the grace period are not in the index, which names only "
+            f"{indexed}: the index looks older than the objects (restored from a backup, or replaced), and "
+            "removing them could delete runs' data. Run `cafstore fsck --repair` to rebuild the index from "
+            "the files; if they are leftovers of killed runs you no longer want, `cafstore gc --delete-unindexed` "
+            "removes them.",
+            [f"{len(unindexed)} unindexed object files"],
+        )
 
 
 def _referrers_first(store: Any, garbage: list, objects: dict) -> list:

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from typing import Any
 
-from cafstore.exception import CafstoreError
+from cafstore.exception import CafstoreError, IndexLost
 from cafstore.store import records
 from cafstore.store.objectid import ObjectId, hash_bytes, new_hasher
 
@@ -27,6 +27,7 @@ class FsckReport:
     notes: list = dataclasses.field(default_factory=list)
     bad_objects: set = dataclasses.field(default_factory=set)
     bad_refs: set = dataclasses.field(default_factory=set)  # names of refs whose value does not decode
+    index_lost: str = ""  # why identity.verify rejected the index; nothing else was checked then
 
     @property
     def ok(self) -> bool:
@@ -41,6 +42,7 @@ class FsckReport:
             "bytes_checked": self.bytes_checked,
             "problems": list(self.problems),
             "notes": list(self.notes),
+            "index_lost": self.index_lost,
         }
 
 
@@ -78,16 +80,20 @@ def _check_chunked(store: Any, st: Any, references: list) -> ObjectId:
     with index.read() as txn:
         payload = index.inline_bytes(txn, st.oid.digest)
     entries = chunks.decode_list(payload, st.oid)
-    references.extend((f"chunk list of object {st.oid}", cid) for cid, _ in entries)
+    references.extend((f"chunk list of object {st.oid}", st.oid, cid) for cid, _ in entries)
     return chunks.rehash(store, st.oid, payload, st.size)
 
 
 def fsck(store: Any, progress: bool = False) -> FsckReport:
     report = FsckReport()
+    try:
+        store.index  # noqa: B018 - opening it runs identity.verify
+    except IndexLost as exc:
+        return _lost(store, report, exc)
     stats = list(store.iter_objects())
     indexed = {st.oid for st in stats}
     bar = _Progress(len(stats), progress, "checking objects")
-    references: list[tuple[str, ObjectId]] = []
+    references: list[tuple[str, "ObjectId | None", ObjectId]] = []  # (holder, holder's id or None for a ref, target)
     for st in stats:
         report.objects += 1
         bar.step()
@@ -121,7 +127,7 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
             except (CafstoreError, ValueError) as exc:
                 report.problems.append(f"record {st.oid}: undecodable ({exc})")
                 continue
-            references.extend((f"record {st.oid}", ref) for ref in records.referenced_ids(record))
+            references.extend((f"record {st.oid}", st.oid, ref) for ref in records.referenced_ids(record))
     for key, raw in store.scan("refs", b""):
         report.refs += 1
         name = key.decode("utf-8", "replace")
@@ -131,15 +137,46 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
             report.problems.append(f"ref {name!r}: its value cannot be decoded ({exc})")
             report.bad_refs.add(name)
             continue
-        references.extend((f"ref {name!r}", ref) for ref in records.referenced_ids(value))
-    for holder, ref in references:
-        if ref not in indexed:
-            report.problems.append(f"{holder} refers to missing object {ref}")
-        elif ref in report.bad_objects:
-            report.problems.append(f"{holder} refers to corrupt object {ref}")
+        references.extend((f"ref {name!r}", None, ref) for ref in records.referenced_ids(value))
+    reachable = _reachable(references)
+    for holder, holder_id, ref in references:
+        if ref in indexed and ref not in report.bad_objects:
+            continue
+        what = "missing" if ref not in indexed else "corrupt"
+        if holder_id is None or holder_id in reachable:
+            report.problems.append(f"{holder} refers to {what} object {ref}")
+        else:  # e.g. the records of a run removed after it lost data: no run can read them
+            report.notes.append(
+                f"{holder}, which no ref reaches, refers to {what} object {ref} (`cafstore gc` removes it)"
+            )
     for oid in store.blobs.iter_ids():
         if oid not in indexed:
             report.notes.append(f"orphan blob {oid} (not indexed; `cafstore gc` removes it)")
     for temp in store.blobs.stray_temp_files():
         report.notes.append(f"temp file {temp.name} left by an interrupted write (`cafstore gc` removes it)")
     return report
+
+
+def _lost(store: Any, report: FsckReport, exc: IndexLost) -> FsckReport:
+    """A rejected index: say so, and count what the rebuild could re-index."""
+    report.index_lost = str(exc)
+    report.problems.append(f"index lost: {exc}")
+    files = sum(1 for _ in store.blobs.iter_ids())
+    report.notes.append(f"{files} object files remain outside the index; `cafstore fsck --repair` re-indexes them")
+    return report
+
+
+def _reachable(references: list) -> set:
+    """Ids reachable from refs along records and chunk lists: damage below anything else is garbage's."""
+    children: dict = {}
+    for _, holder_id, ref in references:
+        if holder_id is not None:
+            children.setdefault(holder_id, []).append(ref)
+    seen: set = set()
+    stack = [ref for _, holder_id, ref in references if holder_id is None]
+    while stack:
+        oid = stack.pop()
+        if oid not in seen:
+            seen.add(oid)
+            stack.extend(children.get(oid, ()))
+    return seen

@@ -20,6 +20,8 @@ Tables (LMDB named databases):
 - ``inline``   digest -> bytes of small objects
 - ``refs``     utf-8 name -> canonical JSON value (the only mutable state)
 - ``counters`` utf-8 name -> u64 (run ids)
+- ``meta``     utf-8 name -> bytes: facts about the index itself (the store id it
+  belongs to, its generation; see identity.py)
 
 ``Store.index`` is this module's public face for the store's own helpers and
 for maintenance (gc, repair, dedup, fsck): transactions (``read``, ``write``,
@@ -44,7 +46,7 @@ from cafstore.store.config import StoreConfig
 
 T = TypeVar("T")
 ObjectMeta = tuple  # (location, encoding, size, created): unpack_meta's result
-TABLES = ("objects", "inline", "refs", "counters")
+TABLES = ("objects", "inline", "refs", "counters", "meta")
 
 LOCATION_INLINE = 1
 LOCATION_FILE = 2
@@ -94,6 +96,7 @@ class Index:
         # table until every new reader fails. LMDB probes each slot's pid; it is cheap.
         self.env.reader_check()
         self.closed = False
+        self.verified = False  # set by Store.index once identity.verify accepted this handle
         # Bumped whenever this process remaps the environment (growing it, or adopting
         # another process's growth): py-lmdb then invalidates every open transaction,
         # and long-lived readers (``Store.iter_refs``) use it to resume in a fresh one.
@@ -201,6 +204,14 @@ class Index:
         """(name, encoded value) of every ref, in name order, within ``txn``; undecoded, so a
         caller can report a ref that does not decode instead of failing on it."""
         yield from txn.cursor(db=self.tables["refs"])
+
+    def meta_value(self, txn: Any, name: str) -> Optional[bytes]:
+        """A fact about the index itself (``meta`` table), or None if it was never written."""
+        return txn.get(name.encode(), db=self.tables["meta"])
+
+    def set_meta_value(self, txn: Any, name: str, value: bytes, overwrite: bool = True) -> bool:
+        """Write a fact about the index; False if it existed and ``overwrite`` is off (put-if-absent)."""
+        return txn.put(name.encode(), value, db=self.tables["meta"], overwrite=overwrite)
 
     def count(self, txn: Any, table: str) -> int:
         """Entries in ``table`` (one of ``TABLES``), from LMDB's own statistics: no scan."""

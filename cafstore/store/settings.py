@@ -1,4 +1,4 @@
-"""The settings a store carries with it (``store.json``): today, which blob backend it uses.
+"""The settings a store carries with it (``store.json``): which blob backend it uses, and its id.
 
 Many processes open one store by path alone (task processes, spawned
 children, every CLI command), so a choice that must hold for all of them --
@@ -7,6 +7,10 @@ the store is created, and read back by each ``Store(path)``. The file is
 created once, atomically and put-if-absent (two processes creating the same
 store agree on one choice), and never rewritten. A store without one, made
 before settings existed, is a local store.
+
+The one exception to "never rewritten" is the store's id (identity.py): a
+store made before ids existed gets one the first time a process opens its
+index, by an atomic replace of the whole file that keeps every other field.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def backend_choice(store_dir: Path, config: Any) -> tuple[str, dict]:
 
 
 def read_settings(store_dir: Path) -> Optional[dict]:
-    """The parsed ``store.json`` (``{"backend": ..., "options": {...}}``), or None if there is none."""
+    """The parsed ``store.json`` (``{"backend": ..., "options": {...}, "id": ... or None}``), or None if there is none."""
     path = store_dir / SETTINGS_FILE
     try:
         text = path.read_text(encoding="utf-8")
@@ -61,7 +65,8 @@ def read_settings(store_dir: Path) -> Optional[dict]:
     try:
         raw = json.loads(text)
         blobs = raw["blobs"]
-        settings = {"backend": str(blobs["backend"]), "options": dict(blobs.get("options") or {})}
+        settings: dict = {"backend": str(blobs["backend"]), "options": dict(blobs.get("options") or {})}
+        settings["id"] = str(raw["id"]) if raw.get("id") else None
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(
             f"The store's settings {path} are unreadable ({exc}); it should hold "
@@ -70,21 +75,48 @@ def read_settings(store_dir: Path) -> Optional[dict]:
     return settings
 
 
-def create_settings(store_dir: Path, backend: str, options: Mapping[str, Any]) -> dict:
+def create_settings(store_dir: Path, backend: str, options: Mapping[str, Any], store_id: Optional[str] = None) -> dict:
     """Write ``store.json`` unless it exists; returns the settings on disk (ours, or a racing creator's).
 
     Written to a temp file, fsynced, then hard-linked into place: the link
     fails if another process created the file first, so nobody overwrites a
     choice already made, and nobody ever reads a half-written file.
     """
-    path = store_dir / SETTINGS_FILE
-    try:
-        body = (
-            json.dumps(
-                {"format": FORMAT, "blobs": {"backend": backend, "options": dict(options)}}, indent=2, sort_keys=True
-            )
-            + "\n"
+    _write(store_dir, backend, options, store_id, replace=False)
+    settings = read_settings(store_dir)
+    if settings is None:
+        raise StoreError(f"The store's settings {store_dir / SETTINGS_FILE} vanished right after being written.")
+    return settings
+
+
+def record_id(store_dir: Path, store_id: str) -> None:
+    """Give a store made before ids existed its id (identity.py), keeping its backend choice.
+
+    Idempotent and race-free among processes adopting one store: they all
+    write the id already stamped in the index (which LMDB's writer lock made
+    one), so whichever replace lands last writes the same file.
+    """
+    settings = read_settings(store_dir)
+    if settings is None:
+        settings = {"backend": DEFAULT_BACKEND, "options": {}, "id": None}
+    if settings["id"] == store_id:
+        return
+    if settings["id"] is not None:
+        raise StoreError(
+            f"The store's settings {store_dir / SETTINGS_FILE} name the store {settings['id']}, "
+            f"not {store_id}; refusing to change a store's id."
         )
+    _write(store_dir, settings["backend"], settings["options"], store_id, replace=True)
+
+
+def _write(store_dir: Path, backend: str, options: Mapping[str, Any], store_id: Optional[str], replace: bool) -> None:
+    """temp file -> fsync -> link (put-if-absent) or rename (replace) -> fsync the directory."""
+    path = store_dir / SETTINGS_FILE
+    content: dict = {"format": FORMAT, "blobs": {"backend": backend, "options": dict(options)}}
+    if store_id is not None:
+        content["id"] = store_id
+    try:
+        body = json.dumps(content, indent=2, sort_keys=True) + "\n"
     except (TypeError, ValueError) as exc:
         raise StoreError(
             f"The options of the {backend!r} blob backend must be JSON values (they are saved in {path}): {exc}."
@@ -95,6 +127,10 @@ def create_settings(store_dir: Path, backend: str, options: Mapping[str, Any]) -
             handle.write(body)
             handle.flush()
             os.fsync(handle.fileno())
+        if replace:
+            os.replace(temp, path)
+            fsync_path(store_dir, directory=True)
+            return
         try:
             os.link(temp, path)
         except FileExistsError:
@@ -108,7 +144,3 @@ def create_settings(store_dir: Path, backend: str, options: Mapping[str, Any]) -
             os.unlink(temp)
         except FileNotFoundError:
             pass
-    settings = read_settings(store_dir)
-    if settings is None:
-        raise StoreError(f"The store's settings {path} vanished right after being written.")
-    return settings

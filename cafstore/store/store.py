@@ -103,9 +103,20 @@ class Store(RefVerbs):
         LMDB handle must never cross into a child.
         """
         if self._index_handle is None or self._index_pid != os.getpid() or self._index_handle.closed:
-            self._index_handle = open_index(self.path / "index", self.config)
+            from cafstore.store import identity
+
+            handle = open_index(self.path / "index", self.config)
+            if not handle.verified:
+                identity.verify(self, handle)  # IndexLost unless it is this store's current index
+                handle.verified = True
+            self._index_handle = handle
             self._index_pid = os.getpid()
         return self._index_handle
+
+    def unverified_index(self) -> Index:
+        """The index without the identity check of ``index``: only for fsck and the rebuild,
+        which must look at an index that ``identity.verify`` rejects."""
+        return open_index(self.path / "index", self.config)
 
     def close(self) -> None:
         """Close this process's handle on this store's index (reopened on next use).

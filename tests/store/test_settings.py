@@ -34,14 +34,17 @@ def test_a_new_store_records_a_local_backend(tmp_path):
     assert store.config.blob_backend is None  # the caller's config is left as given
 
 
-def test_a_store_from_before_settings_stays_local_and_is_not_rewritten(tmp_path):
+def test_a_store_from_before_settings_stays_local_and_gets_only_its_id_recorded(tmp_path):
     store = Store(tmp_path / "s")
     oid = store.put_bytes(os.urandom(100_000))
+    store_id = json.loads((tmp_path / "s" / SETTINGS_FILE).read_text())["id"]  # stamped at the first open
     store.close()
     (tmp_path / "s" / SETTINGS_FILE).unlink()  # what every store made before store.json looks like
     again = Store(tmp_path / "s")
     assert isinstance(again.blobs, LocalBlobBackend) and again.get_bytes(oid, verify=True)
-    assert not (tmp_path / "s" / SETTINGS_FILE).exists()
+    # The index still carries the store's id: opening it writes the settings a local store always had.
+    saved = json.loads((tmp_path / "s" / SETTINGS_FILE).read_text())
+    assert saved == {"format": 1, "blobs": {"backend": "local", "options": {}}, "id": store_id}
 
 
 def test_a_registered_backend_is_chosen_once_and_used_by_every_opener(tmp_path, monkeypatch):
