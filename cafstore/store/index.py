@@ -39,7 +39,8 @@ from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import lmdb
 
-from cafstore.exception import StorageFull, StoreError
+from cafstore.exception import StorageFull
+from cafstore.store import indexfaults
 from cafstore.store.config import StoreConfig
 
 T = TypeVar("T")
@@ -75,42 +76,74 @@ class Index:
     def __init__(self, path: Path, config: StoreConfig) -> None:
         self.path = path
         self.config = config
-        path.mkdir(parents=True, exist_ok=True)
+        # A store this process may not write (a read-only mount, another user's files) is opened
+        # read-only: reading commands and the client work, writes raise StoreReadOnly.
+        self.readonly = not indexfaults.writable(path)
+        if not self.readonly:
+            path.mkdir(parents=True, exist_ok=True)
+        self.env = self._open_env()
         try:
-            self.env = lmdb.open(
-                str(path),
-                map_size=max(config.initial_map_size, _file_size(path) * 2),
-                max_dbs=len(TABLES) + 4,
-                max_readers=config.max_readers,
-                sync=config.durable,
-                metasync=config.durable and config.metasync,
-                readahead=False,
-                lock=True,
-            )
+            indexfaults.check_size(self.env, path)  # before any data page is touched: no SIGBUS
+            if not self.readonly:
+                # Free the reader slots of processes that died holding a read snapshot (kill -9):
+                # left alone they pin old pages, so the file only grows, and they fill the reader
+                # table until every new reader fails. LMDB probes each slot's pid; it is cheap.
+                self.env.reader_check()
+            self.closed = False
+            # Bumped whenever this process remaps the environment (growing it, or adopting
+            # another process's growth): py-lmdb then invalidates every open transaction,
+            # and long-lived readers (``Store.iter_refs``) use it to resume in a fresh one.
+            self.generation = 0
+            self.tables = {}
+            with self.env.begin(write=not self.readonly) as txn:
+                for name in TABLES:
+                    self.tables[name] = self.env.open_db(name.encode(), txn=txn, create=not self.readonly)
+        except BaseException as exc:
+            self.env.close()
+            if isinstance(exc, lmdb.NotFoundError) and self.readonly:
+                raise indexfaults.read_only(path, "its index lacks tables a writer would create") from exc
+            raise _translated(exc, path, "open")
+
+    def _open_env(self) -> "lmdb.Environment":
+        options = dict(
+            map_size=max(self.config.initial_map_size, _file_size(self.path) * 2),
+            max_dbs=len(TABLES) + 4,
+            max_readers=self.config.max_readers,
+            sync=self.config.durable,
+            metasync=self.config.durable and self.config.metasync,
+            readahead=False,
+            readonly=self.readonly,
+        )
+        if self.readonly and not (self.path / indexfaults.DATA_FILE).exists():
+            raise indexfaults.read_only(self.path, "it has no index yet, and cannot be given one")
+        try:
+            return lmdb.open(str(self.path), lock=True, **options)
         except lmdb.Error as exc:
-            raise StoreError(f"Cannot open the store index at {path}: {exc}") from exc
-        # Free the reader slots of processes that died holding a read snapshot (kill -9):
-        # left alone they pin old pages, so the file only grows, and they fill the reader
-        # table until every new reader fails. LMDB probes each slot's pid; it is cheap.
-        self.env.reader_check()
-        self.closed = False
-        # Bumped whenever this process remaps the environment (growing it, or adopting
-        # another process's growth): py-lmdb then invalidates every open transaction,
-        # and long-lived readers (``Store.iter_refs``) use it to resume in a fresh one.
-        self.generation = 0
-        self.tables = {}
-        with self.env.begin(write=True) as txn:
-            for name in TABLES:
-                self.tables[name] = self.env.open_db(name.encode(), txn=txn)
+            if self.readonly:
+                # The lock file cannot be written either: read without LMDB's reader table. On a
+                # read-only mount nobody writes; a store its owner writes while another user reads it
+                # can show that reader a page reused under it (docs/store.md, "Read-only stores").
+                try:
+                    return lmdb.open(str(self.path), lock=False, **options)
+                except lmdb.Error as again:
+                    exc = again
+            raise _translated(exc, self.path, "open")
 
     # -- transactions ------------------------------------------------------
-    def read(self) -> "lmdb.Transaction[bytes]":
-        """A read transaction; use as a context manager."""
+    def read(self) -> "_Reading":
+        """A read transaction; use as a context manager (``with index.read() as txn:``).
+
+        LMDB's errors inside the block come out as the store's (a damaged page
+        is ``IndexDamaged``, see indexfaults.py), never as raw ``lmdb`` ones.
+        """
         try:
-            return self.env.begin(buffers=False)
+            txn = self.env.begin(buffers=False)
         except lmdb.MapResizedError:
             self._adopt_map_size()  # another process grew the map
-            return self.env.begin(buffers=False)
+            txn = self.env.begin(buffers=False)
+        except lmdb.Error as exc:
+            raise _translated(exc, self.path, "read")
+        return _Reading(txn, self.path)
 
     @contextlib.contextmanager
     def write(self) -> Iterator["lmdb.Transaction[bytes]"]:
@@ -120,12 +153,17 @@ class Index:
         used, because a transaction that hits MapFullError must be aborted and
         the caller's body cannot be replayed here.
         """
-        self._grow_if_needed()
+        if self.readonly:
+            raise indexfaults.read_only(self.path, "it was opened read-only because its files cannot be written")
         try:
-            txn = self.env.begin(write=True)
-        except lmdb.MapResizedError:
-            self._adopt_map_size()
-            txn = self.env.begin(write=True)
+            self._grow_if_needed()
+            try:
+                txn = self.env.begin(write=True)
+            except lmdb.MapResizedError:
+                self._adopt_map_size()
+                txn = self.env.begin(write=True)
+        except lmdb.Error as exc:
+            raise _translated(exc, self.path, "write to")
         try:
             yield txn
         except lmdb.MapFullError as exc:
@@ -137,6 +175,9 @@ class Index:
             raise StorageFull(
                 "The store index ran out of room in one transaction; it has been enlarged, retry the command."
             ) from exc
+        except lmdb.Error as exc:
+            txn.abort()
+            raise _translated(exc, self.path, "write to")
         except BaseException:
             txn.abort()
             raise
@@ -147,8 +188,8 @@ class Index:
             raise StorageFull(
                 "The store index ran out of room in one transaction; it has been enlarged, retry the command."
             ) from exc
-        except lmdb.DiskError as exc:
-            raise StorageFull(f"Could not commit to the store index: {exc}. Is the disk full?") from exc
+        except lmdb.Error as exc:
+            raise _translated(exc, self.path, "commit to")
 
     def retrying(self, body: Callable[["lmdb.Transaction[bytes]"], T]) -> T:
         """Run ``body`` in a write transaction, growing the map and retrying if it fills."""
@@ -219,7 +260,9 @@ class Index:
         try:
             self.env.set_mapsize(info["map_size"] * 2)
         except lmdb.Error as exc:
-            raise StorageFull(f"Cannot enlarge the store index beyond {info['map_size']} bytes: {exc}") from exc
+            raise StorageFull.disk_full(
+                f"enlarge the store index {self.path / indexfaults.DATA_FILE} beyond {info['map_size']} bytes", str(exc)
+            ) from exc
 
     def _adopt_map_size(self) -> None:
         self.generation += 1
@@ -229,6 +272,34 @@ class Index:
         self.closed = True
         self.generation += 1
         self.env.close()
+
+
+class _Reading:
+    """``Index.read()``: a read transaction whose LMDB errors leave the block as store errors."""
+
+    __slots__ = ("txn", "path")
+
+    def __init__(self, txn: Any, path: Path) -> None:
+        self.txn, self.path = txn, path
+
+    def __enter__(self) -> "lmdb.Transaction[bytes]":
+        return self.txn
+
+    def __exit__(self, kind: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.txn.abort()
+        if exc is not None:
+            translated = indexfaults.translate(exc, self.path, "read")
+            if translated is not None:
+                raise translated from exc
+
+
+def _translated(exc: BaseException, path: Path, action: str) -> BaseException:
+    """``exc`` as the store's error (caused by it) if indexfaults knows it, else ``exc`` itself."""
+    translated = indexfaults.translate(exc, path, action)
+    if translated is None:
+        return exc
+    translated.__cause__ = exc
+    return translated
 
 
 def _file_size(path: Path) -> int:
