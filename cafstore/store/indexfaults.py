@@ -40,6 +40,7 @@ _DAMAGE = (
     lmdb.IncompatibleError,
 )
 _DISK_FULL_TEXT = (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT))
+_NEARLY_FULL = 1 << 20  # bytes free under which a short write is taken for a full disk
 _READ_ONLY_TEXT = (os.strerror(errno.EROFS), os.strerror(errno.EACCES), os.strerror(errno.EPERM))
 
 
@@ -76,8 +77,9 @@ def translate(exc: BaseException, path: Path, action: str) -> Optional[StoreErro
     # a leaf's header does exactly that to the first read of a fresh transaction.
     if isinstance(exc, _DAMAGE) or isinstance(exc, lmdb.BadTxnError):
         return damaged(path, f"LMDB: {text}")
-    if isinstance(exc, lmdb.DiskError) or any(t in text for t in _DISK_FULL_TEXT):
-        return StorageFull.disk_full(f"{action} the store index {path / DATA_FILE}", text)
+    if isinstance(exc, lmdb.DiskError) or any(t in text for t in _DISK_FULL_TEXT) or _short_write(text, path):
+        reason = os.strerror(errno.EDQUOT if os.strerror(errno.EDQUOT) in text else errno.ENOSPC)
+        return StorageFull.disk_full(f"{action} the store index {path / DATA_FILE}", reason)
     if isinstance(exc, lmdb.ReadonlyError) or any(t in text for t in _READ_ONLY_TEXT):
         return read_only(path, text)
     if isinstance(exc, lmdb.PanicError):
@@ -87,6 +89,18 @@ def translate(exc: BaseException, path: Path, action: str) -> Optional[StoreErro
             'index is damaged: see docs/reliability.md ("A damaged index").'
         )
     return None
+
+
+def _short_write(text: str, path: Path) -> bool:
+    """Whether an EIO from LMDB is a full disk: LMDB reports a write the disk cut short as
+    EIO, not ENOSPC, so the disk's free space decides."""
+    if os.strerror(errno.EIO) not in text:
+        return False
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return False
+    return stats.f_bavail * stats.f_frsize < _NEARLY_FULL
 
 
 def writable(path: Path) -> bool:
