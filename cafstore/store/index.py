@@ -95,9 +95,13 @@ class Index:
             # and long-lived readers (``Store.iter_refs``) use it to resume in a fresh one.
             self.generation = 0
             self.tables = {}
-            with self.env.begin(write=not self.readonly) as txn:
+            if self.readonly:  # each in a read transaction of its own (py-lmdb keeps the handle then)
                 for name in TABLES:
-                    self.tables[name] = self.env.open_db(name.encode(), txn=txn, create=not self.readonly)
+                    self.tables[name] = self.env.open_db(name.encode(), create=False)
+            else:
+                with self.env.begin(write=True) as txn:
+                    for name in TABLES:
+                        self.tables[name] = self.env.open_db(name.encode(), txn=txn)
         except BaseException as exc:
             self.env.close()
             if isinstance(exc, lmdb.NotFoundError) and self.readonly:
