@@ -111,3 +111,29 @@ def test_a_corrupt_chunk_is_never_returned(tmp_path):
     assert info.value.oid == oid
     with pytest.raises(CorruptObject):
         store.open(oid)
+
+
+def test_a_verified_read_does_not_hang_the_tasks_forked_after_it(tmp_path):
+    """Verifying reads hashes large objects in processes that go on to fork (a scheduler, a notebook);
+    blake3's shared thread pool does not survive fork(), so a child hashing with it waited forever."""
+    script = (
+        "import os, sys\n"
+        "from cafstore.store import Store\n"
+        "store = Store(sys.argv[1])\n"
+        "oid = store.put_bytes(os.urandom(8 << 20))\n"
+        "store.get_bytes(oid)\n"  # verified: a multi-threaded hash in the parent
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    store.get_bytes(oid)\n"
+        "    store.put_bytes(os.urandom(8 << 20))\n"
+        "    os._exit(0)\n"
+        "print(os.waitpid(pid, 0)[1])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_without_store(),
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "0", done.stderr
