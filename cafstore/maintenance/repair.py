@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Iterable
+from typing import Any
 
 from cafstore.schema import runs_using
 from cafstore.store.index import LOCATION_FILE, LOCATION_INLINE

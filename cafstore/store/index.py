@@ -35,7 +35,7 @@ import os
 import struct
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterator, NoReturn, Optional, TypeVar
 
 import lmdb
 
@@ -106,32 +106,36 @@ class Index:
             self.env.close()
             if isinstance(exc, lmdb.NotFoundError) and self.readonly:
                 raise indexfaults.read_only(path, "its index lacks tables a writer would create") from exc
-            raise _translated(exc, path, "open")
+            _raise_translated(exc, path, "open")
 
     def _open_env(self) -> "lmdb.Environment":
-        options = dict(
-            map_size=max(self.config.initial_map_size, _file_size(self.path) * 2),
-            max_dbs=len(TABLES) + 4,
-            max_readers=self.config.max_readers,
-            sync=self.config.durable,
-            metasync=self.config.durable and self.config.metasync,
-            readahead=False,
-            readonly=self.readonly,
-        )
+        def environment(lock: bool) -> "lmdb.Environment":
+            return lmdb.open(
+                str(self.path),
+                map_size=max(self.config.initial_map_size, _file_size(self.path) * 2),
+                max_dbs=len(TABLES) + 4,
+                max_readers=self.config.max_readers,
+                sync=self.config.durable,
+                metasync=self.config.durable and self.config.metasync,
+                readahead=False,
+                readonly=self.readonly,
+                lock=lock,
+            )
+
         if self.readonly and not (self.path / indexfaults.DATA_FILE).exists():
             raise indexfaults.read_only(self.path, "it has no index yet, and cannot be given one")
         try:
-            return lmdb.open(str(self.path), lock=True, **options)
+            return environment(lock=True)
         except lmdb.Error as exc:
-            if self.readonly:
-                # The lock file cannot be written either: read without LMDB's reader table. On a
-                # read-only mount nobody writes; a store its owner writes while another user reads it
-                # can show that reader a page reused under it (docs/store.md, "Read-only stores").
-                try:
-                    return lmdb.open(str(self.path), lock=False, **options)
-                except lmdb.Error as again:
-                    exc = again
-            raise _translated(exc, self.path, "open")
+            if not self.readonly:
+                _raise_translated(exc, self.path, "open")
+        # Read-only, and the lock file cannot be written either: read without LMDB's reader table.
+        # On a read-only mount nobody writes; a store its owner writes while another user reads it
+        # can show that reader a page reused under it (docs/store.md, "Read-only stores").
+        try:
+            return environment(lock=False)
+        except lmdb.Error as exc:
+            _raise_translated(exc, self.path, "open")
 
     # -- transactions ------------------------------------------------------
     def read(self) -> "_Reading":
@@ -146,7 +150,7 @@ class Index:
             self._adopt_map_size()  # another process grew the map
             txn = self.env.begin(buffers=False)
         except lmdb.Error as exc:
-            raise _translated(exc, self.path, "read")
+            _raise_translated(exc, self.path, "read")
         return _Reading(txn, self.path)
 
     @contextlib.contextmanager
@@ -167,7 +171,7 @@ class Index:
                 self._adopt_map_size()
                 txn = self.env.begin(write=True)
         except lmdb.Error as exc:
-            raise _translated(exc, self.path, "write to")
+            _raise_translated(exc, self.path, "write to")
         try:
             yield txn
         except lmdb.MapFullError as exc:
@@ -181,7 +185,7 @@ class Index:
             ) from exc
         except lmdb.Error as exc:
             txn.abort()
-            raise _translated(exc, self.path, "write to")
+            _raise_translated(exc, self.path, "write to")
         except BaseException:
             txn.abort()
             raise
@@ -193,7 +197,7 @@ class Index:
                 "The store index ran out of room in one transaction; it has been enlarged, retry the command."
             ) from exc
         except lmdb.Error as exc:
-            raise _translated(exc, self.path, "commit to")
+            _raise_translated(exc, self.path, "commit to")
 
     def retrying(self, body: Callable[["lmdb.Transaction[bytes]"], T]) -> T:
         """Run ``body`` in a write transaction, growing the map and retrying if it fills."""
@@ -297,13 +301,12 @@ class _Reading:
                 raise translated from exc
 
 
-def _translated(exc: BaseException, path: Path, action: str) -> BaseException:
-    """``exc`` as the store's error (caused by it) if indexfaults knows it, else ``exc`` itself."""
+def _raise_translated(exc: BaseException, path: Path, action: str) -> NoReturn:
+    """Raise ``exc`` as the store's error (caused by it) if indexfaults knows it, else ``exc`` itself."""
     translated = indexfaults.translate(exc, path, action)
     if translated is None:
-        return exc
-    translated.__cause__ = exc
-    return translated
+        raise exc
+    raise translated from exc
 
 
 def _file_size(path: Path) -> int:

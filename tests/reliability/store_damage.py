@@ -36,7 +36,9 @@ def env_without_store(extra: Optional[dict] = None) -> dict:
     return env
 
 
-def flow(store: Path, *args: str, prefix: Sequence[str] = (), timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+def flow(
+    store: Path, *args: str, prefix: Sequence[str] = (), timeout: float = 120
+) -> "subprocess.CompletedProcess[str]":
     """``python reliable_flow.py --store STORE run ARGS`` (``prefix``: a command to wrap it in)."""
     return subprocess.run(
         [*prefix, sys.executable, str(FLOW), "--store", str(store), "run", "--pause", "0", *args],
