@@ -37,6 +37,7 @@ class RepairReport:
 
 def repair(store: Any, grace: float = 3600.0, report: Any = None) -> RepairReport:
     """Fix what can be fixed safely (see the module docstring); ``report``: a fresh FsckReport, if any."""
+    store.check_writable()  # before the first file is moved: a read-only store says so, in one line
     fsck_report = report if report is not None else store.fsck()
     out = RepairReport()
     for temp in store.blobs.stray_temp_files(older_than=grace):

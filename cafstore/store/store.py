@@ -107,6 +107,14 @@ class Store(RefVerbs):
             self._index_pid = os.getpid()
         return self._index_handle
 
+    def check_writable(self) -> None:
+        """Raise ``StoreReadOnly`` if this process may only read the store (a read-only mount, or
+        files it may not write): for work that touches files before its first index write."""
+        if self.index.readonly:
+            from cafstore.store.indexfaults import read_only
+
+            raise read_only(self.path / "index", "its files cannot be written by this process")
+
     def close(self) -> None:
         """Close this process's handle on this store's index (reopened on next use).
 

@@ -102,6 +102,7 @@ def test_writing_to_a_read_only_store_says_it_is_read_only(readonly):
             "tag add": cli_command(store, "tag", "add", "ReliableFlow/1", "x", prefix=prefix),
             "pin": cli_command(store, "pin", "ReliableFlow/1", prefix=prefix),
             "rm": cli_command(store, "rm", "--yes", "ReliableFlow/1", prefix=prefix),
+            "fsck --repair": cli_command(store, "fsck", "--repair", prefix=prefix),
             "flow run": [*prefix, *flow_command(store)],
         },
         prefix,
