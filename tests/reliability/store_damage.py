@@ -71,16 +71,19 @@ def run_all(commands: dict, store: Path, timeout: float = 120) -> dict:
 
 
 def flip_leaf_header(data_file: Path, needle: bytes) -> int:
-    """Flip the flags byte of the first LMDB leaf page holding ``needle``; returns the page number.
+    """Flip the leaf bit of the first LMDB leaf page holding ``needle``; returns the page number.
 
     A page header is ``pgno (8) | pad (2) | flags (2) | lower (2) | upper (2)``; leaf pages
-    have flag 0x02. One flipped byte, where a bad disk sector or a stray write would put it.
+    have flag 0x02. One flipped bit, where a bad disk sector or a stray write would put it,
+    and one LMDB always notices (a page that is neither leaf nor branch). Flipping other bits
+    is not always noticed: LMDB keeps no checksums, and a page taken for a branch sends it to
+    whatever page its bytes happen to name, which may hold valid entries (docs/store.md).
     """
     data = bytearray(data_file.read_bytes())
     for page in range(2, len(data) // PAGE):  # pages 0 and 1 are the meta pages
         start = page * PAGE
         if data[start + 10] & 0x02 and needle in data[start : start + PAGE]:
-            data[start + 10] ^= 0xFF
+            data[start + 10] ^= 0x02
             data_file.write_bytes(bytes(data))
             return page
     raise AssertionError(f"no leaf page holds {needle!r}")

@@ -77,8 +77,8 @@ def test_a_truncated_index_is_refused_by_every_command(pristine, tmp_path):
     data = store / "index" / "data.mdb"
     with open(data, "r+b") as handle:
         handle.truncate(data.stat().st_size // 2)
-    results = run_all({**_every_command(store), "flow run": flow_command(store)}, store)
-    _assert_damage_reported(results, data)
+    _assert_damage_reported(run_all(_every_command(store), store), data)
+    _assert_damage_reported(run_all({"flow run": flow_command(store)}, store), data)
 
 
 @pytest.mark.parametrize("size", [3 * PAGE + 100, 2 * PAGE - 1, PAGE, 10], ids=lambda n: f"{n}-bytes")
@@ -96,8 +96,10 @@ def test_a_flipped_page_byte_is_refused_by_every_command(pristine, tmp_path):
     store = _copy(pristine, tmp_path)
     data = store / "index" / "data.mdb"
     flip_leaf_header(data, b"runs/ReliableFlow")
-    results = run_all({**_every_command(store), "flow run": flow_command(store)}, store)
-    _assert_damage_reported(results, data)
+    _assert_damage_reported(run_all(_every_command(store), store), data)
+    # Then a writer, and a reader after it: the writer must not have "healed" the page away.
+    _assert_damage_reported(run_all({"flow run": flow_command(store)}, store), data)
+    _assert_damage_reported(run_all({"log": cli_command(store, "log")}, store), data)
 
 
 def test_a_healthy_index_whose_last_pages_were_never_written_still_opens(pristine, tmp_path):
