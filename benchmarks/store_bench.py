@@ -176,7 +176,7 @@ def large(root: Path, size_mib: int, repeat: int) -> dict:
                 "raw_read_reused_touch": read_reused_touch,
                 "get": get_only,
                 "get_touch": lambda: timed(lambda: touch(stores[-1].get_artifact(oid))),
-                "get_verify_touch": lambda: timed(lambda: touch(stores[-1].get_artifact(oid, verify=True))),
+                "get_trusted_touch": lambda: timed(lambda: touch(stores[-1].get_artifact(oid, verify=False))),
                 "touch_only": lambda: timed(lambda: touch(arr)),
             },
         )
@@ -199,6 +199,66 @@ def rounds(repeat: int, runs: dict) -> dict:
             seconds = run()
             best[name] = min(seconds, best.get(name, seconds))
     return best
+
+
+# -- 1b. what verifying a read costs -----------------------------------------------------------
+def verify_cost(root: Path, size_mib: int, repeat: int) -> dict:
+    """Medians of ``repeat`` rounds: a large get with and without verification, alone and with one
+    pass over the bytes, and blake3 of the mapped file on one thread and on all cores."""
+    arr = np.random.default_rng(3).random(size_mib * MIB // 8)
+    store = Store(fresh_dir(root, "store-verify"))
+    oid = store.put_artifact(arr)
+    del arr
+    path = store.blobs.path(oid)
+
+    def hash_mapped(threads: int) -> float:
+        view = store.blobs.open(oid)
+        return timed(lambda: blake3.blake3(max_threads=threads).update(view).digest())
+
+    def cold(run: Callable[[], float]) -> Callable[[], float]:
+        def drop_then_run() -> float:  # the file's pages out of the page cache: read from the disk
+            fd = os.open(path, os.O_RDONLY)
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            os.close(fd)
+            return run()
+
+        return drop_then_run
+
+    runs = {
+        "cold_get_touch_trusted": cold(lambda: timed(lambda: touch(store.get_artifact(oid, verify=False)))),
+        "cold_get_touch_verified": cold(lambda: timed(lambda: touch(store.get_artifact(oid)))),
+        "get_verified": lambda: timed(lambda: store.get_artifact(oid)),
+        "get_trusted": lambda: timed(lambda: store.get_artifact(oid, verify=False)),
+        "get_touch_verified": lambda: timed(lambda: touch(store.get_artifact(oid))),
+        "get_touch_trusted": lambda: timed(lambda: touch(store.get_artifact(oid, verify=False))),
+        "hash_mapped_1thread": lambda: hash_mapped(1),
+        "hash_mapped_all_cores": lambda: hash_mapped(blake3.blake3.AUTO),
+    }
+    samples: dict = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            samples[name].append(run())
+    shutil.rmtree(store.path, ignore_errors=True)
+    out = {name: statistics.median(values) for name, values in samples.items()}
+    out["bytes"] = path.stat().st_size if path.exists() else size_mib * MIB
+    out["rounds"] = repeat
+    return out
+
+
+def verify_report(cost: dict) -> list:
+    size = cost["bytes"]
+    lines = [f"verified reads: {size / MIB:.0f} MiB artifact, median of {cost['rounds']} rounds, warm page cache"]
+    names = ("get_trusted", "get_verified", "get_touch_trusted", "get_touch_verified")
+    for name in (*names, "cold_get_touch_trusted", "cold_get_touch_verified"):
+        lines.append(f"  {name:34s} {cost[name]:8.3f} s")
+    for name in ("hash_mapped_1thread", "hash_mapped_all_cores"):
+        lines.append(f"  {name:34s} {cost[name]:8.3f} s {rate(size, cost[name]):8.0f} MB/s")
+    extra = cost["get_touch_verified"] / cost["get_touch_trusted"] - 1
+    lines.append(f"  verification adds {extra:.0%} to get + one pass over the bytes (warm)")
+    extra = cost["cold_get_touch_verified"] / cost["cold_get_touch_trusted"] - 1
+    lines.append(f"  verification adds {extra:.0%} to get + one pass over the bytes (cold: read from the disk)")
+    return lines
 
 
 # -- 2. many small artifacts -------------------------------------------------------------------
@@ -319,9 +379,9 @@ def report(big: dict, few: dict, rows: list, args: argparse.Namespace) -> list:
     row("     (np.sum pass alone, in memory)", big["touch_only"])
     row("store: put_artifact", big["put"])
     row("store: re-put (already stored)", big["reput"])
-    row("store: get_artifact alone (mmap, lazy)", big["get"])
-    row("store: get_artifact + np.sum pass", big["get_touch"])
-    row("store: get_artifact(verify=True) + np.sum pass", big["get_verify_touch"])
+    row("store: get_artifact alone (mmap, verified)", big["get"])
+    row("store: get_artifact + np.sum pass (verified)", big["get_touch"])
+    row("store: get_artifact(verify=False) + np.sum pass", big["get_trusted_touch"])
     say("")
     put_ratio = big["raw_write"] / big["put"]
     get_ratio = big["raw_read_touch"] / big["get_touch"]
@@ -378,10 +438,20 @@ def main() -> None:
     parser.add_argument("--threshold-reps", type=int, default=25, help="objects per size in the sweep")
     parser.add_argument("--dir", default=None, help="scratch directory (default: a temp dir here)")
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the raw figures as JSON")
+    parser.add_argument(
+        "--verify-only", action="store_true", help="only measure what verifying a large read costs (--repeat rounds)"
+    )
     args = parser.parse_args()
     base = Path(args.dir) if args.dir else Path.cwd()
     base.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="cafstore-bench-", dir=base))
+    if args.verify_only:
+        try:
+            cost = verify_cost(root, args.size_mib, args.repeat)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        print("\n".join(verify_report(cost)))
+        return
     try:
         big = large(root, args.size_mib, args.repeat)
         few = small(root, args.small)

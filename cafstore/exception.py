@@ -9,6 +9,8 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── StoreNotFound             no store at the given path
     │   ├── ObjectNotFound            no object with that id
     │   ├── CorruptObject             bytes on disk do not hash to their id
+    │   ├── IndexDamaged              the LMDB index cannot be read (truncated, a damaged page)
+    │   ├── StoreReadOnly             a write to a store this process can only read
     │   ├── RefConflict               compare-and-swap of a ref lost the race
     │   ├── DamagedRef                a ref whose value does not fit the data model (fsck --repair sets it aside)
     │   ├── InvalidRecord             a record that cannot be encoded canonically
@@ -88,11 +90,34 @@ class ObjectNotFound(StoreError, KeyError):
 
 
 class CorruptObject(StoreError):
+    """``oid``: the damaged object; ``runs``: the runs that use it, once a layer that knows
+    about runs has looked them up (the store itself knows nothing about runs)."""
+
     headline = "corrupt object"
 
-    def __init__(self, msg: str, oid: str = "") -> None:
+    def __init__(self, msg: str, oid: str = "", runs: Iterable[str] = ()) -> None:
         super().__init__(msg)
         self.oid = oid
+        self.runs = list(runs)
+
+    def with_runs(self, runs: Iterable[str]) -> "CorruptObject":
+        """The same error with the runs that use the object named at the end of its message."""
+        runs = list(runs)
+        if not runs:
+            return self
+        return CorruptObject(f"{self.message} Runs that use it: {', '.join(runs)}.", self.oid, runs)
+
+
+class IndexDamaged(StoreError):
+    """The index (``index/data.mdb``) is truncated or has a damaged page: nothing can be trusted."""
+
+    headline = "store index is damaged"
+
+
+class StoreReadOnly(StoreError):
+    """A write to a store this process may only read (a read-only mount, or no write permission)."""
+
+    headline = "store is read-only"
 
 
 class RefConflict(StoreError):
@@ -128,6 +153,14 @@ class ArtifactLoadError(StoreError):
 
 class StorageFull(StoreError, OSError):
     headline = "store is full"
+
+    @classmethod
+    def disk_full(cls, action: str, reason: str) -> "StorageFull":
+        """The one message for a full disk, whether a large object's file or the index hit it."""
+        return cls(
+            f"Could not {action}: the disk holding the store is full ({reason}). Nothing was half-written; "
+            "free some space (`cafstore gc` removes unreferenced data) and retry."
+        )
 
 
 class GcRefused(StoreError):

@@ -168,6 +168,23 @@ def parse_run_counter(name: str) -> Optional[str]:
     return _rest(name, RUN_COUNTER_PREFIX)
 
 
+def runs_using(store: Any, oids: Iterable = (), include_missing: bool = False) -> Dict[str, list]:
+    """{"Flow/N": [object ids]} for every run whose run ref or task records reach one of ``oids``.
+
+    What every report of a damaged object must answer (fsck, repair, a read
+    that hit a corrupt artifact). ``include_missing``: objects referenced but
+    not indexed count too (how repair finds runs that lost data).
+    """
+    from cafstore.store.reach import refs_reaching
+
+    out: Dict[str, set] = {}
+    for name, hits in refs_reaching(store, (RUNS_PREFIX, TASKS_PREFIX), oids, include_missing).items():
+        run = run_of_ref(name)
+        if run is not None:
+            out.setdefault(run, set()).update(hits)
+    return {run: sorted(hits) for run, hits in sorted(out.items())}
+
+
 # -- run metadata --------------------------------------------------------------------------------
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"  # a run ref's "status"
 

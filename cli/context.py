@@ -57,8 +57,8 @@ def _runs_hit(exc: CafstoreError) -> str:
 
     state = click.get_current_context(silent=True)
     state = state.find_object(CliState) if state else None
-    if not isinstance(exc, CorruptObject) or not exc.oid or state is None:
-        return ""
+    if not isinstance(exc, CorruptObject) or not exc.oid or exc.runs or state is None:
+        return ""  # exc.runs: the client has named them already
     from cafstore.maintenance.repair import runs_using
 
     runs = runs_using(state.store, [exc.oid])

@@ -33,9 +33,10 @@ from cafstore.client.base import (
     to_datetime,
 )
 from cafstore.client.connection import get_store
+from cafstore.client.damage import raise_with_runs
 from cafstore.client.data import FlowCode, Metadata, MetaflowArtifacts, MetaflowData, TaskException
 from cafstore.client.flows import Run
-from cafstore.exception import DamagedRef, NotFound
+from cafstore.exception import CorruptObject, DamagedRef, NotFound
 from cafstore.store import ObjectId
 
 LOG_STREAMS = ("stdout", "stderr")
@@ -274,7 +275,12 @@ class Task(ParentTags, ClientObject):
         if stream not in LOG_STREAMS:
             raise ValueError("stream is 'stdout' or 'stderr'")
         oid = self._record.get(stream)
-        return b"" if oid is None else self._store.get_bytes(oid)
+        if oid is None:
+            return b""
+        try:
+            return self._store.get_bytes(oid)
+        except CorruptObject as exc:
+            raise_with_runs(self._store, exc)
 
     @property
     def stdout(self) -> str:
@@ -376,7 +382,10 @@ class Task(ParentTags, ClientObject):
                 f"Task {self.pathspec} has no artifact {name!r} "
                 f"(it has: {', '.join(sorted(self._artifact_ids())) or 'none'})."
             )
-        value = self._values[name] = self._store.get_artifact(oid, name=name)
+        try:
+            value = self._values[name] = self._store.get_artifact(oid, name=name)
+        except CorruptObject as exc:
+            raise_with_runs(self._store, exc)
         return value
 
     @property

@@ -15,11 +15,11 @@ import dataclasses
 import os
 from typing import Any, Iterable
 
-from cafstore import schema
-from cafstore.exception import CafstoreError
-from cafstore.store import freshen, records
+from cafstore.schema import runs_using
 from cafstore.store.index import LOCATION_FILE, LOCATION_INLINE
 from cafstore.store.objectid import ObjectId
+
+__all__ = ["QUARANTINE", "RepairReport", "repair", "runs_using"]  # runs_using: where callers have always found it
 
 QUARANTINE = "quarantine"
 
@@ -35,67 +35,9 @@ class RepairReport:
         return dataclasses.asdict(self)
 
 
-def _run_of(ref_name: str) -> "str | None":
-    """``runs/F/0000000003`` or ``tasks/F/0000000003/...`` -> ``F/3``."""
-    parsed = schema.parse_run_ref(ref_name) or schema.parse_task_ref(ref_name)
-    return None if parsed is None else f"{parsed[0]}/{parsed[1]}"
-
-
-def runs_using(store: Any, oids: Iterable = (), include_missing: bool = False) -> dict:
-    """{"Flow/N": [object ids]} for every run whose run ref or task records reach one of ``oids``.
-
-    Walks tasks/ and runs/ refs -> records -> artifacts and chunk lists, each
-    object once (a memo of which targets it reaches), so naming the runs hit
-    by a corrupt object costs one pass over the runs' records. With
-    ``include_missing``, any object that is referenced but not indexed counts
-    as a target too (how repair finds runs that lost data).
-    """
-    targets = {ObjectId(o).digest for o in oids}
-    index = store.index
-    memo: dict = {}
-    out: dict = {}
-    with index.read() as txn:
-
-        def reach(root: bytes) -> frozenset:
-            stack = [(root, False)]
-            while stack:
-                digest, expanded = stack.pop()
-                if digest in memo:
-                    continue
-                meta = index.object_meta(txn, digest)
-                if meta is None:
-                    memo[digest] = frozenset([digest]) if include_missing or digest in targets else frozenset()
-                    continue
-                try:
-                    kids = [c.digest for c in freshen.children(index, txn, ObjectId(digest), meta)]
-                except (CafstoreError, ValueError):
-                    kids = []
-                if not expanded:
-                    stack.append((digest, True))
-                    stack.extend((k, False) for k in kids if k not in memo)
-                    continue
-                found = {digest} & targets
-                for kid in kids:
-                    found |= memo.get(kid, frozenset())
-                memo[digest] = frozenset(found)
-            return memo[root]
-
-        for prefix in (schema.RUNS_PREFIX, schema.TASKS_PREFIX):
-            for name, raw in store.iter_raw_refs(prefix):
-                run = _run_of(name)
-                value, problem = schema.read_ref(name, raw)
-                if run is None or value is None and problem:  # a damaged ref: refcheck reports it
-                    continue
-                hits: set = set()
-                for oid in records.referenced_ids(value):
-                    hits |= reach(oid.digest)
-                if hits:
-                    out.setdefault(run, set()).update(hits)
-    return {run: sorted(ObjectId(d) for d in hits) for run, hits in sorted(out.items())}
-
-
 def repair(store: Any, grace: float = 3600.0, report: Any = None) -> RepairReport:
     """Fix what can be fixed safely (see the module docstring); ``report``: a fresh FsckReport, if any."""
+    store.check_writable()  # before the first file is moved: a read-only store says so, in one line
     fsck_report = report if report is not None else store.fsck()
     out = RepairReport()
     for temp in store.blobs.stray_temp_files(older_than=grace):

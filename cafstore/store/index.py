@@ -37,11 +37,12 @@ import os
 import struct
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Iterator, NoReturn, Optional, TypeVar
 
 import lmdb
 
-from cafstore.exception import StorageFull, StoreError
+from cafstore.exception import StorageFull
+from cafstore.store import indexfaults
 from cafstore.store.config import StoreConfig
 
 T = TypeVar("T")
@@ -77,43 +78,83 @@ class Index:
     def __init__(self, path: Path, config: StoreConfig) -> None:
         self.path = path
         self.config = config
-        path.mkdir(parents=True, exist_ok=True)
+        # A store this process may not write (a read-only mount, another user's files) is opened
+        # read-only: reading commands and the client work, writes raise StoreReadOnly.
+        self.readonly = not indexfaults.writable(path)
+        if not self.readonly:
+            path.mkdir(parents=True, exist_ok=True)
+        self.env = self._open_env()
         try:
-            self.env = lmdb.open(
-                str(path),
-                map_size=max(config.initial_map_size, _file_size(path) * 2),
+            indexfaults.check_size(self.env, path)  # before any data page is touched: no SIGBUS
+            if not self.readonly:
+                # Free the reader slots of processes that died holding a read snapshot (kill -9):
+                # left alone they pin old pages, so the file only grows, and they fill the reader
+                # table until every new reader fails. LMDB probes each slot's pid; it is cheap.
+                self.env.reader_check()
+            self.closed = False
+            self.verified = False  # set by Store.index once identity.verify accepted this handle
+            # Bumped whenever this process remaps the environment (growing it, or adopting
+            # another process's growth): py-lmdb then invalidates every open transaction,
+            # and long-lived readers (``Store.iter_refs``) use it to resume in a fresh one.
+            self.generation = 0
+            self.tables = {}
+            if self.readonly:  # each in a read transaction of its own (py-lmdb keeps the handle then)
+                for name in TABLES:
+                    self.tables[name] = self.env.open_db(name.encode(), create=False)
+            else:
+                with self.env.begin(write=True) as txn:
+                    for name in TABLES:
+                        self.tables[name] = self.env.open_db(name.encode(), txn=txn)
+        except BaseException as exc:
+            self.env.close()
+            if isinstance(exc, lmdb.NotFoundError) and self.readonly:
+                raise indexfaults.read_only(path, "its index lacks tables a writer would create") from exc
+            _raise_translated(exc, path, "open")
+
+    def _open_env(self) -> "lmdb.Environment":
+        def environment(lock: bool) -> "lmdb.Environment":
+            return lmdb.open(
+                str(self.path),
+                map_size=max(self.config.initial_map_size, _file_size(self.path) * 2),
                 max_dbs=len(TABLES) + 4,
-                max_readers=config.max_readers,
-                sync=config.durable,
-                metasync=config.durable and config.metasync,
+                max_readers=self.config.max_readers,
+                sync=self.config.durable,
+                metasync=self.config.durable and self.config.metasync,
                 readahead=False,
-                lock=True,
+                readonly=self.readonly,
+                lock=lock,
             )
+
+        if self.readonly and not (self.path / indexfaults.DATA_FILE).exists():
+            raise indexfaults.read_only(self.path, "it has no index yet, and cannot be given one")
+        try:
+            return environment(lock=True)
         except lmdb.Error as exc:
-            raise StoreError(f"Cannot open the store index at {path}: {exc}") from exc
-        # Free the reader slots of processes that died holding a read snapshot (kill -9):
-        # left alone they pin old pages, so the file only grows, and they fill the reader
-        # table until every new reader fails. LMDB probes each slot's pid; it is cheap.
-        self.env.reader_check()
-        self.closed = False
-        self.verified = False  # set by Store.index once identity.verify accepted this handle
-        # Bumped whenever this process remaps the environment (growing it, or adopting
-        # another process's growth): py-lmdb then invalidates every open transaction,
-        # and long-lived readers (``Store.iter_refs``) use it to resume in a fresh one.
-        self.generation = 0
-        self.tables = {}
-        with self.env.begin(write=True) as txn:
-            for name in TABLES:
-                self.tables[name] = self.env.open_db(name.encode(), txn=txn)
+            if not self.readonly:
+                _raise_translated(exc, self.path, "open")
+        # Read-only, and the lock file cannot be written either: read without LMDB's reader table.
+        # On a read-only mount nobody writes; a store its owner writes while another user reads it
+        # can show that reader a page reused under it (docs/store.md, "Read-only stores").
+        try:
+            return environment(lock=False)
+        except lmdb.Error as exc:
+            _raise_translated(exc, self.path, "open")
 
     # -- transactions ------------------------------------------------------
-    def read(self) -> "lmdb.Transaction[bytes]":
-        """A read transaction; use as a context manager."""
+    def read(self) -> "_Reading":
+        """A read transaction; use as a context manager (``with index.read() as txn:``).
+
+        LMDB's errors inside the block come out as the store's (a damaged page
+        is ``IndexDamaged``, see indexfaults.py), never as raw ``lmdb`` ones.
+        """
         try:
-            return self.env.begin(buffers=False)
+            txn = self.env.begin(buffers=False)
         except lmdb.MapResizedError:
             self._adopt_map_size()  # another process grew the map
-            return self.env.begin(buffers=False)
+            txn = self.env.begin(buffers=False)
+        except lmdb.Error as exc:
+            _raise_translated(exc, self.path, "read")
+        return _Reading(txn, self.path)
 
     @contextlib.contextmanager
     def write(self) -> Iterator["lmdb.Transaction[bytes]"]:
@@ -123,12 +164,17 @@ class Index:
         used, because a transaction that hits MapFullError must be aborted and
         the caller's body cannot be replayed here.
         """
-        self._grow_if_needed()
+        if self.readonly:
+            raise indexfaults.read_only(self.path, "it was opened read-only because its files cannot be written")
         try:
-            txn = self.env.begin(write=True)
-        except lmdb.MapResizedError:
-            self._adopt_map_size()
-            txn = self.env.begin(write=True)
+            self._grow_if_needed()
+            try:
+                txn = self.env.begin(write=True)
+            except lmdb.MapResizedError:
+                self._adopt_map_size()
+                txn = self.env.begin(write=True)
+        except lmdb.Error as exc:
+            _raise_translated(exc, self.path, "write to")
         try:
             yield txn
         except lmdb.MapFullError as exc:
@@ -140,6 +186,9 @@ class Index:
             raise StorageFull(
                 "The store index ran out of room in one transaction; it has been enlarged, retry the command."
             ) from exc
+        except lmdb.Error as exc:
+            txn.abort()
+            _raise_translated(exc, self.path, "write to")
         except BaseException:
             txn.abort()
             raise
@@ -150,8 +199,8 @@ class Index:
             raise StorageFull(
                 "The store index ran out of room in one transaction; it has been enlarged, retry the command."
             ) from exc
-        except lmdb.DiskError as exc:
-            raise StorageFull(f"Could not commit to the store index: {exc}. Is the disk full?") from exc
+        except lmdb.Error as exc:
+            _raise_translated(exc, self.path, "commit to")
 
     def retrying(self, body: Callable[["lmdb.Transaction[bytes]"], T]) -> T:
         """Run ``body`` in a write transaction, growing the map and retrying if it fills."""
@@ -230,7 +279,9 @@ class Index:
         try:
             self.env.set_mapsize(info["map_size"] * 2)
         except lmdb.Error as exc:
-            raise StorageFull(f"Cannot enlarge the store index beyond {info['map_size']} bytes: {exc}") from exc
+            raise StorageFull.disk_full(
+                f"enlarge the store index {self.path / indexfaults.DATA_FILE} beyond {info['map_size']} bytes", str(exc)
+            ) from exc
 
     def _adopt_map_size(self) -> None:
         self.generation += 1
@@ -240,6 +291,33 @@ class Index:
         self.closed = True
         self.generation += 1
         self.env.close()
+
+
+class _Reading:
+    """``Index.read()``: a read transaction whose LMDB errors leave the block as store errors."""
+
+    __slots__ = ("txn", "path")
+
+    def __init__(self, txn: Any, path: Path) -> None:
+        self.txn, self.path = txn, path
+
+    def __enter__(self) -> "lmdb.Transaction[bytes]":
+        return self.txn
+
+    def __exit__(self, kind: Any, exc: Optional[BaseException], tb: Any) -> None:
+        self.txn.abort()
+        if exc is not None:
+            translated = indexfaults.translate(exc, self.path, "read")
+            if translated is not None:
+                raise translated from exc
+
+
+def _raise_translated(exc: BaseException, path: Path, action: str) -> NoReturn:
+    """Raise ``exc`` as the store's error (caused by it) if indexfaults knows it, else ``exc`` itself."""
+    translated = indexfaults.translate(exc, path, action)
+    if translated is None:
+        raise exc
+    raise translated from exc
 
 
 def _file_size(path: Path) -> int:

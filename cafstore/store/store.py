@@ -118,6 +118,14 @@ class Store(RefVerbs):
         which must look at an index that ``identity.verify`` rejects."""
         return open_index(self.path / "index", self.config)
 
+    def check_writable(self) -> None:
+        """Raise ``StoreReadOnly`` if this process may only read the store (a read-only mount, or
+        files it may not write): for work that touches files before its first index write."""
+        if self.index.readonly:
+            from cafstore.store.indexfaults import read_only
+
+            raise read_only(self.path / "index", "its files cannot be written by this process")
+
     def close(self) -> None:
         """Close this process's handle on this store's index (reopened on next use).
 
@@ -248,8 +256,16 @@ class Store(RefVerbs):
         location, encoding, size, created = meta
         return ObjectStat(oid, size, LOCATION_NAMES.get(location, "?"), ENCODING_NAMES.get(encoding, "?"), created)
 
-    def open(self, oid: "ObjectId | str", verify: bool = False) -> memoryview:
-        """The object's bytes without a copy: an mmap (copy-on-write) for files."""
+    def open(self, oid: "ObjectId | str", verify: bool = True) -> memoryview:
+        """The object's bytes without a copy: an mmap (copy-on-write) for files.
+
+        Verified by default: the view handed out is the view hashed, so a
+        corrupt object raises ``CorruptObject`` instead of being returned as
+        data. ``verify=False`` skips the hash of large objects (small ones are
+        always checked); it is for trusted hot paths that re-read bytes they
+        have just verified -- the hash costs about as much as one pass over
+        the bytes (docs/performance.md, "Verified reads").
+        """
         oid = ObjectId(oid)
         index = self.index
         with index.read() as txn:
@@ -268,6 +284,7 @@ class Store(RefVerbs):
         if meta[0] == LOCATION_CHUNKED:
             from cafstore.store import chunks
 
+            # Reassembled into a private buffer, which is what is hashed: nothing can change it after.
             return chunks.assemble(self, oid, chunk_list, meta[2], verify=verify)
         try:
             view = self.blobs.open(oid)
@@ -276,12 +293,23 @@ class Store(RefVerbs):
                 raise
             return self.open(oid, verify=verify)
         if verify:
+            if view.nbytes != meta[2]:
+                raise CorruptObject(
+                    f"Object {oid} is corrupt: its file has {view.nbytes} bytes, the index says {meta[2]}. "
+                    "Run `cafstore fsck` to list every run that uses it.",
+                    oid,
+                )
+            # The hash reads the very pages the caller gets (the mapping is private to this
+            # process, and object files are never written in place), so no other bytes can slip in.
             self._verify(oid, view)
         return view
 
-    def get_bytes(self, oid: "ObjectId | str", verify: bool = False) -> bytes:
-        """The object's bytes; ``verify=True`` re-hashes large ones too (small ones always are)."""
-        return bytes(self.open(oid, verify=verify))
+    def get_bytes(self, oid: "ObjectId | str", verify: bool = True) -> bytes:
+        """A copy of the object's bytes, verified by default (the copy is what is hashed)."""
+        data = bytes(self.open(oid, verify=False))
+        if verify:
+            self._verify(ObjectId(oid), data)
+        return data
 
     def _verify(self, oid: ObjectId, data: "bytes | memoryview") -> None:
         if hash_bytes(data) != oid:
@@ -309,8 +337,10 @@ class Store(RefVerbs):
         first, to learn sizes and ids, and must not pay for it twice)."""
         return self.put_encoded(None, blob.pieces, blob.size, ENCODING_ARTIFACT)
 
-    def get_artifact(self, oid: "ObjectId | str", verify: bool = False, name: str = "") -> Any:
-        """Load a value; large arrays come back as copy-on-write views of the file, not copies."""
+    def get_artifact(self, oid: "ObjectId | str", verify: bool = True, name: str = "") -> Any:
+        """Load a value; large arrays come back as copy-on-write views of the file, not copies.
+
+        Verified by default, like ``open`` (whose ``verify=False`` opt-out it passes on)."""
         return serialize.loads(self.open(oid, verify=verify), name)
 
     # -- records -----------------------------------------------------------

@@ -71,8 +71,10 @@ def test_flipped_byte_in_object_file(damaged):
     assert victim in str(info.value) and info.value.oid == victim
     with pytest.raises(CorruptObject, match=victim):
         store.open(victim, verify=True)
-    # Unverified reads of large objects trust the disk (documented); the healthy object is fine.
-    assert len(store.get_bytes(victim)) == 256 * 40
+    with pytest.raises(CorruptObject, match=victim):
+        store.get_bytes(victim)  # verified by default
+    # The explicit opt-out trusts the disk (documented); the healthy object is fine.
+    assert len(store.get_bytes(victim, verify=False)) == 256 * 40
     assert store.get_bytes(bystander, verify=True) == b"healthy" * 100
 
 

@@ -15,12 +15,13 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from cafstore.exception import ObjectNotFound, StorageFull, StoreError
+from cafstore.exception import ObjectNotFound, StorageFull, StoreError, StoreReadOnly
 from cafstore.store.backends.base import BlobBackend, files_older_than
 from cafstore.store.durable import fsync_path
 from cafstore.store.objectid import ObjectId
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 class LocalBlobBackend(BlobBackend):
@@ -31,8 +32,13 @@ class LocalBlobBackend(BlobBackend):
         self.objects = self.root / "objects"
         self.tmp = self.root / "tmp"
         self.durable = durable
-        self.objects.mkdir(parents=True, exist_ok=True)
-        self.tmp.mkdir(parents=True, exist_ok=True)
+        for folder in (self.objects, self.tmp):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                if exc.errno not in _READ_ONLY:
+                    raise
+                # A read-only store can still be read; a write says so (``_os_error``).
 
     @classmethod
     def from_settings(cls, root: Path, config: Any, options: Mapping[str, Any]) -> "LocalBlobBackend":
@@ -215,8 +221,11 @@ def _unlink_quietly(path: Path) -> None:
 
 def _os_error(action: str, oid: ObjectId, exc: OSError) -> StoreError:
     if exc.errno in _DISK_FULL:
-        return StorageFull(
-            f"Could not {action} object {oid.short}: the disk holding the store is full ({exc.strerror}). "
-            "Nothing was half-written; free some space (`cafstore gc` removes unreferenced data) and retry."
+        return StorageFull.disk_full(f"{action} object {oid.short}", str(exc.strerror))
+    if exc.errno in _READ_ONLY:
+        return StoreReadOnly(
+            f"Could not {action} object {oid.short}: the store's files cannot be written here "
+            f"({exc.strerror}: {exc.filename or ''}). The store can still be read; write to it as a user "
+            "who may, or from a mount that is not read-only."
         )
     return StoreError(f"Could not {action} object {oid.short}: {exc.strerror or exc} ({exc.filename or ''}).")
