@@ -99,8 +99,8 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
         out, err = capture.stop()
         clear_current()
         clock.lap("capture_stop")
-    if error is not None:
-        ids, new, small, num_splits = dict(state.ids), [], [], None
+    if error is not None:  # a failed task splits nothing, whichever phase failed (storing a split's list too)
+        ids, new, small, num_splits, foreach_var = dict(state.ids), [], [], None, None
         err += _stamped(error["traceback"] or f"{error['type']}: {error['message']}")
     try:
         record_id = _commit(store, spec, ids, new, small, out, err, error, num_splits, started)
