@@ -106,6 +106,8 @@ def gc(
     would = "would " if dry_run else ""
     for pathspec, reason in report.dropped_runs:
         click.echo(f"{would}drop run {pathspec} ({reason})")
+    for name in report.stray_refs:
+        click.echo(f"{would}remove ref {name} (it belongs to no run)")
     for note in report.notes:
         click.echo(f"note: {note}")
     for warning in report.warnings:
@@ -254,8 +256,10 @@ def print_repair(store, fsck_report, as_json: bool) -> bool:
             click.echo(f"repair: removed index entry of {oid} (its file is gone)")
         for oid in result.quarantined:
             click.echo(f"repair: moved corrupt object {oid} to {store.path / 'quarantine'}")
+        for name in result.removed_refs:
+            click.echo(f"repair: removed ref {name} (it belonged to no run)")
         print_lost_runs(result.lost_runs)
-    return bool(result.removed_temp or result.removed_entries or result.quarantined)
+    return bool(result.removed_temp or result.removed_entries or result.quarantined or result.removed_refs)
 
 
 def print_damage(store, fsck_report) -> None:

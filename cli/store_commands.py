@@ -34,7 +34,7 @@ def init(state: CliState, path: Optional[str]) -> None:
 @click.option(
     "--repair",
     is_flag=True,
-    help="Remove stray temp files and index entries whose bytes are gone, "
+    help="Remove stray temp files, index entries whose bytes are gone and refs that belong to no run, "
     "move corrupt objects aside, and list the runs that lost data.",
 )
 @pass_state
@@ -42,10 +42,12 @@ def init(state: CliState, path: Optional[str]) -> None:
 def fsck(state: CliState, as_json: bool, repair: bool) -> None:
     """Re-hash every object and resolve every reference; exit 1 if anything is wrong."""
     from cafstore.cli.maintenance_commands import print_damage, print_repair
+    from cafstore.maintenance import strays
 
     report = state.store.fsck(progress=not as_json)
     if repair and print_repair(state.store, report, as_json):
         report = state.store.fsck(progress=not as_json)  # the verdict is on the repaired store
+    report.notes.extend(strays.describe(name) for name in strays.find(state.store))  # the store knows no runs
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

@@ -154,9 +154,10 @@ class Scheduler:
             self._advance(spec, result)
             return
         error = result.error or {"type": "TaskFailed", "message": "unknown failure", "traceback": ""}
-        if result.record is None:
+        closed = bool(error.get("run_closed"))  # the run takes no more tasks: no record, no retry
+        if result.record is None and not closed:
             result.record = self._write_lost_record(spec, error["message"])
-        if spec.attempt + 1 < spec.max_attempts and not self.failed:
+        if spec.attempt + 1 < spec.max_attempts and not self.failed and not closed:
             delay = self.options[spec.step].minutes_between_retries * 60
             self._say(
                 f"{label} Task failed (attempt {spec.attempt + 1} of {spec.max_attempts}): "

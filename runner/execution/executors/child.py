@@ -35,6 +35,7 @@ import sys
 import traceback
 from typing import Any, Dict, List, NoReturn, Optional
 
+from cafstore.runner.execution.executors import lifeline
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 RESULT_FRAME = struct.Struct(">IB")  # payload length, payload kind
@@ -43,17 +44,25 @@ CRASH_REPORT = 2  # payload kind: UTF-8 text, the traceback of a crash that coul
 INTERNAL_ERROR_EXIT = 70  # exit status of a task process that hit an error of cafstore's own (EX_SOFTWARE)
 
 
-def run_child(spec: TaskSpec, result_fd: int, flow_cls: Optional[type] = None, echo: bool = True) -> NoReturn:
+def run_child(
+    spec: TaskSpec,
+    result_fd: int,
+    flow_cls: Optional[type] = None,
+    echo: bool = True,
+    parent_pid: Optional[int] = None,
+) -> NoReturn:
     """Run one attempt of ``spec`` in this new process, report it on ``result_fd``, and exit.
 
     Never returns: in a forked child, returning would run the scheduler's
     own code a second time.  ``flow_cls`` None (spawn): import it from
     ``spec.flow_file``.  ``echo``: also print the task's output live.
+    ``parent_pid``: the scheduler's pid; the task dies when that process does
+    (:mod:`~cafstore.runner.execution.executors.lifeline`).
     """
     status = 0
     result: Optional[TaskResult] = None
     try:
-        prepare_process(spec)
+        prepare_process(spec, parent_pid)
         result = _run_task(spec, flow_cls, echo)
         release_store()
         send_result(result_fd, result)
@@ -81,8 +90,9 @@ def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool) -> TaskResul
     return execute(spec, flow_cls, echo=echo)
 
 
-def prepare_process(spec: TaskSpec) -> None:
-    """Process-level set-up of a task: own process group, no stdin, default signals, the flow's directory."""
+def prepare_process(spec: TaskSpec, parent_pid: Optional[int] = None) -> None:
+    """Process-level set-up of a task: own process group, dying with its scheduler (``parent_pid``),
+    no stdin, default signals, the flow's directory."""
     try:
         os.setpgid(0, 0)
     except OSError:
@@ -90,6 +100,7 @@ def prepare_process(spec: TaskSpec) -> None:
     for sig in (signal.SIGTERM, signal.SIGCHLD):  # SIGPIPE stays ignored, as in any Python program
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    lifeline.bind_to(parent_pid)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -234,12 +245,12 @@ def main(argv: List[str]) -> NoReturn:
     result_fd = int(argv[1])
     try:
         job = pickle.load(sys.stdin.buffer)
-        spec, echo = job["spec"], job["echo"]
+        spec, echo, parent_pid = job["spec"], job["echo"], job.get("parent")
     except BaseException as exc:  # noqa: BLE001 - without a spec nothing else can run: report why
         report_crash(result_fd, None, exc)
         _flush_std_streams()
         os._exit(INTERNAL_ERROR_EXIT)
-    run_child(spec, result_fd, None, echo)
+    run_child(spec, result_fd, None, echo, parent_pid)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 from typing import Any, Tuple
 
 from cafstore.runner.execution import task
+from cafstore.runner.execution.executors import lifeline
 from cafstore.runner.execution.executors.child import run_child
 from cafstore.runner.execution.executors.process import LocalProcessExecutor
 from cafstore.runner.execution.spec import TaskSpec
@@ -31,6 +32,7 @@ class LocalForkExecutor(LocalProcessExecutor):
         self.flow_cls = flow_cls
         self.echo = echo
         task.warm()
+        lifeline.warm()
 
     def start_process(self, spec: TaskSpec) -> Tuple[int, int, Any]:
         close_all()  # never carry an LMDB environment into a child
@@ -39,10 +41,11 @@ class LocalForkExecutor(LocalProcessExecutor):
             stream.flush()  # or the child would print the parent's buffered text again
         task.warm(spec.store_path)  # the child inherits the Store object instead of building one
         read_end, write_end = os.pipe()
+        scheduler = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_end)
-            run_child(spec, write_end, self.flow_cls, self.echo)
+            run_child(spec, write_end, self.flow_cls, self.echo, parent_pid=scheduler)
         os.close(write_end)
         try:
             os.setpgid(pid, pid)

@@ -47,6 +47,6 @@ class LocalSpawnExecutor(LocalProcessExecutor):
         finally:
             os.close(write_end)
         assert popen.stdin is not None
-        popen.stdin.write(pickle.dumps({"spec": spec, "echo": self.echo}, protocol=pickle.HIGHEST_PROTOCOL))
+        popen.stdin.write(pickle.dumps({"spec": spec, "echo": self.echo, "parent": os.getpid()}, protocol=pickle.HIGHEST_PROTOCOL))
         popen.stdin.close()
         return popen.pid, read_end, popen
