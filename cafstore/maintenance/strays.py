@@ -33,8 +33,8 @@ def find(store: Any) -> List[str]:
     out = []
     for key, _ in store.scan("refs", schema.TASKS_PREFIX.encode()):
         name = key.decode("utf-8", "replace")
-        parsed = schema.parse_task_ref(name)
-        if parsed is not None and (parsed[0], parsed[1]) not in runs:
+        task = schema.parse_task_ref(name)
+        if task is not None and (task[0], task[1]) not in runs:
             out.append(name)
     return out
 

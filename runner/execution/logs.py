@@ -9,17 +9,31 @@ store.
 
 Stored format (docs/datamodel.md): one line per printed line,
 ``<UTC timestamp, ISO 8601 with microseconds and Z> <text>``.
+
+**Output outlives the task.**  A task that dies without reporting
+(``os._exit`` in the step, a segfault, a kill after ``@timeout``) takes the
+lines it kept in memory with it.  So a local executor makes the pipes itself
+and a *journal* (:class:`Channels`): the task appends every chunk it reads
+from the pipes to the journal (an in-memory file) as it reads it, and the
+executor, which holds the journal and the pipes' read ends too, rebuilds the
+dead task's output from the journal plus whatever was still in the pipes
+(:func:`recover`).  While capturing, ``sys.stdout`` and ``sys.stderr`` write
+straight to the fds (as under ``python -u``), so nothing printed waits in
+a Python buffer that ``os._exit`` or a crash would discard.
 """
 
 from __future__ import annotations
 
 import _thread
+import io
 import os
 import select
 import selectors
+import struct
 import sys
+import tempfile
 import time
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 STAMP_WIDTH = 27  # len("2024-01-02T03:04:05.678901Z")
 
@@ -39,6 +53,104 @@ def strip_stamps(stored: bytes) -> bytes:
     return b"".join(line[STAMP_WIDTH + 1 :] for line in stored.splitlines(keepends=True))
 
 
+_JOURNAL_FRAME = struct.Struct(">BdI")  # stream (1 or 2), time read, length; then the chunk
+
+
+class Channels:
+    """The pipes a task's fds 1 and 2 write into and its journal, made by the executor before the task starts.
+
+    Plain file descriptor numbers, so a spawned interpreter gets them through
+    ``pass_fds``.  The executor keeps ``out_read``, ``err_read`` and
+    ``journal`` open until the attempt is over (see :func:`recover`) and
+    closes its copies of the write ends once the task process has started
+    (:meth:`started`).
+    """
+
+    def __init__(self, out_read: int, out_write: int, err_read: int, err_write: int, journal: int) -> None:
+        self.out_read, self.out_write = out_read, out_write
+        self.err_read, self.err_write = err_read, err_write
+        self.journal = journal
+
+    @classmethod
+    def open(cls) -> "Channels":
+        out_read, out_write = os.pipe()
+        err_read, err_write = os.pipe()
+        return cls(out_read, out_write, err_read, err_write, _memory_file())
+
+    @property
+    def fds(self) -> Tuple[int, ...]:
+        return (self.out_read, self.out_write, self.err_read, self.err_write, self.journal)
+
+    def started(self) -> None:
+        """In the executor, once the task process has its copies: drop ours of the write ends."""
+        for fd in (self.out_write, self.err_write):
+            os.close(fd)
+        self.out_write = self.err_write = -1
+
+    def close(self) -> None:
+        for fd in self.fds:
+            if fd >= 0:
+                os.close(fd)
+        self.out_read = self.out_write = self.err_read = self.err_write = self.journal = -1
+
+
+def _memory_file() -> int:
+    """A file descriptor of an anonymous file: in memory where the system offers it (Linux memfd)."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return os.memfd_create("cafstore-task-output")
+        except OSError:
+            pass  # e.g. a seccomp filter: an unlinked temp file does the same job
+    with tempfile.TemporaryFile() as handle:
+        return os.dup(handle.fileno())
+
+
+def recover(channels: Channels, prefix: str, echo: bool = True) -> Tuple[bytes, bytes]:
+    """The stored (stdout, stderr) of a task that died, rebuilt in the executor from its journal and pipes.
+
+    Lines the task had read were echoed by the task itself; what it had not
+    (the rest of the pipes, a last line without its newline) is echoed here
+    to this process's fds 1 and 2, as the task would have.
+    """
+    lines = Capture(prefix, echo=False)
+    lines._echo_to = {1: 1, 2: 2}
+    for fd, when, chunk in _journal_chunks(channels.journal):
+        lines._take(fd, chunk, when)
+    lines.echo = echo
+    for read_end, fd in ((channels.out_read, 1), (channels.err_read, 2)):
+        os.set_blocking(read_end, False)  # a process the step started may still hold the pipe
+        while True:
+            try:
+                chunk = os.read(read_end, 65536)
+            except (BlockingIOError, OSError):
+                break
+            if not chunk:
+                break
+            lines._take(fd, chunk, time.time())
+    for fd in (1, 2):
+        if fd in lines._partial:
+            lines._emit(fd, *lines._partial.pop(fd))
+    return b"".join(lines._kept[1]), b"".join(lines._kept[2])
+
+
+def _journal_chunks(fd: int) -> Iterator[Tuple[int, float, bytes]]:
+    data = b""
+    size = os.fstat(fd).st_size
+    while len(data) < size:
+        piece = os.pread(fd, size - len(data), len(data))
+        if not piece:
+            break
+        data += piece
+    offset = 0
+    while offset + _JOURNAL_FRAME.size <= len(data):
+        stream, when, length = _JOURNAL_FRAME.unpack_from(data, offset)
+        offset += _JOURNAL_FRAME.size
+        chunk = data[offset : offset + length]  # a frame cut short by the task's death: keep what is there
+        offset += length
+        if stream in (1, 2):
+            yield stream, when, chunk
+
+
 class Capture:
     """fd-level capture of stdout and stderr with live, prefixed echo.
 
@@ -53,10 +165,16 @@ class Capture:
     machine), nor for a subprocess the step left running with the pipe open.
     """
 
-    def __init__(self, prefix: str, echo: bool = True) -> None:
+    def __init__(self, prefix: str, echo: bool = True, channels: Optional[Channels] = None) -> None:
+        """``channels``: pipes and a journal made by the executor (else the capture makes its own pipes
+        and keeps no journal: a task that dies then loses what it printed)."""
         self.prefix = prefix
         self.echo = echo
+        self.channels = channels
+        self._journal = channels.journal if channels is not None else -1
         self._saved: Dict[int, int] = {}
+        self._echo_to: Dict[int, int] = self._saved  # where echoed lines go: the fds 1 and 2 saved at start
+        self._streams: Tuple[Any, Any] = (None, None)
         self._kept: Dict[int, List[bytes]] = {1: [], 2: []}
         self._readers: Dict[int, int] = {}  # pipe read end -> 1 or 2
         self._partial: Dict[int, Tuple[float, bytes]] = {}
@@ -67,19 +185,29 @@ class Capture:
     def start(self) -> None:
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
+        given = self.channels
         for fd in (1, 2):
-            read_end, write_end = os.pipe()
+            if given is not None:
+                read_end, write_end = (
+                    (given.out_read, given.out_write) if fd == 1 else (given.err_read, given.err_write)
+                )
+            else:
+                read_end, write_end = os.pipe()
             self._saved[fd] = os.dup(fd)
             os.dup2(write_end, fd)
             os.close(write_end)
             self._readers[read_end] = fd
         # Python buffers stdout fully when it is not a terminal: make each print reach the pipe
-        # at once, so the timestamp is the time of the print.
+        # at once, so the timestamp is the time of the print (and objects someone kept a reference
+        # to flush each line), and give the step streams with no buffer at all, so nothing it
+        # printed is lost if the process dies.
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.reconfigure(line_buffering=True)  # type: ignore[union-attr]
             except (AttributeError, ValueError):
                 pass
+        self._streams = (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = _unbuffered(1, sys.stdout), _unbuffered(2, sys.stderr)
         self._wake = os.pipe()
         # A bare thread: threading.Thread.start() waits until the thread runs, which costs
         # milliseconds of wake-up latency on a busy (virtual) machine; nothing needs that wait.
@@ -117,20 +245,29 @@ class Capture:
             if fd in self._partial:
                 self._emit(fd, *self._partial.pop(fd))  # an unterminated last line
             return False
+        if self._journal >= 0:
+            try:
+                os.write(self._journal, _JOURNAL_FRAME.pack(fd, now, len(chunk)) + chunk)
+            except OSError:
+                self._journal = -1  # out of memory for the journal: capture goes on without it
+        self._take(fd, chunk, now)
+        return True
+
+    def _take(self, fd: int, chunk: bytes, now: float) -> None:
+        """The lines a chunk completes, stamped with the time their first byte was read."""
         started, pending = self._partial.pop(fd, (now, b""))
         lines = (pending + chunk).split(b"\n")
         for i, line in enumerate(lines[:-1]):
             self._emit(fd, started if i == 0 else now, line)
         if lines[-1]:
             self._partial[fd] = (started if len(lines) == 1 else now, lines[-1])
-        return True
 
     def _emit(self, fd: int, when: float, line: bytes) -> None:
         self._kept[fd].append(utc_stamp(when).encode() + b" " + line + b"\n")
         if self.echo:
             text = f"{local_stamp(when)} [{self.prefix}] ".encode() + line + b"\n"
             try:
-                os.write(self._saved[fd], text)
+                os.write(self._echo_to[fd], text)
             except OSError:
                 self.echo = False  # the terminal went away: keep capturing
 
@@ -138,6 +275,9 @@ class Capture:
         """Restore fds 1 and 2 and return (stdout, stderr) as stored bytes."""
         for stream in (sys.stdout, sys.stderr):
             _flush(stream)
+        if self._streams[0] is not None:
+            sys.stdout, sys.stderr = self._streams
+            self._streams = (None, None)
         for fd, saved in self._saved.items():
             os.dup2(saved, fd)  # closes the pipe's write end held at fd: all output is in the pipe
         with self._lock:
@@ -160,6 +300,15 @@ class Capture:
             os.close(saved)
         self._saved.clear()
         return out, err
+
+
+def _unbuffered(fd: int, like: Any) -> Any:
+    """A text stream on ``fd`` that hands every write to the OS at once (``python -u``), encoding as ``like``."""
+    try:
+        encoding, errors = like.encoding, like.errors
+    except AttributeError:
+        encoding, errors = "utf-8", "backslashreplace"
+    return io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding=encoding, errors=errors, write_through=True)
 
 
 def _readable(fd: int) -> bool:

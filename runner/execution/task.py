@@ -60,8 +60,12 @@ def _store(path: str) -> Store:
     return store
 
 
-def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
-    """Run one attempt of ``spec``; the result says how it went (never raises)."""
+def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optional[logs.Channels] = None) -> TaskResult:
+    """Run one attempt of ``spec``; the result says how it went (never raises).
+
+    ``channels``: the pipes and journal a local executor made for the task's output
+    (:class:`~cafstore.runner.execution.logs.Channels`), so that it outlives the task.
+    """
     warm()
     started = time.time()
     pid = os.getpid()
@@ -74,7 +78,7 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
     except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
         return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=_describe(exc), pid=pid)
     clock.lap("setup")
-    capture = logs.Capture(f"{spec.pathspec} (pid {pid})", echo=echo)
+    capture = logs.Capture(f"{spec.pathspec} (pid {pid})", echo=echo, channels=channels)
     error: Optional[Dict[str, Any]] = None
     num_splits = foreach_var = None
     ids: Dict[str, ObjectId] = dict(state.ids)

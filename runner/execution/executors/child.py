@@ -27,6 +27,7 @@ too, the traceback on the task's stderr (fd 2).  It then exits with
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
 import signal
@@ -36,6 +37,7 @@ import traceback
 from typing import Any, Dict, List, NoReturn, Optional
 
 from cafstore.runner.execution.executors import lifeline
+from cafstore.runner.execution.logs import Channels
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 RESULT_FRAME = struct.Struct(">IB")  # payload length, payload kind
@@ -50,6 +52,7 @@ def run_child(
     flow_cls: Optional[type] = None,
     echo: bool = True,
     parent_pid: Optional[int] = None,
+    channels: Optional[Channels] = None,
 ) -> NoReturn:
     """Run one attempt of ``spec`` in this new process, report it on ``result_fd``, and exit.
 
@@ -57,13 +60,14 @@ def run_child(
     own code a second time.  ``flow_cls`` None (spawn): import it from
     ``spec.flow_file``.  ``echo``: also print the task's output live.
     ``parent_pid``: the scheduler's pid; the task dies when that process does
-    (:mod:`~cafstore.runner.execution.executors.lifeline`).
+    (:mod:`~cafstore.runner.execution.executors.lifeline`).  ``channels``: the
+    pipes and journal the executor made for the task's output.
     """
     status = 0
     result: Optional[TaskResult] = None
     try:
         prepare_process(spec, parent_pid)
-        result = _run_task(spec, flow_cls, echo)
+        result = _run_task(spec, flow_cls, echo, channels)
         release_store()
         send_result(result_fd, result)
     except BaseException as exc:  # noqa: BLE001 - nothing may escape into a forked scheduler's stack: report it
@@ -74,7 +78,7 @@ def run_child(
         os._exit(status)
 
 
-def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool) -> TaskResult:
+def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool, channels: Optional[Channels]) -> TaskResult:
     from cafstore.runner.execution.task import execute
 
     if flow_cls is None:
@@ -87,7 +91,7 @@ def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool) -> TaskResul
             return TaskResult(
                 spec.task_id, spec.step, spec.attempt, "failed", error=describe_failure(exc), pid=os.getpid()
             )
-    return execute(spec, flow_cls, echo=echo)
+    return execute(spec, flow_cls, echo=echo, channels=channels)
 
 
 def prepare_process(spec: TaskSpec, parent_pid: Optional[int] = None) -> None:
@@ -101,6 +105,7 @@ def prepare_process(spec: TaskSpec, parent_pid: Optional[int] = None) -> None:
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     lifeline.bind_to(parent_pid)
+    faulthandler.enable(file=2, all_threads=True)  # a crash in C leaves its Python traceback on the task's stderr
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -245,12 +250,12 @@ def main(argv: List[str]) -> NoReturn:
     result_fd = int(argv[1])
     try:
         job = pickle.load(sys.stdin.buffer)
-        spec, echo, parent_pid = job["spec"], job["echo"], job.get("parent")
+        spec, echo, parent_pid, channels = job["spec"], job["echo"], job.get("parent"), job.get("channels")
     except BaseException as exc:  # noqa: BLE001 - without a spec nothing else can run: report why
         report_crash(result_fd, None, exc)
         _flush_std_streams()
         os._exit(INTERNAL_ERROR_EXIT)
-    run_child(spec, result_fd, None, echo, parent_pid)
+    run_child(spec, result_fd, None, echo, parent_pid, channels)
 
 
 if __name__ == "__main__":

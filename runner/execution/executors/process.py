@@ -9,6 +9,11 @@ children; a child that exits without sending a result (killed, crashed,
 ``os._exit`` in user code, past its deadline) becomes a result built by
 :func:`~cafstore.runner.execution.executors.base.lost_attempt` saying how it
 died.  Subclasses only say how to start a process: :meth:`LocalProcessExecutor.start_process`.
+
+The executor also makes each attempt's output pipes and journal
+(:class:`~cafstore.runner.execution.logs.Channels`) and keeps them until the
+attempt is over: an attempt that died leaves its output there, which goes
+into its result (``stdout``/``stderr``) for the scheduler to store.
 """
 
 from __future__ import annotations
@@ -23,16 +28,32 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from cafstore.runner.execution.executors.base import Executor, lost_attempt
 from cafstore.runner.execution.executors.child import CRASH_REPORT, INTERNAL_ERROR_EXIT, RESULT, RESULT_FRAME
+from cafstore.runner.execution.logs import Channels, recover
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 
 class _Proc:
     """One running attempt, as the parent sees it."""
 
-    __slots__ = ("spec", "pid", "fd", "buffer", "deadline", "popen", "result", "report", "exited", "reason")
+    __slots__ = (
+        "spec",
+        "pid",
+        "fd",
+        "buffer",
+        "deadline",
+        "popen",
+        "result",
+        "report",
+        "exited",
+        "reason",
+        "channels",
+    )
 
-    def __init__(self, spec: TaskSpec, pid: int, fd: int, deadline: Optional[float], popen: Any = None) -> None:
+    def __init__(
+        self, spec: TaskSpec, pid: int, fd: int, deadline: Optional[float], popen: Any, channels: Channels
+    ) -> None:
         self.spec, self.pid, self.fd, self.deadline, self.popen = spec, pid, fd, deadline, popen
+        self.channels = channels
         self.buffer = bytearray()
         self.result: Optional[TaskResult] = None
         self.report = ""  # the text of a crash the child could not send as a result
@@ -43,8 +64,9 @@ class _Proc:
 class LocalProcessExecutor(Executor):
     """Shared machinery of the local executors: pipes, reaping, killing.  Subclasses start processes."""
 
-    def __init__(self, kill_grace: float = 3.0) -> None:
+    def __init__(self, kill_grace: float = 3.0, echo: bool = True) -> None:
         self.kill_grace = kill_grace
+        self.echo = echo
         self._procs: Dict[int, _Proc] = {}  # by result pipe fd
         self._zombies: List[_Proc] = []  # reported, not yet reaped
 
@@ -54,13 +76,20 @@ class LocalProcessExecutor(Executor):
 
     def submit(self, spec: TaskSpec, timeout: Optional[float] = None) -> None:
         deadline = time.monotonic() + timeout if timeout else None
-        pid, fd, popen = self.start_process(spec)
-        self._procs[fd] = _Proc(spec, pid, fd, deadline, popen)
+        channels = Channels.open()
+        try:
+            pid, fd, popen = self.start_process(spec, channels)
+        except BaseException:
+            channels.close()
+            raise
+        channels.started()
+        self._procs[fd] = _Proc(spec, pid, fd, deadline, popen, channels)
 
     @abc.abstractmethod
-    def start_process(self, spec: TaskSpec) -> Tuple[int, int, Any]:
-        """Start a process for ``spec`` in its own process group; return its pid, the read end of its
-        result pipe, and a ``subprocess.Popen`` to reap it through (None: reap the pid directly)."""
+    def start_process(self, spec: TaskSpec, channels: Channels) -> Tuple[int, int, Any]:
+        """Start a process for ``spec`` in its own process group, handing it ``channels`` for its output;
+        return its pid, the read end of its result pipe, and a ``subprocess.Popen`` to reap it through
+        (None: reap the pid directly)."""
 
     def wait(self, timeout: Optional[float] = None) -> List[TaskResult]:
         if not self._procs:
@@ -144,9 +173,14 @@ class LocalProcessExecutor(Executor):
             if proc.result is not None or proc.exited is not None:
                 if proc.result is not None:
                     self._reap(proc, block=False)
-                results.append(proc.result or self._death(proc))
+                result = proc.result or self._death(proc)
+                if result.record is None and not result.ok:  # nothing stored its output: keep it with the result
+                    out, err = recover(proc.channels, f"{proc.spec.pathspec} (pid {proc.pid})", self.echo)
+                    result.stdout, result.stderr = TaskResult.log_text(out), TaskResult.log_text(err)
+                results.append(result)
                 del self._procs[fd]
                 os.close(fd)
+                proc.channels.close()
                 if proc.exited is None:
                     self._zombies.append(proc)
         self._zombies = [z for z in self._zombies if not self._reap(z, block=False)]
@@ -220,8 +254,9 @@ class LocalProcessExecutor(Executor):
             if proc.exited is None:  # not reaped: its group id is still ours
                 _signal_group(proc.pid, signal.SIGKILL)
             self._reap(proc, block=True)
-        for fd in self._procs:
+        for fd, proc in self._procs.items():
             os.close(fd)
+            proc.channels.close()
         self._procs.clear()
 
     def _has_exited(self, proc: _Proc) -> bool:
