@@ -54,6 +54,7 @@ def strip_stamps(stored: bytes) -> bytes:
 
 
 _JOURNAL_FRAME = struct.Struct(">BdI")  # stream (1 or 2), time read, length; then the chunk
+_STOPPED = 0  # a journal frame's stream: the capture stopped, every line above was stored and echoed
 
 
 class Channels:
@@ -115,7 +116,11 @@ def recover(channels: Channels, prefix: str, echo: bool = True) -> Tuple[bytes, 
     lines = Capture(prefix, echo=False)
     lines._echo_to = {1: 1, 2: 2}
     for fd, when, chunk in _journal_chunks(channels.journal):
-        lines._take(fd, chunk, when)
+        if fd == _STOPPED:  # the task flushed its last lines itself (it died later, e.g. committing)
+            for stream in list(lines._partial):
+                lines._emit(stream, *lines._partial.pop(stream))
+        else:
+            lines._take(fd, chunk, when)
     lines.echo = echo
     for read_end, fd in ((channels.out_read, 1), (channels.err_read, 2)):
         os.set_blocking(read_end, False)  # a process the step started may still hold the pipe
@@ -147,7 +152,7 @@ def _journal_chunks(fd: int) -> Iterator[Tuple[int, float, bytes]]:
         offset += _JOURNAL_FRAME.size
         chunk = data[offset : offset + length]  # a frame cut short by the task's death: keep what is there
         offset += length
-        if stream in (1, 2):
+        if stream in (1, 2, _STOPPED):
             yield stream, when, chunk
 
 
@@ -172,6 +177,7 @@ class Capture:
         self.echo = echo
         self.channels = channels
         self._journal = channels.journal if channels is not None else -1
+        self._journaled = False
         self._saved: Dict[int, int] = {}
         self._echo_to: Dict[int, int] = self._saved  # where echoed lines go: the fds 1 and 2 saved at start
         self._streams: Tuple[Any, Any] = (None, None)
@@ -207,7 +213,7 @@ class Capture:
             except (AttributeError, ValueError):
                 pass
         self._streams = (sys.stdout, sys.stderr)
-        sys.stdout, sys.stderr = _unbuffered(1, sys.stdout), _unbuffered(2, sys.stderr)
+        sys.stdout, sys.stderr = unbuffered_streams()
         self._wake = os.pipe()
         # A bare thread: threading.Thread.start() waits until the thread runs, which costs
         # milliseconds of wake-up latency on a busy (virtual) machine; nothing needs that wait.
@@ -246,12 +252,16 @@ class Capture:
                 self._emit(fd, *self._partial.pop(fd))  # an unterminated last line
             return False
         if self._journal >= 0:
-            try:
-                os.write(self._journal, _JOURNAL_FRAME.pack(fd, now, len(chunk)) + chunk)
-            except OSError:
-                self._journal = -1  # out of memory for the journal: capture goes on without it
+            self._journal_write(_JOURNAL_FRAME.pack(fd, now, len(chunk)) + chunk)
         self._take(fd, chunk, now)
         return True
+
+    def _journal_write(self, frame: bytes) -> None:
+        try:
+            os.write(self._journal, frame)
+            self._journaled = True
+        except OSError:
+            self._journal = -1  # no memory left for the journal: capturing goes on without it
 
     def _take(self, fd: int, chunk: bytes, now: float) -> None:
         """The lines a chunk completes, stamped with the time their first byte was read."""
@@ -290,6 +300,8 @@ class Capture:
                 if fd in self._partial:
                     self._emit(fd, *self._partial.pop(fd))
                 os.close(read_end)
+            if self._journaled:
+                self._journal_write(_JOURNAL_FRAME.pack(_STOPPED, time.time(), 0))
         try:
             os.write(self._wake[1], b"x")  # the thread may exit now; nobody waits for it
         except OSError:
@@ -300,6 +312,17 @@ class Capture:
             os.close(saved)
         self._saved.clear()
         return out, err
+
+
+_UNBUFFERED: Optional[Tuple[Any, Any]] = None
+
+
+def unbuffered_streams() -> Tuple[Any, Any]:
+    """Text streams on fds 1 and 2 that buffer nothing, made once: a forked task inherits them ready-made."""
+    global _UNBUFFERED
+    if _UNBUFFERED is None:
+        _UNBUFFERED = (_unbuffered(1, sys.stdout), _unbuffered(2, sys.stderr))
+    return _UNBUFFERED
 
 
 def _unbuffered(fd: int, like: Any) -> Any:

@@ -49,6 +49,7 @@ def warm(store_path: Optional[str] = None) -> None:
     global _HOST
     if _HOST is None:
         _HOST = socket.gethostname()
+        logs.unbuffered_streams()
     if store_path is not None and store_path not in _STORES:
         _STORES[store_path] = Store(store_path)
 

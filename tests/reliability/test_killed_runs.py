@@ -182,3 +182,41 @@ def test_gc_removes_refs_that_belong_to_no_run_and_what_only_they_kept(tmp_path,
     s.close()
     assert report.ok and not report.notes, report.problems + report.notes
     assert left < objects_before / 2, (left, objects_before)  # the records and artifacts went too
+
+
+_SCHEDULER_WITHOUT_KERNEL_SIGNAL = """
+import os, subprocess, sys, time
+from cafstore.runner.execution.executors import lifeline
+
+pipe = lifeline.Pipe()
+pid = os.fork()
+if pid == 0:  # the task, as child.prepare_process sets it up, but told not to use the kernel's signal
+    os.setpgid(0, 0)
+    lifeline.bind_to(os.getppid(), pipe.ends, kernel=False)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    print(os.getpid(), child.pid, flush=True)
+    time.sleep(60)
+    os._exit(0)
+time.sleep(60)
+"""
+
+
+def test_without_the_kernel_signal_a_task_dies_when_its_schedulers_pipe_closes():
+    """The portable fallback (platforms without PR_SET_PDEATHSIG): the task watches a pipe whose only
+    write end its scheduler holds, and kills its process group when the pipe reaches end-of-file."""
+    scheduler = subprocess.Popen(
+        [sys.executable, "-c", _SCHEDULER_WITHOUT_KERNEL_SIGNAL], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        victims = [int(pid) for pid in scheduler.stdout.readline().split()]
+        assert len(victims) == 2 and all(_alive(pid) for pid in victims)
+        time.sleep(0.2)
+        assert all(_alive(pid) for pid in victims), "the task must live as long as its scheduler"
+        scheduler.kill()
+        scheduler.wait(timeout=30)
+        survivors = _wait_dead(victims, 5)
+        _kill(survivors)
+        assert survivors == [], f"still running after their scheduler died: {survivors}"
+    finally:
+        scheduler.kill()
+        scheduler.wait(timeout=30)

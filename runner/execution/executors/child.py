@@ -34,7 +34,7 @@ import signal
 import struct
 import sys
 import traceback
-from typing import Any, Dict, List, NoReturn, Optional
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 from cafstore.runner.execution.executors import lifeline
 from cafstore.runner.execution.logs import Channels
@@ -53,6 +53,7 @@ def run_child(
     echo: bool = True,
     parent_pid: Optional[int] = None,
     channels: Optional[Channels] = None,
+    lifeline_pipe: Optional[Tuple[int, int]] = None,
 ) -> NoReturn:
     """Run one attempt of ``spec`` in this new process, report it on ``result_fd``, and exit.
 
@@ -60,13 +61,14 @@ def run_child(
     own code a second time.  ``flow_cls`` None (spawn): import it from
     ``spec.flow_file``.  ``echo``: also print the task's output live.
     ``parent_pid``: the scheduler's pid; the task dies when that process does
-    (:mod:`~cafstore.runner.execution.executors.lifeline`).  ``channels``: the
+    (:mod:`~cafstore.runner.execution.executors.lifeline`; ``lifeline_pipe``:
+    the executor's pipe, where the kernel cannot signal).  ``channels``: the
     pipes and journal the executor made for the task's output.
     """
     status = 0
     result: Optional[TaskResult] = None
     try:
-        prepare_process(spec, parent_pid)
+        prepare_process(spec, parent_pid, lifeline_pipe)
         result = _run_task(spec, flow_cls, echo, channels)
         release_store()
         send_result(result_fd, result)
@@ -94,7 +96,9 @@ def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool, channels: Op
     return execute(spec, flow_cls, echo=echo, channels=channels)
 
 
-def prepare_process(spec: TaskSpec, parent_pid: Optional[int] = None) -> None:
+def prepare_process(
+    spec: TaskSpec, parent_pid: Optional[int] = None, lifeline_pipe: Optional[Tuple[int, int]] = None
+) -> None:
     """Process-level set-up of a task: own process group, dying with its scheduler (``parent_pid``),
     no stdin, default signals, the flow's directory."""
     try:
@@ -104,7 +108,7 @@ def prepare_process(spec: TaskSpec, parent_pid: Optional[int] = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGCHLD):  # SIGPIPE stays ignored, as in any Python program
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    lifeline.bind_to(parent_pid)
+    lifeline.bind_to(parent_pid, lifeline_pipe)
     faulthandler.enable(file=2, all_threads=True)  # a crash in C leaves its Python traceback on the task's stderr
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
@@ -251,11 +255,12 @@ def main(argv: List[str]) -> NoReturn:
     try:
         job = pickle.load(sys.stdin.buffer)
         spec, echo, parent_pid, channels = job["spec"], job["echo"], job.get("parent"), job.get("channels")
+        lifeline_pipe = job.get("lifeline")
     except BaseException as exc:  # noqa: BLE001 - without a spec nothing else can run: report why
         report_crash(result_fd, None, exc)
         _flush_std_streams()
         os._exit(INTERNAL_ERROR_EXIT)
-    run_child(spec, result_fd, None, echo, parent_pid, channels)
+    run_child(spec, result_fd, None, echo, parent_pid, channels, lifeline_pipe)
 
 
 if __name__ == "__main__":

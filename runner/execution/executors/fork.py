@@ -13,7 +13,6 @@ import sys
 from typing import Any, Tuple
 
 from cafstore.runner.execution import task
-from cafstore.runner.execution.executors import lifeline
 from cafstore.runner.execution.executors.child import run_child
 from cafstore.runner.execution.executors.process import LocalProcessExecutor
 from cafstore.runner.execution.logs import Channels
@@ -32,7 +31,6 @@ class LocalForkExecutor(LocalProcessExecutor):
         super().__init__(kill_grace, echo)
         self.flow_cls = flow_cls
         task.warm()
-        lifeline.warm()
 
     def start_process(self, spec: TaskSpec, channels: Channels) -> Tuple[int, int, Any]:
         close_all()  # never carry an LMDB environment into a child
@@ -45,7 +43,8 @@ class LocalForkExecutor(LocalProcessExecutor):
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_end)
-            run_child(spec, write_end, self.flow_cls, self.echo, parent_pid=scheduler, channels=channels)
+            pipe = self.lifeline.ends if self.lifeline is not None else None
+            run_child(spec, write_end, self.flow_cls, self.echo, scheduler, channels, pipe)
         os.close(write_end)
         try:
             os.setpgid(pid, pid)

@@ -13,9 +13,12 @@ its whole process group: itself and whatever its step started.  The
 request is made after the fork, so the parent may already be gone by then:
 the task compares ``os.getppid()`` with the scheduler's pid afterwards.
 
-Where the kernel offers no such signal (not Linux), or when a step ignores
-it, the task may outlive its scheduler; it still commits nothing, because
-the commit checks inside its transaction that the run is alive and open
+Where the kernel offers no such signal (not Linux), the executor holds the
+write end of a pipe (:class:`Pipe`) whose read end every task watches from
+a thread: when the scheduler dies, the pipe's write end closes and the read
+returns end-of-file.  When a step ignores the signal, the task may outlive
+its scheduler; it still commits nothing, because the commit checks inside
+its transaction that the run is alive and open
 (``cafstore.schema.closed_to_tasks``).
 
 (The signal is delivered when the *thread* that forked the task exits; the
@@ -25,10 +28,11 @@ its tasks do.)
 
 from __future__ import annotations
 
+import _thread
 import os
 import signal
 import sys
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 PARENT_GONE = signal.SIGHUP  # "hang up": the process this one works for is gone; its default also ends the task
 _PR_SET_PDEATHSIG = 1
@@ -54,21 +58,68 @@ def warm() -> None:
         _prctl = None
 
 
-def bind_to(parent_pid: Optional[int]) -> bool:
+def kernel_signal() -> bool:
+    """Whether this platform sends a task a signal when its parent dies (else executors hand out a :class:`Pipe`)."""
+    warm()
+    return _prctl is not None
+
+
+class Pipe:
+    """The portable lifeline: the executor keeps the write end (and never writes); tasks watch the read end.
+
+    ``ends`` is what a task gets: the read end, and the write end a forked
+    task inherited and must close (-1 for a spawned one, which never had it).
+    """
+
+    def __init__(self) -> None:
+        self.read, self.write = os.pipe()  # not inheritable: a spawned task gets the read end by pass_fds
+
+    @property
+    def ends(self) -> Tuple[int, int]:
+        return self.read, self.write
+
+    def close(self) -> None:
+        for fd in (self.read, self.write):
+            os.close(fd)
+
+
+def bind_to(parent_pid: Optional[int], pipe: Optional[Tuple[int, int]] = None, kernel: bool = True) -> bool:
     """Make this task process die, with its process group, when ``parent_pid`` (its scheduler) exits.
 
     Call it in the task process, after it became a process group leader.
-    False where the platform cannot do it (the commit check still applies).
-    ``parent_pid`` None: the caller is not a local task; nothing to do.
+    ``pipe``: the (read end, inherited write end or -1) of the executor's
+    :class:`Pipe`, watched when the kernel cannot signal (or ``kernel`` is
+    False, as tests use it).  False when neither way is available (the
+    commit check still applies).  ``parent_pid`` None: not a local task.
     """
     if parent_pid is None:
         return False
     warm()
     signal.signal(PARENT_GONE, _parent_gone)
-    bound = _prctl is not None and _prctl(_PR_SET_PDEATHSIG, int(PARENT_GONE), 0, 0, 0) == 0
+    bound = kernel and _prctl is not None and _prctl(_PR_SET_PDEATHSIG, int(PARENT_GONE), 0, 0, 0) == 0
+    if pipe is not None:
+        read_end, inherited = pipe
+        if inherited >= 0:
+            os.close(inherited)  # only the scheduler may hold the write end, or end-of-file never comes
+        if not bound:
+            _thread.start_new_thread(_watch, (read_end,))
+            bound = True
     if os.getppid() != parent_pid:  # it died before the request was made: no signal will come
         _parent_gone(int(PARENT_GONE), None)
     return bound
+
+
+def _watch(read_end: int) -> None:
+    """Block on the lifeline pipe; its end-of-file means the scheduler is gone."""
+    while True:
+        try:
+            if os.read(read_end, 1) == b"":
+                break
+        except InterruptedError:
+            continue
+        except OSError:
+            break  # the descriptor is unusable: treat as a hang-up rather than run on unwatched
+    _parent_gone(int(PARENT_GONE), None)
 
 
 def _parent_gone(signum: int, frame: Any) -> None:

@@ -26,6 +26,7 @@ import signal
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from cafstore.runner.execution.executors import lifeline
 from cafstore.runner.execution.executors.base import Executor, lost_attempt
 from cafstore.runner.execution.executors.child import CRASH_REPORT, INTERNAL_ERROR_EXIT, RESULT, RESULT_FRAME
 from cafstore.runner.execution.logs import Channels, recover
@@ -67,6 +68,8 @@ class LocalProcessExecutor(Executor):
     def __init__(self, kill_grace: float = 3.0, echo: bool = True) -> None:
         self.kill_grace = kill_grace
         self.echo = echo
+        # Tasks die with this process: by a kernel signal, else by watching this pipe (lifeline.py).
+        self.lifeline: Optional[lifeline.Pipe] = None if lifeline.kernel_signal() else lifeline.Pipe()
         self._procs: Dict[int, _Proc] = {}  # by result pipe fd
         self._zombies: List[_Proc] = []  # reported, not yet reaped
 
@@ -276,6 +279,9 @@ class LocalProcessExecutor(Executor):
         for zombie in self._zombies:
             self._reap(zombie, block=True)
         self._zombies = []
+        if self.lifeline is not None:
+            self.lifeline.close()
+            self.lifeline = None
 
 
 _CAN_PEEK = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")  # not on macOS: there, reap and skip the SIGKILL

@@ -37,7 +37,7 @@ class LocalSpawnExecutor(LocalProcessExecutor):
             popen = subprocess.Popen(
                 [sys.executable, "-m", CHILD_MODULE, str(write_end)],
                 stdin=subprocess.PIPE,
-                pass_fds=(write_end, *channels.fds),
+                pass_fds=(write_end, *channels.fds, *([self.lifeline.read] if self.lifeline else [])),
                 cwd=spec.cwd,
                 start_new_session=True,
             )
@@ -49,7 +49,13 @@ class LocalSpawnExecutor(LocalProcessExecutor):
         assert popen.stdin is not None
         popen.stdin.write(
             pickle.dumps(
-                {"spec": spec, "echo": self.echo, "parent": os.getpid(), "channels": channels},
+                {
+                    "spec": spec,
+                    "echo": self.echo,
+                    "parent": os.getpid(),  # the task dies with this process (lifeline.py)
+                    "channels": channels,
+                    "lifeline": (self.lifeline.read, -1) if self.lifeline else None,
+                },
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
         )
