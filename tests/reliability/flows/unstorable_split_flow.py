@@ -1,15 +1,21 @@
-"""A foreach split whose step assigns an artifact that cannot be stored (a lock)."""
+"""A foreach split whose step assigns an artifact that cannot be stored: a lock, or more bytes than the disk has."""
 
+import os
 import threading
 
-from cafstore import FlowSpec, step
+from cafstore import FlowSpec, Parameter, step
 
 
 class UnstorableSplitFlow(FlowSpec):
+    big = Parameter("big", default=0, help="Bytes of a random artifact to store instead of a lock.")
+
     @step
     def start(self):
         self.items = [1, 2, 3]
-        self.guard = threading.Lock()
+        if int(self.big):
+            self.blob = os.urandom(int(self.big))
+        else:
+            self.guard = threading.Lock()
         print("start ran before storing its artifacts")
         self.next(self.work, foreach="items")
 
