@@ -55,6 +55,7 @@ def strip_stamps(stored: bytes) -> bytes:
 
 _JOURNAL_FRAME = struct.Struct(">BdI")  # stream (1 or 2), time read, length; then the chunk
 _STOPPED = 0  # a journal frame's stream: the capture stopped, every line above was stored and echoed
+_ECHOED = 3  # a journal frame's stream: every complete line above was echoed
 
 
 class Channels:
@@ -115,13 +116,20 @@ def recover(channels: Channels, prefix: str, echo: bool = True) -> Tuple[bytes, 
     """
     lines = Capture(prefix, echo=False)
     lines._echo_to = {1: 1, 2: 2}
+    lines._unechoed = []
     for fd, when, chunk in _journal_chunks(channels.journal):
         if fd == _STOPPED:  # the task flushed its last lines itself (it died later, e.g. committing)
             for stream in list(lines._partial):
                 lines._emit(stream, *lines._partial.pop(stream))
+            lines._unechoed.clear()
+        elif fd == _ECHOED:
+            lines._unechoed.clear()
         else:
             lines._take(fd, chunk, when)
     lines.echo = echo
+    for fd, when, line in lines._unechoed if echo else ():  # kept by the task, which died before echoing them
+        lines._echo(fd, when, line)
+    lines._unechoed = None
     for read_end, fd in ((channels.out_read, 1), (channels.err_read, 2)):
         os.set_blocking(read_end, False)  # a process the step started may still hold the pipe
         while True:
@@ -152,7 +160,7 @@ def _journal_chunks(fd: int) -> Iterator[Tuple[int, float, bytes]]:
         offset += _JOURNAL_FRAME.size
         chunk = data[offset : offset + length]  # a frame cut short by the task's death: keep what is there
         offset += length
-        if stream in (1, 2, _STOPPED):
+        if stream in (1, 2, _STOPPED, _ECHOED):
             yield stream, when, chunk
 
 
@@ -178,6 +186,7 @@ class Capture:
         self.channels = channels
         self._journal = channels.journal if channels is not None else -1
         self._journaled = False
+        self._unechoed: Optional[List[Tuple[int, float, bytes]]] = None  # recover(): lines not echoed yet
         self._saved: Dict[int, int] = {}
         self._echo_to: Dict[int, int] = self._saved  # where echoed lines go: the fds 1 and 2 saved at start
         self._streams: Tuple[Any, Any] = (None, None)
@@ -251,9 +260,15 @@ class Capture:
             if fd in self._partial:
                 self._emit(fd, *self._partial.pop(fd))  # an unterminated last line
             return False
-        if self._journal >= 0:
-            self._journal_write(_JOURNAL_FRAME.pack(fd, now, len(chunk)) + chunk)
+        if self._journal < 0:
+            self._take(fd, chunk, now)
+            return True
+        # Kept before echoed: if the task dies in between, the executor echoes what the mark does not cover.
+        self._journal_write(_JOURNAL_FRAME.pack(fd, now, len(chunk)) + chunk)
+        lines = len(self._kept[fd])
         self._take(fd, chunk, now)
+        if self.echo and len(self._kept[fd]) > lines:
+            self._journal_write(_JOURNAL_FRAME.pack(_ECHOED, now, 0))
         return True
 
     def _journal_write(self, frame: bytes) -> None:
@@ -274,12 +289,17 @@ class Capture:
 
     def _emit(self, fd: int, when: float, line: bytes) -> None:
         self._kept[fd].append(utc_stamp(when).encode() + b" " + line + b"\n")
+        if self._unechoed is not None:
+            self._unechoed.append((fd, when, line))
         if self.echo:
-            text = f"{local_stamp(when)} [{self.prefix}] ".encode() + line + b"\n"
-            try:
-                os.write(self._echo_to[fd], text)
-            except OSError:
-                self.echo = False  # the terminal went away: keep capturing
+            self._echo(fd, when, line)
+
+    def _echo(self, fd: int, when: float, line: bytes) -> None:
+        text = f"{local_stamp(when)} [{self.prefix}] ".encode() + line + b"\n"
+        try:
+            os.write(self._echo_to[fd], text)
+        except OSError:
+            self.echo = False  # the terminal went away: keep capturing
 
     def stop(self) -> Tuple[bytes, bytes]:
         """Restore fds 1 and 2 and return (stdout, stderr) as stored bytes."""

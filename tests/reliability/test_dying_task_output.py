@@ -69,3 +69,22 @@ def test_the_run_fails_naming_how_each_task_died(died):
     assert "exited with code 3" in terminal, terminal
     assert "SIGSEGV" in terminal, terminal
     assert "ran past its @timeout" in terminal, terminal
+
+
+def test_recovery_echoes_exactly_what_the_task_had_not(capfd):
+    """The journal as a task leaves it when it dies between keeping a chunk and echoing its lines."""
+    from cafstore.runner.execution import logs
+
+    channels = logs.Channels.open()
+    channels.started()
+    try:
+        capture = logs.Capture("F/1/s/1 (pid 9)", echo=True, channels=channels)
+        capture._journal_write(logs._JOURNAL_FRAME.pack(1, 1.0, 7) + b"echoed\n")
+        capture._journal_write(logs._JOURNAL_FRAME.pack(logs._ECHOED, 1.0, 0))
+        capture._journal_write(logs._JOURNAL_FRAME.pack(1, 2.0, 12) + b"kept only\npa")
+        out, err = logs.recover(channels, "F/1/s/1 (pid 9)")
+    finally:
+        channels.close()
+    assert logs.strip_stamps(out) == b"echoed\nkept only\npa\n" and err == b""
+    shown = capfd.readouterr().out
+    assert "] kept only" in shown and "] pa" in shown and "echoed" not in shown, shown
