@@ -220,3 +220,33 @@ def test_without_the_kernel_signal_a_task_dies_when_its_schedulers_pipe_closes()
     finally:
         scheduler.kill()
         scheduler.wait(timeout=30)
+
+
+def test_a_run_removed_while_it_runs_takes_no_more_tasks(tmp_path, run_cli):
+    store, pids = tmp_path / "store", tmp_path / "pids"
+    proc = _start(store, pids, "--width", "2", "--pause", "1")
+    _wait_for_pids(pids, 2, proc)
+    before = _task_refs(store, 1)
+    removed = run_cli("--store", store, "rm", "-y", "OrphanFlow/1")
+    assert removed.returncode == 0, removed.stdout + removed.stderr
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out
+    assert "the run was removed (`cafstore rm`)" in out and "Nothing of this task was committed" in out, out
+    assert _task_refs(store, 1) == before  # the work tasks finished their steps but committed nothing
+
+
+@pytest.mark.parametrize(
+    "meta, closed",
+    [
+        (None, "no longer exists"),
+        ({"status": "running", "deleted": 1.0, "pid": os.getppid()}, "removed"),
+        ({"status": "succeeded", "deleted": None, "pid": os.getppid()}, "already ended (succeeded)"),
+        ({"status": "running", "deleted": None, "pid": 2**22 + 12345, "pid_start": "x:1"}, "scheduler is gone"),
+        ({"status": "running", "deleted": None, "pid": os.getppid()}, None),
+        ({"status": "running", "deleted": None, "pid": os.getpid(), "host": "elsewhere"}, None),
+    ],
+)
+def test_which_runs_take_tasks(meta, closed):
+    """The rule a task's commit applies (inside its transaction) to its run's ref."""
+    reason = schema.closed_to_tasks(meta)
+    assert (reason is None) if closed is None else (closed in (reason or "")), reason
