@@ -178,8 +178,7 @@ class LocalProcessExecutor(Executor):
                     self._reap(proc, block=False)
                 result = proc.result or self._death(proc)
                 if result.record is None and not result.ok:  # nothing stored its output: keep it with the result
-                    out, err = recover(proc.channels, f"{proc.spec.pathspec} (pid {proc.pid})", self.echo)
-                    result.stdout, result.stderr = TaskResult.log_text(out), TaskResult.log_text(err)
+                    self._keep_output(proc, result)
                 results.append(result)
                 del self._procs[fd]
                 os.close(fd)
@@ -188,6 +187,14 @@ class LocalProcessExecutor(Executor):
                     self._zombies.append(proc)
         self._zombies = [z for z in self._zombies if not self._reap(z, block=False)]
         return results
+
+    def _keep_output(self, proc: _Proc, result: TaskResult) -> None:
+        """What an attempt that wrote no record had printed, from its journal and pipes, into its result."""
+        try:
+            out, err = recover(proc.channels, f"{proc.spec.pathspec} (pid {proc.pid})", self.echo)
+        except OSError as exc:  # the record then says why its output is missing
+            out, err = b"", f"(the output of this task could not be recovered: {exc})\n".encode()
+        result.stdout, result.stderr = TaskResult.log_text(out), TaskResult.log_text(err)
 
     def _reap(self, proc: _Proc, block: bool) -> bool:
         if proc.exited is not None:
