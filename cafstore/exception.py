@@ -35,6 +35,7 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── ForeachError              foreach over a non-list, or wider than allowed
     │   ├── TaskFailed                a step raised (after its retries)
     │   ├── TaskTimeout               a step ran past its @timeout
+    │   ├── RunClosed                 a task's run ended, crashed or was removed before the task committed
     │   └── ResumeError               resume cannot reuse the origin run
     └── ClientError                   reading past runs
         ├── NotFound (alias: MetaflowNotFound)  no such flow, run, step, task or artifact
@@ -270,6 +271,12 @@ class TaskTimeout(FlowError):
 
 class ResumeError(FlowError):
     headline = "cannot resume"
+
+
+class RunClosed(FlowError):
+    """A task finished after its run stopped taking tasks; it committed nothing."""
+
+    headline = "run closed"
 
 
 # --- client ----------------------------------------------------------------

@@ -475,6 +475,32 @@ def scheduler_alive(meta: Mapping[str, Any]) -> bool:
     return process_alive(pid, born_by=created if isinstance(created, (int, float)) else None)
 
 
+def closed_to_tasks(meta: Any) -> Optional[str]:
+    """Why a task may no longer commit into the run whose run ref holds ``meta``; None if it may.
+
+    A task checks this inside the write transaction that would commit it, so
+    the answer cannot change before the commit lands: a task that outlives
+    its scheduler (or whose run was finished or removed) must not add refs to
+    a run that gc may already have dropped, which nothing would ever remove.
+    ``meta`` None: the run ref is gone. The run's scheduler counts as alive
+    without a look at /proc when it is this process's parent (a task of a
+    local executor), since a parent cannot die without its child being
+    re-parented.
+    """
+    if meta is None:
+        return "the run no longer exists (it was removed, and gc dropped it)"
+    if not isinstance(meta, dict):
+        return "the run's ref cannot be read"
+    if meta.get("deleted"):
+        return "the run was removed (`cafstore rm`)"
+    status = meta.get("status")
+    if status != RUNNING:
+        return f"the run has already ended ({status})"
+    if meta.get("pid") != os.getppid() and not scheduler_alive(meta):
+        return "the run's scheduler is gone (the run crashed)"
+    return None
+
+
 def process_alive(pid: int, born_by: Optional[float] = None, start_id: Optional[str] = None) -> bool:
     """Whether ``pid`` is a live process (not a zombie) that, given ``born_by``, started by then,
     and, given ``start_id`` (see :func:`process_start_id`), is the very process that recorded it.

@@ -121,6 +121,8 @@ def gc(
     would = "would " if dry_run else ""
     for pathspec, reason in report.dropped_runs:
         click.echo(f"{would}drop run {pathspec} ({reason})")
+    for name in report.stray_refs:
+        click.echo(f"{would}remove ref {name} (it belongs to no run)")
     for note in report.notes:
         click.echo(f"note: {note}")
     for warning in report.warnings:
@@ -273,7 +275,7 @@ def dedup(state: CliState, dry_run: bool, everything: bool, top: int, as_json: b
 def fsck_report(store, progress: bool) -> tuple:
     """(the store's fsck report, damaged refs): every damaged ref (``refcheck``) is one of its problems."""
     from cafstore import schema
-    from cafstore.maintenance import refcheck
+    from cafstore.maintenance import refcheck, strays
 
     report = store.fsck(progress=progress)
     if report.index_lost:  # nothing in a rejected index can be judged; the rebuild comes first
@@ -282,6 +284,7 @@ def fsck_report(store, progress: bool) -> tuple:
     for bad in damaged:  # one line per ref: this one names the run, where fsck's could not
         report.problems = [p for p in report.problems if not p.startswith(f"ref {bad.name!r}: ")]
         report.problems.append(bad.line())
+    report.notes.extend(strays.describe(name) for name in strays.find(store))  # the store knows no runs
     aside = sum(1 for _ in store.iter_raw_refs(schema.DAMAGED_PREFIX))
     if aside:
         report.notes.append(
@@ -309,8 +312,10 @@ def print_repair(store, fsck_report, damaged: list, as_json: bool) -> bool:
             click.echo(f"repair: removed index entry of {oid} (its file is gone)")
         for oid in result.quarantined:
             click.echo(f"repair: moved corrupt object {oid} to {store.path / 'quarantine'}")
+        for name in result.removed_refs:
+            click.echo(f"repair: removed ref {name} (it belonged to no run)")
         print_lost_runs(result.lost_runs)
-    return bool(moved or result.removed_temp or result.removed_entries or result.quarantined)
+    return bool(moved or result.removed_temp or result.removed_entries or result.quarantined or result.removed_refs)
 
 
 def print_rebuild(store, as_json: bool) -> None:

@@ -43,8 +43,8 @@ def init(state: CliState, path: Optional[str]) -> None:
 @click.option(
     "--repair",
     is_flag=True,
-    help="Remove stray temp files and index entries whose bytes are gone, "
-    "move corrupt objects aside, and list the runs that lost data; rebuild a lost index.",
+    help="Remove stray temp files, index entries whose bytes are gone and refs that belong to no run, "
+    "set damaged refs aside, move corrupt objects aside, and list the runs that lost data; rebuild a lost index.",
 )
 @pass_state
 @friendly_errors

@@ -3,7 +3,8 @@
 The order of operations is what makes gc safe to run next to live flows and
 safe to kill at any moment:
 
-1. **Plan** which run refs retention drops (``retention.py``); change nothing.
+1. **Plan** which run refs retention drops (``retention.py``), and find the
+   task refs that belong to no run (``strays.py``); change nothing.
 2. **Mark** from every ref except those, plus every object written within the
    grace period (a writer's records that no ref points at yet). Records and
    chunk lists are followed through the ObjectIds they contain. Fail closed:
@@ -14,8 +15,9 @@ safe to kill at any moment:
    a missing object below them is a warning: nothing live can hide behind it.
    Old unindexed object files outnumbering the indexed ones (an index older
    than its objects) also make gc refuse.
-3. **Drop** the planned runs, one short transaction each, re-checking the
-   rules inside it; a run that became protected meanwhile is marked instead.
+3. **Drop** the refs that belong to no run, then the planned runs, one short
+   transaction each, re-checking the rules inside it; a ref or run that
+   became protected meanwhile is marked instead.
 4. **Re-scan** the object table and mark from objects that appeared while we
    marked (records whose refs we may have missed).
 5. **Checkpoint**: raise the index's generation, snapshot it and write the
@@ -42,7 +44,7 @@ import time
 from typing import Any, Iterable, Optional
 
 from cafstore.exception import CafstoreError, GcRefused
-from cafstore.maintenance import retention
+from cafstore.maintenance import retention, strays
 from cafstore.store import identity, records
 from cafstore.store.index import ENCODING_NAMES, ENCODING_RECORD, LOCATION_CHUNKED, LOCATION_FILE
 from cafstore.store.objectid import ObjectId, hash_bytes
@@ -56,6 +58,7 @@ class GcReport:
     dry_run: bool
     grace: float
     dropped_runs: list = dataclasses.field(default_factory=list)  # (Flow/N, reason)
+    stray_refs: list = dataclasses.field(default_factory=list)  # names of task refs that belonged to no run
     notes: list = dataclasses.field(default_factory=list)
     warnings: list = dataclasses.field(default_factory=list)
     scanned: int = 0
@@ -85,6 +88,7 @@ class GcReport:
             "live": self.live,
             "recent": self.recent,
             "dropped_runs": [list(d) for d in self.dropped_runs],
+            "stray_refs": list(self.stray_refs),
             "removed_objects": len(self.removed),
             "removed_by_kind": self.by_kind(),
             "orphan_files": len(self.orphan_files),
@@ -237,7 +241,8 @@ def collect(
     objects = _load_objects(store)
     marker = _Marker(store, objects)
     drops, report.notes = retention.plan(store, policy, started, marker.problems)
-    marker.mark(_ref_roots(store, _excluded_refs(drops), marker.problems), bar)
+    stray = strays.find(store)
+    marker.mark(_ref_roots(store, _excluded_refs(drops) | set(stray), marker.problems), bar)
     reachable = len(marker.marked)
     young = [(d, "an object written within the grace period") for d, m in objects.items() if m[3] >= cutoff]
     marker.mark(young, strict=False)
@@ -246,6 +251,10 @@ def collect(
     if not unindexed_ok:
         _check_unindexed(store, objects, cutoff)
     if not dry_run:
+        report.stray_refs = strays.remove(store, stray)
+        for name in sorted(set(stray) - set(report.stray_refs)):  # kept after all: what it reaches is live
+            value = store.get_ref(name)
+            marker.mark([(oid.digest, f"ref {name!r}") for oid in records.referenced_ids(value)])
         for drop in drops:
             if retention.drop_run(store, drop):
                 report.dropped_runs.append((drop.pathspec, drop.reason))
@@ -265,6 +274,7 @@ def collect(
             raise _refuse(marker.problems, len(report.dropped_runs))
     else:
         report.dropped_runs = [(drop.pathspec, drop.reason) for drop in drops]
+        report.stray_refs = stray
     report.warnings = marker.warnings
     if not dry_run:
         identity.checkpoint(store, len(objects))  # the mark and snapshot a lost index is rebuilt from

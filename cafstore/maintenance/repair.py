@@ -4,9 +4,10 @@ fsck only reads. Repair does the few things that are safe to do without a
 human: remove temp files of dead writers, drop index entries whose bytes are
 gone, and move corrupt objects aside into ``quarantine/`` so that storing the
 same content again (re-running the step) heals the store instead of
-deduplicating against the bad copy. It never invents data and never touches
-refs: the runs that lost data are *listed*, and the user decides (`cafstore
-rm Flow/N`, or re-run / resume them).
+deduplicating against the bad copy. It never invents data, and the only refs
+it deletes are task refs that belong to no run (``strays.py``): the runs
+that lost data are *listed*, and the user decides (`cafstore rm Flow/N`, or
+re-run / resume them).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import os
 from typing import Any, Iterable
 
+from cafstore.maintenance import strays
 from cafstore.schema import runs_using
 from cafstore.store.index import LOCATION_FILE, LOCATION_INLINE
 from cafstore.store.objectid import ObjectId
@@ -30,6 +32,7 @@ class RepairReport:
     removed_entries: list = dataclasses.field(default_factory=list)  # ids whose bytes were gone
     quarantined: list = dataclasses.field(default_factory=list)  # ids of corrupt objects moved aside
     lost_runs: dict = dataclasses.field(default_factory=dict)  # "Flow/N" -> [damaged object ids]
+    removed_refs: list = dataclasses.field(default_factory=list)  # task refs that belonged to no run
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -61,6 +64,7 @@ def repair(store: Any, grace: float = 3600.0, report: Any = None) -> RepairRepor
         _quarantine(store, oid, meta, data)
         if _drop_entry(store, oid, lambda meta, data: True):
             out.quarantined.append(oid)
+    out.removed_refs = strays.remove(store, strays.find(store))
     damaged = set(out.quarantined) | set(out.removed_entries)
     out.lost_runs = {run: [str(o) for o in ids] for run, ids in runs_using(store, damaged, True).items()}
     return out

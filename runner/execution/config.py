@@ -32,7 +32,8 @@ class RunnerConfig:
     (``self.items.append(x)``), if it is at most this big
     (``CAFSTORE_RECHECK_MAX_BYTES``; docs/runner.md explains the trade-off).
     ``kill_grace``: seconds between SIGTERM and SIGKILL when tasks are stopped,
-    and the slack a hung task gets past its ``@timeout`` before it is killed.
+    and the slack a hung task gets past its ``@timeout`` before it is killed
+    (``CAFSTORE_RUN_KILL_GRACE``).
     """
 
     max_workers: int = 16
@@ -56,6 +57,9 @@ class RunnerConfig:
             raw = env.get(var)
             if raw:
                 kwargs[field] = _positive_int(raw, var, allow_zero=field == "recheck_max_bytes")
+        raw = env.get("CAFSTORE_RUN_KILL_GRACE")
+        if raw:
+            kwargs["kill_grace"] = _seconds(raw, "CAFSTORE_RUN_KILL_GRACE")
         for where, name in (
             ("CAFSTORE_START_METHOD", env.get("CAFSTORE_START_METHOD")),
             ("CAFSTORE_EXECUTOR", env.get("CAFSTORE_EXECUTOR")),
@@ -70,6 +74,16 @@ class RunnerConfig:
                 option = "--" + field.replace("_", "-")
                 kwargs[field] = _positive_int(str(value), option)
         return cls(**kwargs)
+
+
+def _seconds(raw: str, where: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise CommandLineError(f"{where} is {raw!r}, but it must be a number of seconds (0 or more), e.g. 3.")
+    return value
 
 
 def _positive_int(raw: str, where: str, allow_zero: bool = False) -> int:

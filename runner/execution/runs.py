@@ -127,10 +127,12 @@ def finish_run(store: Any, flow: str, run_id: int, status: str) -> None:
     store.update_ref(schema.run_ref(flow, run_id), change)
 
 
-def record_lost_task(store: Any, spec: Any, message: str, previous: Optional[str] = None) -> ObjectId:
-    """A failed record for a task whose process died before it could write one (killed, crashed)."""
+def record_lost_task(
+    store: Any, spec: Any, message: str, previous: Optional[str] = None, stdout: bytes = b"", stderr: bytes = b""
+) -> ObjectId:
+    """A failed record for a task whose process died before it could write one (killed, crashed),
+    with what it had printed (``stdout``/``stderr``: stored log bytes, as the executor recovered them)."""
     with store.transaction() as txn:
-        empty = txn.put_bytes(b"")
         now = time.time()
         fields = dict(spec.record_fields(), previous_attempt=previous or spec.previous_attempt)
         record = schema.task_record(
@@ -138,8 +140,8 @@ def record_lost_task(store: Any, spec: Any, message: str, previous: Optional[str
             status=schema.TASK_FAILED,
             artifacts={},
             new_artifacts=[],
-            stdout=empty,
-            stderr=empty,
+            stdout=txn.put_bytes(stdout),
+            stderr=txn.put_bytes(stderr),
             started=now,
             finished=now,
             exception={"type": "TaskFailed", "message": message, "traceback": ""},

@@ -154,9 +154,11 @@ class Scheduler:
             self._advance(spec, result)
             return
         error = result.error or {"type": "TaskFailed", "message": "unknown failure", "traceback": ""}
-        if result.record is None:
-            result.record = self._write_lost_record(spec, error["message"])
-        if spec.attempt + 1 < spec.max_attempts and not self.failed:
+        closed = bool(error.get("run_closed"))  # the run takes no more tasks: no record, no retry
+        if result.record is None and not closed:
+            output = (TaskResult.log_bytes(result.stdout), TaskResult.log_bytes(result.stderr))
+            result.record = self._write_lost_record(spec, error["message"], *output)
+        if spec.attempt + 1 < spec.max_attempts and not self.failed and not closed:
             delay = self.options[spec.step].minutes_between_retries * 60
             self._say(
                 f"{label} Task failed (attempt {spec.attempt + 1} of {spec.max_attempts}): "
@@ -251,9 +253,9 @@ class Scheduler:
         self._specs[spec.task_id] = spec
         return spec
 
-    def _write_lost_record(self, spec: TaskSpec, message: str) -> Optional[str]:
+    def _write_lost_record(self, spec: TaskSpec, message: str, stdout: bytes, stderr: bytes) -> Optional[str]:
         try:
-            return str(record_lost_task(self.store, spec, message))
+            return str(record_lost_task(self.store, spec, message, stdout=stdout, stderr=stderr))
         except Exception as exc:  # noqa: BLE001 - the run fails anyway; say why the record is missing
             self._error(f"(could not record the failure of {spec.pathspec} in the store: {exc})")
             return None

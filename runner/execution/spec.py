@@ -82,7 +82,10 @@ class TaskResult:
     ``{"type", "message", "traceback", "headline", "where", "user_error"}``,
     where ``user_error`` marks a cafstore error caused by the flow's code
     (shown as one paragraph) as opposed to the step's own exception (shown
-    as its traceback).
+    as its traceback).  ``stdout``/``stderr``: what an attempt that wrote no
+    record had printed (its stored, timestamped lines as text decoded with
+    ``surrogateescape``, so any bytes survive), for the record the scheduler
+    writes for it.
     """
 
     task_id: int
@@ -95,6 +98,17 @@ class TaskResult:
     error: Optional[Dict[str, Any]] = None
     pid: int = 0
     timings: Dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per phase (profiling)
+    stdout: str = ""
+    stderr: str = ""
+
+    @staticmethod
+    def log_text(stored: bytes) -> str:
+        """Stored log bytes as the plain text ``stdout``/``stderr`` carry (:meth:`log_bytes` undoes it)."""
+        return stored.decode("utf-8", "surrogateescape")
+
+    @staticmethod
+    def log_bytes(text: str) -> bytes:
+        return text.encode("utf-8", "surrogateescape")
 
     @property
     def ok(self) -> bool:

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import cafstore
 from cafstore import schema
-from cafstore.exception import CafstoreError, ForeachError, TaskTimeout, TransitionError
+from cafstore.exception import CafstoreError, ForeachError, RunClosed, TaskTimeout, TransitionError
 from cafstore.runner.authoring.artifacts import Inputs, InputView, TaskState
 from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
@@ -49,6 +49,7 @@ def warm(store_path: Optional[str] = None) -> None:
     global _HOST
     if _HOST is None:
         _HOST = socket.gethostname()
+        logs.unbuffered_streams()
     if store_path is not None and store_path not in _STORES:
         _STORES[store_path] = Store(store_path)
 
@@ -60,8 +61,12 @@ def _store(path: str) -> Store:
     return store
 
 
-def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
-    """Run one attempt of ``spec``; the result says how it went (never raises)."""
+def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optional[logs.Channels] = None) -> TaskResult:
+    """Run one attempt of ``spec``; the result says how it went (never raises).
+
+    ``channels``: the pipes and journal a local executor made for the task's output
+    (:class:`~cafstore.runner.execution.logs.Channels`), so that it outlives the task.
+    """
     warm()
     started = time.time()
     pid = os.getpid()
@@ -74,7 +79,7 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
     except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
         return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=_describe(exc), pid=pid)
     clock.lap("setup")
-    capture = logs.Capture(f"{spec.pathspec} (pid {pid})", echo=echo)
+    capture = logs.Capture(f"{spec.pathspec} (pid {pid})", echo=echo, channels=channels)
     error: Optional[Dict[str, Any]] = None
     num_splits = foreach_var = None
     ids: Dict[str, ObjectId] = dict(state.ids)
@@ -99,11 +104,15 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True) -> TaskResult:
         out, err = capture.stop()
         clear_current()
         clock.lap("capture_stop")
-    if error is not None:
-        ids, new, small, num_splits = dict(state.ids), [], [], None
+    if error is not None:  # a failed task splits nothing, whichever phase failed (storing a split's list too)
+        ids, new, small, num_splits, foreach_var = dict(state.ids), [], [], None, None
         err += _stamped(error["traceback"] or f"{error['type']}: {error['message']}")
     try:
         record_id = _commit(store, spec, ids, new, small, out, err, error, num_splits, started)
+    except RunClosed as exc:  # nobody may be waiting for this result: say it where a human may see it
+        _say_quietly(str(exc))
+        failure = dict(_describe(exc), run_closed=True)
+        return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=failure, pid=pid)
     except BaseException as exc:  # noqa: BLE001
         failure = error or _describe(exc)
         return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=failure, pid=pid)
@@ -328,8 +337,18 @@ def _commit(
     num_splits: Optional[int],
     started: float,
 ) -> ObjectId:
-    """Write logs, small artifacts, the record and the task ref in one transaction."""
+    """Write logs, small artifacts, the record and the task ref in one transaction.
+
+    Only into a run that still takes tasks (``schema.closed_to_tasks``, read
+    inside the same transaction): else :class:`RunClosed`, and nothing is written.
+    """
     with store.transaction() as txn:
+        closed = schema.closed_to_tasks(txn.get_ref(schema.run_ref(spec.flow_name, spec.run_id)))
+        if closed is not None:
+            raise RunClosed(
+                f"Task {spec.pathspec} (pid {os.getpid()}) finished after its run stopped taking tasks: "
+                f"{closed}. Nothing of this task was committed; its output is above, if it printed any."
+            )
         for name, blob in small:
             ids[name] = txn.put_serialized(blob)
         record = schema.task_record(
@@ -386,6 +405,14 @@ def _trim(summary: traceback.TracebackException, seen: set) -> None:
     for linked in (summary.__cause__, summary.__context__):
         if linked is not None:
             _trim(linked, seen)
+
+
+def _say_quietly(text: str) -> None:
+    """One line on the task's stderr (the terminal the run started from), never raising."""
+    try:
+        os.write(2, f"{logs.local_stamp()} {text}\n".encode("utf-8", "replace"))
+    except OSError:
+        pass  # no terminal any more: the result (if anyone reads it) still says why
 
 
 def _stamped(text: str) -> bytes:

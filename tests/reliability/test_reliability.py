@@ -27,7 +27,9 @@ FLOW = Path(__file__).with_name("flows") / "reliable_flow.py"
 
 
 def _flow(store: Path, *args: str, env: "dict | None" = None) -> subprocess.Popen:
-    """The flow as a user starts it, in its own process group (a kill takes its tasks too)."""
+    """The flow as a user starts it, in its own process group. Its tasks are in groups of their own,
+    and die with the flow process all the same (``test_a_killed_run_resumes`` and
+    ``test_killed_runs.py`` check that)."""
     return subprocess.Popen(
         [sys.executable, str(FLOW), "--store", str(store), "run", *args],
         stdout=subprocess.PIPE,
@@ -97,15 +99,41 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path, monkeypat
 
 
 def test_a_killed_run_resumes(tmp_path):
+    """Killed while its work tasks sleep: they die with it (nothing of them is committed, even after
+    their sleep would have ended), and the resume reuses the start task and runs the rest."""
     store = tmp_path / "store"
-    proc = _flow(store, "--pause", "0.5")
-    time.sleep(1.5)
+    proc = _flow(store, "--pause", "1")
+    deadline = time.monotonic() + 60
+    while not _ok_records(store, 1):  # the start task has committed: the work tasks are starting
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0]
+        time.sleep(0.05)
+    time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=60)
+    time.sleep(1)  # had the work tasks survived, they would commit now
+    finished = _ok_records(store, 1)
+    assert len(finished) == 1, "tasks of the killed run went on and committed"
     resumed = subprocess.run(
         [sys.executable, str(FLOW), "--store", str(store), "resume"], capture_output=True, text=True, timeout=120
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    # Every task the killed run finished is reused by hash, not run again.
+    assert finished <= _ok_records(store, 2), resumed.stdout
+    assert resumed.stdout.count("; not run again.") == len(finished), resumed.stdout
+
+
+def _ok_records(store_path: Path, run_id: int) -> set:
+    """Ids of the successful task records the run's task refs point at."""
+    from cafstore import schema
+
+    if not (store_path / "index").exists():
+        return set()
+    store = Store(store_path)
+    try:
+        refs = store.list_refs(schema.tasks_prefix("ReliableFlow", run_id))
+        return {str(oid) for _, oid in refs if store.get_record(oid)["status"] == schema.TASK_OK}
+    finally:
+        store.close()
 
 
 def test_four_flows_and_a_reader_at_once_lose_nothing(tmp_path, monkeypatch):

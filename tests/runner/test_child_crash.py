@@ -93,7 +93,7 @@ class _StartedBy(LocalProcessExecutor):
         super().__init__(kill_grace=1.0)
         self.start = start
 
-    def start_process(self, spec):
+    def start_process(self, spec, channels):
         return self.start(spec)
 
 

@@ -27,14 +27,17 @@ too, the traceback on the task's stderr (fd 2).  It then exits with
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
 import signal
 import struct
 import sys
 import traceback
-from typing import Any, Dict, List, NoReturn, Optional
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
+from cafstore.runner.execution.executors import lifeline
+from cafstore.runner.execution.logs import Channels
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 RESULT_FRAME = struct.Struct(">IB")  # payload length, payload kind
@@ -43,18 +46,30 @@ CRASH_REPORT = 2  # payload kind: UTF-8 text, the traceback of a crash that coul
 INTERNAL_ERROR_EXIT = 70  # exit status of a task process that hit an error of cafstore's own (EX_SOFTWARE)
 
 
-def run_child(spec: TaskSpec, result_fd: int, flow_cls: Optional[type] = None, echo: bool = True) -> NoReturn:
+def run_child(
+    spec: TaskSpec,
+    result_fd: int,
+    flow_cls: Optional[type] = None,
+    echo: bool = True,
+    parent_pid: Optional[int] = None,
+    channels: Optional[Channels] = None,
+    lifeline_pipe: Optional[Tuple[int, int]] = None,
+) -> NoReturn:
     """Run one attempt of ``spec`` in this new process, report it on ``result_fd``, and exit.
 
     Never returns: in a forked child, returning would run the scheduler's
     own code a second time.  ``flow_cls`` None (spawn): import it from
     ``spec.flow_file``.  ``echo``: also print the task's output live.
+    ``parent_pid``: the scheduler's pid; the task dies when that process does
+    (:mod:`~cafstore.runner.execution.executors.lifeline`; ``lifeline_pipe``:
+    the executor's pipe, where the kernel cannot signal).  ``channels``: the
+    pipes and journal the executor made for the task's output.
     """
     status = 0
     result: Optional[TaskResult] = None
     try:
-        prepare_process(spec)
-        result = _run_task(spec, flow_cls, echo)
+        prepare_process(spec, parent_pid, lifeline_pipe)
+        result = _run_task(spec, flow_cls, echo, channels)
         release_store()
         send_result(result_fd, result)
     except BaseException as exc:  # noqa: BLE001 - nothing may escape into a forked scheduler's stack: report it
@@ -65,7 +80,7 @@ def run_child(spec: TaskSpec, result_fd: int, flow_cls: Optional[type] = None, e
         os._exit(status)
 
 
-def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool) -> TaskResult:
+def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool, channels: Optional[Channels]) -> TaskResult:
     from cafstore.runner.execution.task import execute
 
     if flow_cls is None:
@@ -78,11 +93,14 @@ def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool) -> TaskResul
             return TaskResult(
                 spec.task_id, spec.step, spec.attempt, "failed", error=describe_failure(exc), pid=os.getpid()
             )
-    return execute(spec, flow_cls, echo=echo)
+    return execute(spec, flow_cls, echo=echo, channels=channels)
 
 
-def prepare_process(spec: TaskSpec) -> None:
-    """Process-level set-up of a task: own process group, no stdin, default signals, the flow's directory."""
+def prepare_process(
+    spec: TaskSpec, parent_pid: Optional[int] = None, lifeline_pipe: Optional[Tuple[int, int]] = None
+) -> None:
+    """Process-level set-up of a task: own process group, dying with its scheduler (``parent_pid``),
+    no stdin, default signals, the flow's directory."""
     try:
         os.setpgid(0, 0)
     except OSError:
@@ -90,6 +108,8 @@ def prepare_process(spec: TaskSpec) -> None:
     for sig in (signal.SIGTERM, signal.SIGCHLD):  # SIGPIPE stays ignored, as in any Python program
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    lifeline.bind_to(parent_pid, lifeline_pipe)
+    faulthandler.enable(file=2, all_threads=True)  # a crash in C leaves its Python traceback on the task's stderr
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -234,12 +254,13 @@ def main(argv: List[str]) -> NoReturn:
     result_fd = int(argv[1])
     try:
         job = pickle.load(sys.stdin.buffer)
-        spec, echo = job["spec"], job["echo"]
+        spec, echo, parent_pid, channels = job["spec"], job["echo"], job.get("parent"), job.get("channels")
+        lifeline_pipe = job.get("lifeline")
     except BaseException as exc:  # noqa: BLE001 - without a spec nothing else can run: report why
         report_crash(result_fd, None, exc)
         _flush_std_streams()
         os._exit(INTERNAL_ERROR_EXIT)
-    run_child(spec, result_fd, None, echo)
+    run_child(spec, result_fd, None, echo, parent_pid, channels, lifeline_pipe)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any, Tuple
 from cafstore.runner.execution import task
 from cafstore.runner.execution.executors.child import run_child
 from cafstore.runner.execution.executors.process import LocalProcessExecutor
+from cafstore.runner.execution.logs import Channels
 from cafstore.runner.execution.spec import TaskSpec
 from cafstore.store.index import close_all
 
@@ -27,22 +28,23 @@ class LocalForkExecutor(LocalProcessExecutor):
     """
 
     def __init__(self, flow_cls: type, kill_grace: float = 3.0, echo: bool = True) -> None:
-        super().__init__(kill_grace)
+        super().__init__(kill_grace, echo)
         self.flow_cls = flow_cls
-        self.echo = echo
         task.warm()
 
-    def start_process(self, spec: TaskSpec) -> Tuple[int, int, Any]:
+    def start_process(self, spec: TaskSpec, channels: Channels) -> Tuple[int, int, Any]:
         close_all()  # never carry an LMDB environment into a child
         gc.freeze()  # the child's garbage collector then never touches (and copies) the parent's objects
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the child would print the parent's buffered text again
         task.warm(spec.store_path)  # the child inherits the Store object instead of building one
         read_end, write_end = os.pipe()
+        scheduler = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_end)
-            run_child(spec, write_end, self.flow_cls, self.echo)
+            pipe = self.lifeline.ends if self.lifeline is not None else None
+            run_child(spec, write_end, self.flow_cls, self.echo, scheduler, channels, pipe)
         os.close(write_end)
         try:
             os.setpgid(pid, pid)

@@ -9,6 +9,11 @@ children; a child that exits without sending a result (killed, crashed,
 ``os._exit`` in user code, past its deadline) becomes a result built by
 :func:`~cafstore.runner.execution.executors.base.lost_attempt` saying how it
 died.  Subclasses only say how to start a process: :meth:`LocalProcessExecutor.start_process`.
+
+The executor also makes each attempt's output pipes and journal
+(:class:`~cafstore.runner.execution.logs.Channels`) and keeps them until the
+attempt is over: an attempt that died leaves its output there, which goes
+into its result (``stdout``/``stderr``) for the scheduler to store.
 """
 
 from __future__ import annotations
@@ -21,18 +26,35 @@ import signal
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
+from cafstore.runner.execution.executors import lifeline
 from cafstore.runner.execution.executors.base import Executor, lost_attempt
 from cafstore.runner.execution.executors.child import CRASH_REPORT, INTERNAL_ERROR_EXIT, RESULT, RESULT_FRAME
+from cafstore.runner.execution.logs import Channels, recover
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 
 class _Proc:
     """One running attempt, as the parent sees it."""
 
-    __slots__ = ("spec", "pid", "fd", "buffer", "deadline", "popen", "result", "report", "exited", "reason")
+    __slots__ = (
+        "spec",
+        "pid",
+        "fd",
+        "buffer",
+        "deadline",
+        "popen",
+        "result",
+        "report",
+        "exited",
+        "reason",
+        "channels",
+    )
 
-    def __init__(self, spec: TaskSpec, pid: int, fd: int, deadline: Optional[float], popen: Any = None) -> None:
+    def __init__(
+        self, spec: TaskSpec, pid: int, fd: int, deadline: Optional[float], popen: Any, channels: Channels
+    ) -> None:
         self.spec, self.pid, self.fd, self.deadline, self.popen = spec, pid, fd, deadline, popen
+        self.channels = channels
         self.buffer = bytearray()
         self.result: Optional[TaskResult] = None
         self.report = ""  # the text of a crash the child could not send as a result
@@ -43,8 +65,11 @@ class _Proc:
 class LocalProcessExecutor(Executor):
     """Shared machinery of the local executors: pipes, reaping, killing.  Subclasses start processes."""
 
-    def __init__(self, kill_grace: float = 3.0) -> None:
+    def __init__(self, kill_grace: float = 3.0, echo: bool = True) -> None:
         self.kill_grace = kill_grace
+        self.echo = echo
+        # Tasks die with this process: by a kernel signal, else by watching this pipe (lifeline.py).
+        self.lifeline: Optional[lifeline.Pipe] = None if lifeline.kernel_signal() else lifeline.Pipe()
         self._procs: Dict[int, _Proc] = {}  # by result pipe fd
         self._zombies: List[_Proc] = []  # reported, not yet reaped
 
@@ -54,13 +79,20 @@ class LocalProcessExecutor(Executor):
 
     def submit(self, spec: TaskSpec, timeout: Optional[float] = None) -> None:
         deadline = time.monotonic() + timeout if timeout else None
-        pid, fd, popen = self.start_process(spec)
-        self._procs[fd] = _Proc(spec, pid, fd, deadline, popen)
+        channels = Channels.open()
+        try:
+            pid, fd, popen = self.start_process(spec, channels)
+        except BaseException:
+            channels.close()
+            raise
+        channels.started()
+        self._procs[fd] = _Proc(spec, pid, fd, deadline, popen, channels)
 
     @abc.abstractmethod
-    def start_process(self, spec: TaskSpec) -> Tuple[int, int, Any]:
-        """Start a process for ``spec`` in its own process group; return its pid, the read end of its
-        result pipe, and a ``subprocess.Popen`` to reap it through (None: reap the pid directly)."""
+    def start_process(self, spec: TaskSpec, channels: Channels) -> Tuple[int, int, Any]:
+        """Start a process for ``spec`` in its own process group, handing it ``channels`` for its output;
+        return its pid, the read end of its result pipe, and a ``subprocess.Popen`` to reap it through
+        (None: reap the pid directly)."""
 
     def wait(self, timeout: Optional[float] = None) -> List[TaskResult]:
         if not self._procs:
@@ -144,13 +176,25 @@ class LocalProcessExecutor(Executor):
             if proc.result is not None or proc.exited is not None:
                 if proc.result is not None:
                     self._reap(proc, block=False)
-                results.append(proc.result or self._death(proc))
+                result = proc.result or self._death(proc)
+                if result.record is None and not result.ok:  # nothing stored its output: keep it with the result
+                    self._keep_output(proc, result)
+                results.append(result)
                 del self._procs[fd]
                 os.close(fd)
+                proc.channels.close()
                 if proc.exited is None:
                     self._zombies.append(proc)
         self._zombies = [z for z in self._zombies if not self._reap(z, block=False)]
         return results
+
+    def _keep_output(self, proc: _Proc, result: TaskResult) -> None:
+        """What an attempt that wrote no record had printed, from its journal and pipes, into its result."""
+        try:
+            out, err = recover(proc.channels, f"{proc.spec.pathspec} (pid {proc.pid})", self.echo)
+        except OSError as exc:  # the record then says why its output is missing
+            out, err = b"", f"(the output of this task could not be recovered: {exc})\n".encode()
+        result.stdout, result.stderr = TaskResult.log_text(out), TaskResult.log_text(err)
 
     def _reap(self, proc: _Proc, block: bool) -> bool:
         if proc.exited is not None:
@@ -220,8 +264,9 @@ class LocalProcessExecutor(Executor):
             if proc.exited is None:  # not reaped: its group id is still ours
                 _signal_group(proc.pid, signal.SIGKILL)
             self._reap(proc, block=True)
-        for fd in self._procs:
+        for fd, proc in self._procs.items():
             os.close(fd)
+            proc.channels.close()
         self._procs.clear()
 
     def _has_exited(self, proc: _Proc) -> bool:
@@ -241,6 +286,9 @@ class LocalProcessExecutor(Executor):
         for zombie in self._zombies:
             self._reap(zombie, block=True)
         self._zombies = []
+        if self.lifeline is not None:
+            self.lifeline.close()
+            self.lifeline = None
 
 
 _CAN_PEEK = hasattr(os, "waitid") and hasattr(os, "WNOWAIT")  # not on macOS: there, reap and skip the SIGKILL

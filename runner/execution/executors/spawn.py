@@ -15,6 +15,7 @@ import sys
 from typing import Any, Optional, Tuple
 
 from cafstore.runner.execution.executors.process import LocalProcessExecutor
+from cafstore.runner.execution.logs import Channels
 from cafstore.runner.execution.spec import TaskSpec
 
 CHILD_MODULE = "cafstore.runner.execution.executors.child"
@@ -28,16 +29,15 @@ class LocalSpawnExecutor(LocalProcessExecutor):
     """
 
     def __init__(self, flow_cls: Optional[type] = None, kill_grace: float = 3.0, echo: bool = True) -> None:
-        super().__init__(kill_grace)
-        self.echo = echo
+        super().__init__(kill_grace, echo)
 
-    def start_process(self, spec: TaskSpec) -> Tuple[int, int, Any]:
+    def start_process(self, spec: TaskSpec, channels: Channels) -> Tuple[int, int, Any]:
         read_end, write_end = os.pipe()
         try:
             popen = subprocess.Popen(
                 [sys.executable, "-m", CHILD_MODULE, str(write_end)],
                 stdin=subprocess.PIPE,
-                pass_fds=(write_end,),
+                pass_fds=(write_end, *channels.fds, *([self.lifeline.read] if self.lifeline else [])),
                 cwd=spec.cwd,
                 start_new_session=True,
             )
@@ -47,6 +47,17 @@ class LocalSpawnExecutor(LocalProcessExecutor):
         finally:
             os.close(write_end)
         assert popen.stdin is not None
-        popen.stdin.write(pickle.dumps({"spec": spec, "echo": self.echo}, protocol=pickle.HIGHEST_PROTOCOL))
+        popen.stdin.write(
+            pickle.dumps(
+                {
+                    "spec": spec,
+                    "echo": self.echo,
+                    "parent": os.getpid(),  # the task dies with this process (lifeline.py)
+                    "channels": channels,
+                    "lifeline": (self.lifeline.read, -1) if self.lifeline else None,
+                },
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+        )
         popen.stdin.close()
         return popen.pid, read_end, popen
