@@ -123,7 +123,7 @@ def _verify(store: Any, index: Any) -> None:
     if store_id is None:
         _adopt(store, index, has_content)
         return
-    if recorded is None and (current is not None or store.blobs.shared):
+    if recorded is None and not index.readonly and (current is not None or store.blobs.shared):
         settings.record_id(store.path, store_id)  # stamped by an adopter that had not copied it yet
     mark = read_mark(store.path)
     if mark.get("id") == store_id and int(mark.get("generation", 0)) > generation:
@@ -148,6 +148,8 @@ def _adopt(store: Any, index: Any, has_content: bool) -> None:
             f"The index {store.path / 'index'} is empty, but the store holds object files: the index "
             f"was emptied or removed, and the runs whose records lived in it are unreachable. {_ADVICE}"
         )
+    if index.readonly:  # a reader who may not write the store reads it as it is; a writer adopts it later
+        return
     fresh = uuid.uuid4().hex
 
     def body(txn: Any) -> str:

@@ -48,6 +48,7 @@ from cafstore.store.config import StoreConfig
 T = TypeVar("T")
 ObjectMeta = tuple  # (location, encoding, size, created): unpack_meta's result
 TABLES = ("objects", "inline", "refs", "counters", "meta")
+OPTIONAL_TABLES = frozenset({"meta"})  # added after stores existed; a read-only opener may not find it
 
 LOCATION_INLINE = 1
 LOCATION_FILE = 2
@@ -100,7 +101,13 @@ class Index:
             self.tables = {}
             if self.readonly:  # each in a read transaction of its own (py-lmdb keeps the handle then)
                 for name in TABLES:
-                    self.tables[name] = self.env.open_db(name.encode(), create=False)
+                    try:
+                        self.tables[name] = self.env.open_db(name.encode(), create=False)
+                    except lmdb.NotFoundError:
+                        if name not in OPTIONAL_TABLES:
+                            raise
+                        # A store written before this table existed: a reader cannot add it and
+                        # reads the store as it is (``meta_value`` answers None).
             else:
                 with self.env.begin(write=True) as txn:
                     for name in TABLES:
@@ -256,7 +263,8 @@ class Index:
 
     def meta_value(self, txn: Any, name: str) -> Optional[bytes]:
         """A fact about the index itself (``meta`` table), or None if it was never written."""
-        return txn.get(name.encode(), db=self.tables["meta"])
+        table = self.tables.get("meta")
+        return None if table is None else txn.get(name.encode(), db=table)
 
     def set_meta_value(self, txn: Any, name: str, value: bytes, overwrite: bool = True) -> bool:
         """Write a fact about the index; False if it existed and ``overwrite`` is off (put-if-absent)."""

@@ -121,3 +121,41 @@ def flow_command(store: Path) -> list:
     from store_damage import FLOW
 
     return [sys.executable, str(FLOW), "--store", str(store), "run", "--pause", "0", "--width", "1"]
+
+
+def test_a_store_from_before_ids_can_be_read_read_only(finished, tmp_path):
+    """A store written before the index had its ``meta`` table and store id: a reader who may not
+    write it cannot add either, and reads it as it is (a later writer adopts it)."""
+    import json
+
+    import lmdb
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop the capability that lets root ignore permissions")
+    store = tmp_path / "store"
+    shutil.copytree(finished, store)
+    env = lmdb.open(str(store / "index"), max_dbs=8)
+    with env.begin(write=True) as txn:
+        txn.drop(env.open_db(b"meta", txn=txn), delete=True)
+    env.close()
+    settings = json.loads((store / "store.json").read_text())
+    settings.pop("id")
+    (store / "store.json").write_text(json.dumps(settings))
+    subprocess.run(["chmod", "-R", "a-w", str(store)], check=True)
+    results = _run(
+        {
+            "log": cli_command(store, "log", prefix=NO_OVERRIDE),
+            "fsck": cli_command(store, "fsck", prefix=NO_OVERRIDE),
+            "client": client_command(prefix=NO_OVERRIDE),
+        },
+        NO_OVERRIDE,
+        store,
+    )
+    for name, (code, out, err) in results.items():
+        assert code == 0, f"{name}: exit {code}\n{out}\n{err}"
+    assert "ReliableFlow/1" in results["log"][1]
+    assert "read all" in results["client"][1]
+    subprocess.run(["chmod", "-R", "u+w", str(store)], check=True)
+    adopted = subprocess.run(cli_command(store, "fsck"), capture_output=True, text=True, env=env_without_store({}))
+    assert adopted.returncode == 0, adopted.stdout + adopted.stderr
+    assert "id" in json.loads((store / "store.json").read_text())
