@@ -41,16 +41,20 @@ def runs(store: Any, prefix: str, needles: Iterable[str] = ()) -> Iterator[tuple
         yield name, meta
 
 
-def run_meta(store: Any, flow: str, run_id: int) -> Optional[dict]:
-    """The run ref's value (None if there is none); ``DamagedRef`` if it is damaged."""
-    name = schema.run_ref(flow, run_id)
+def _checked_ref(store: Any, name: str) -> Any:
+    """The value of the ref ``name`` (None if there is none); ``DamagedRef`` if it is damaged."""
     raw = store.get_raw_ref(name)
     if raw is None:
         return None
-    meta, problem = schema.read_ref(name, raw)
+    value, problem = schema.read_ref(name, raw)
     if problem is not None:
         raise DamagedRef(f"{describe(name, problem)} {_ADVICE}", name)
-    return meta
+    return value
+
+
+def run_meta(store: Any, flow: str, run_id: int) -> Optional[dict]:
+    """The run ref's value (None if there is none); ``DamagedRef`` if it is damaged."""
+    return _checked_ref(store, schema.run_ref(flow, run_id))
 
 
 def task_refs(store: Any, prefix: str, reverse: bool = False) -> Generator[tuple, None, None]:
@@ -65,10 +69,4 @@ def task_refs(store: Any, prefix: str, reverse: bool = False) -> Generator[tuple
 
 def task_record_id(store: Any, name: str) -> Optional[Any]:
     """The record id a task ref holds (None if there is none); ``DamagedRef`` if it is damaged."""
-    raw = store.get_raw_ref(name)
-    if raw is None:
-        return None
-    oid, problem = schema.read_ref(name, raw)
-    if problem is not None:
-        raise DamagedRef(f"{describe(name, problem)} {_ADVICE}", name)
-    return oid
+    return _checked_ref(store, name)

@@ -53,17 +53,7 @@ def repair(store: Any, grace: float = 3600.0, report: Any = None) -> RepairRepor
     for oid in vanished:
         if _drop_entry(store, oid, lambda meta, data, oid=oid: not store.blobs.exists(oid)):
             out.removed_entries.append(oid)
-    for oid in sorted(set(fsck_report.bad_objects) - set(vanished)):
-        oid = ObjectId(oid)
-        index = store.index
-        with index.read() as txn:
-            meta = index.object_meta(txn, oid.digest)
-            data = index.inline_bytes(txn, oid.digest)
-        if meta is None:
-            continue
-        _quarantine(store, oid, meta, data)
-        if _drop_entry(store, oid, lambda meta, data: True):
-            out.quarantined.append(oid)
+    out.quarantined = set_aside(store, sorted(set(fsck_report.bad_objects) - set(vanished)))
     out.removed_refs = strays.remove(store, strays.find(store))
     damaged = set(out.quarantined) | set(out.removed_entries)
     out.lost_runs = {run: [str(o) for o in ids] for run, ids in runs_using(store, damaged, True).items()}

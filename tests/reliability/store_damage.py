@@ -112,3 +112,10 @@ def claim_unwritten_last_page(data_file: Path) -> None:
     last = struct.unpack_from("<Q", data, offset)[0]
     struct.pack_into("<Q", data, offset, last + 1)
     data_file.write_bytes(bytes(data[: (last + 1) * PAGE]))
+
+
+def cli(store: Path, *args: str, timeout: float = 120) -> "subprocess.CompletedProcess[str]":
+    """``cafstore --store STORE ARGS`` as a user runs it; whatever it says, it is never a traceback."""
+    done = subprocess.run(cli_command(store, *args), capture_output=True, text=True, timeout=timeout)
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done

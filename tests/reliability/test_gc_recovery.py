@@ -10,32 +10,14 @@ point at the lost object. Built on a real damaged store, through the CLI.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-FLOW = Path(__file__).with_name("flows") / "reliable_flow.py"
-
-
-def _cli(store: Path, *args: str) -> "subprocess.CompletedProcess[str]":
-    done = subprocess.run(
-        [sys.executable, "-m", "cafstore.cli.main", "--store", str(store), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done
+from store_damage import cli, flow
 
 
 def _run_with_a_lost_object(tmp_path: Path) -> Path:
     store = tmp_path / "store"
-    done = subprocess.run(
-        [sys.executable, str(FLOW), "--store", str(store), "run", "--pause", "0", "--width", "2"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = flow(store, "--width", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     victim = next(p for p in (store / "objects").rglob("*") if p.is_file() and p.stat().st_size >= 200_000)
     os.chmod(victim, 0o644)
@@ -45,22 +27,22 @@ def _run_with_a_lost_object(tmp_path: Path) -> Path:
 
 def test_repair_rm_then_gc_completes_within_the_grace_period(tmp_path):
     store = _run_with_a_lost_object(tmp_path)
-    repair = _cli(store, "fsck", "--repair")
+    repair = cli(store, "fsck", "--repair")
     assert "run ReliableFlow/1 lost data" in repair.stdout, repair.stdout
-    assert _cli(store, "rm", "-y", "ReliableFlow/1").returncode == 0
-    gc = _cli(store, "gc")  # the default grace: the run's records are minutes old
+    assert cli(store, "rm", "-y", "ReliableFlow/1").returncode == 0
+    gc = cli(store, "gc")  # the default grace: the run's records are minutes old
     assert gc.returncode == 0, gc.stderr
     assert "drop run ReliableFlow/1" in gc.stdout
     assert "refers to missing object" in gc.stdout  # said as a warning, not a refusal
-    assert _cli(store, "gc").returncode == 0  # and stays done
-    fsck = _cli(store, "fsck")
+    assert cli(store, "gc").returncode == 0  # and stays done
+    fsck = cli(store, "fsck")
     assert fsck.returncode == 0, fsck.stdout  # what is left is garbage awaiting the grace period: notes
 
 
 def test_gc_refusal_says_its_headline_once(tmp_path):
     store = _run_with_a_lost_object(tmp_path)
-    _cli(store, "fsck", "--repair")  # drops the lost object's index entry: the run now refers to nothing
-    gc = _cli(store, "gc")
+    cli(store, "fsck", "--repair")  # drops the lost object's index entry: the run now refers to nothing
+    gc = cli(store, "gc")
     assert gc.returncode == 1
     first_line = gc.stderr.strip().splitlines()[0]
     assert first_line.startswith("Error: gc deleted nothing: ") and first_line.count("deleted nothing") == 1, gc.stderr

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import lmdb
 import pytest
+from store_damage import cli
 
 from cafstore.store import Store
 
@@ -34,17 +35,6 @@ def _flow(store: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-
-
-def _cli(store: Path, *args: str) -> "subprocess.CompletedProcess[str]":
-    done = subprocess.run(
-        [sys.executable, "-m", "cafstore.cli.main", "--store", str(store), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done
 
 
 def _object_files(store: Path) -> dict:
@@ -63,7 +53,7 @@ def two_runs(tmp_path_factory) -> Path:
     store = base / "store"
     _flow(store)
     _copy_index(store / "index", base / "backup")
-    assert _cli(store, "gc").returncode == 0
+    assert cli(store, "gc").returncode == 0
     _flow(store)
     return base
 
@@ -91,20 +81,20 @@ def test_a_lost_index_is_reported_gc_refuses_and_repair_rebuilds_it(tmp_path, mo
     assert len(files) >= 4  # two runs x two 200 KB artifacts
     DAMAGE[how](tmp_path, store, backup)
 
-    fsck = _cli(store, "fsck")
+    fsck = cli(store, "fsck")
     assert fsck.returncode == 1 and "index lost" in fsck.stdout, fsck.stdout
-    gc = _cli(store, "gc", "--grace", "0")
+    gc = cli(store, "gc", "--grace", "0")
     assert gc.returncode == 1 and "index lost" in gc.stderr, gc.stdout + gc.stderr
     assert _object_files(store) == files  # gc deleted nothing
-    log = _cli(store, "log")  # every command refuses the lost index with the same paragraph
+    log = cli(store, "log")  # every command refuses the lost index with the same paragraph
     assert log.returncode == 1 and "fsck --repair" in log.stderr
 
-    repair = _cli(store, "fsck", "--repair")
+    repair = cli(store, "fsck", "--repair")
     assert repair.returncode == 0, repair.stdout + repair.stderr
     assert "restored gc's snapshot" in repair.stdout and "not recoverable" in repair.stdout, repair.stdout
     assert "lost-found/" in repair.stdout
-    assert _cli(store, "fsck").returncode == 0
-    assert _cli(store, "gc", "--grace", "0").returncode == 0
+    assert cli(store, "fsck").returncode == 0
+    assert cli(store, "gc", "--grace", "0").returncode == 0
     assert _object_files(store) == files  # re-indexed files are kept by the lost-found ref
 
     # Run 1 was in gc's snapshot: it is back, and its large artifacts read verified.
@@ -128,11 +118,11 @@ def test_an_index_emptied_without_any_gc_snapshot_is_rebuilt_from_the_files(tmp_
     _flow(store)
     files = _object_files(store)
     os.truncate(store / "index" / "data.mdb", 0)
-    assert _cli(store, "gc", "--grace", "0").returncode == 1
-    repair = _cli(store, "fsck", "--repair")
+    assert cli(store, "gc", "--grace", "0").returncode == 1
+    repair = cli(store, "fsck", "--repair")
     assert repair.returncode == 0 and "no snapshot" in repair.stdout, repair.stdout
     assert f"re-indexed {len(files)} object files" in repair.stdout
-    assert _cli(store, "gc", "--grace", "0").returncode == 0
+    assert cli(store, "gc", "--grace", "0").returncode == 0
     assert _object_files(store) == files
     assert any(p.name.startswith("index.lost-") for p in store.iterdir())  # moved aside, never deleted
 
@@ -154,11 +144,11 @@ def test_a_store_from_before_ids_is_adopted_and_keeps_working(tmp_path):
     store = tmp_path / "store"
     _flow(store)
     _make_legacy(store)
-    assert _cli(store, "fsck").returncode == 0
+    assert cli(store, "fsck").returncode == 0
     adopted = json.loads((store / "store.json").read_text())
     assert adopted["blobs"]["backend"] == "local" and len(adopted["id"]) == 32
     _flow(store)
-    assert _cli(store, "gc").returncode == 0
+    assert cli(store, "gc").returncode == 0
     assert json.loads((store / "store.json").read_text())["id"] == adopted["id"]
 
 
@@ -168,9 +158,9 @@ def test_an_emptied_index_of_a_store_from_before_ids_is_still_caught(tmp_path):
     _make_legacy(store)
     files = _object_files(store)
     os.truncate(store / "index" / "data.mdb", 0)
-    fsck = _cli(store, "fsck")
+    fsck = cli(store, "fsck")
     assert fsck.returncode == 1 and "index lost" in fsck.stdout
-    assert _cli(store, "gc", "--grace", "0").returncode == 1
+    assert cli(store, "gc", "--grace", "0").returncode == 1
     assert _object_files(store) == files
 
 
@@ -181,7 +171,7 @@ def test_gc_refuses_when_unindexed_files_outnumber_indexed_ones(tmp_path):
     for i in range(4):
         s.set_ref(f"keep/{i}", {"blob": s.put_bytes(os.urandom(40_000))})
     s.close()
-    assert _cli(path, "gc").returncode == 0
+    assert cli(path, "gc").returncode == 0
     backup = tmp_path / "backup"
     _copy_index(path / "index", backup)
     s = Store(path)
@@ -194,10 +184,10 @@ def test_gc_refuses_when_unindexed_files_outnumber_indexed_ones(tmp_path):
         if file.is_file():
             os.utime(file, (past, past))
     files = _object_files(path)
-    gc = _cli(path, "gc")
+    gc = cli(path, "gc")
     assert gc.returncode == 1 and "70 object files older than the grace period are not in the index" in gc.stderr
     assert _object_files(path) == files
-    forced = _cli(path, "gc", "--delete-unindexed")
+    forced = cli(path, "gc", "--delete-unindexed")
     assert forced.returncode == 0 and "70 orphan files" in forced.stdout, forced.stdout
     assert len(_object_files(path)) == 4
 
@@ -210,7 +200,7 @@ def test_a_gc_killed_mid_snapshot_leaves_a_temp_file_the_next_gc_removes(tmp_pat
     fresh.write_bytes(b"a concurrent gc's")
     past = time.time() - 7200
     os.utime(stale, (past, past))
-    assert _cli(path, "gc").returncode == 0
+    assert cli(path, "gc").returncode == 0
     assert not stale.exists() and fresh.exists()
     assert (path / "index-snapshot.mdb").stat().st_size > 0
 
@@ -222,11 +212,11 @@ def test_a_store_from_before_settings_with_its_index_removed_is_a_lost_store_not
     for name in ("store.json", "index-mark.json", "index-snapshot.mdb"):
         (store / name).unlink(missing_ok=True)
     shutil.rmtree(store / "index")  # only objects/ is left, as in a store made before store.json
-    fsck = _cli(store, "fsck")
+    fsck = cli(store, "fsck")
     assert fsck.returncode == 1 and "index lost" in fsck.stdout, fsck.stdout + fsck.stderr
-    assert _cli(store, "gc", "--grace", "0").returncode == 1
+    assert cli(store, "gc", "--grace", "0").returncode == 1
     assert _object_files(store) == files
-    repair = _cli(store, "fsck", "--repair")
+    repair = cli(store, "fsck", "--repair")
     assert repair.returncode == 0 and f"re-indexed {len(files)} object files" in repair.stdout, repair.stdout
 
 
@@ -244,4 +234,4 @@ def test_processes_adopting_a_store_from_before_ids_at_once_agree_on_one_id(tmp_
     with env.begin() as txn:
         assert txn.get(b"store-id", db=env.open_db(b"meta", txn=txn, create=False)) == store_id.encode()
     env.close()
-    assert _cli(store, "fsck").returncode == 0
+    assert cli(store, "fsck").returncode == 0
