@@ -101,9 +101,13 @@ def _rebuild(store: Any) -> RebuildReport:
         objects = index.count(txn, "objects")
     identity.write_mark(store.path, store_id, generation, objects, time.time())
     out.repair = repair_module.repair(store)
-    since = f"after gc's snapshot of {out.snapshot['time']}" if out.snapshot else "ever"
+    which = (
+        f"runs, tags and records written after gc's snapshot of {out.snapshot['time']}"
+        if out.snapshot
+        else "every run, tag and record (there was no gc snapshot to restore)"
+    )
     out.unrecoverable = (
-        f"runs, tags and records written {since} lived only in the lost index and cannot be recovered"
+        f"{which} lived only in the lost index and cannot be recovered"
         + (f"; their large values are kept under the ref {out.lost_found}" if out.lost_found else "")
     )
     return out
