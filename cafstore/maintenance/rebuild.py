@@ -106,9 +106,8 @@ def _rebuild(store: Any) -> RebuildReport:
         if out.snapshot
         else "every run, tag and record (there was no gc snapshot to restore)"
     )
-    out.unrecoverable = (
-        f"{which} lived only in the lost index and cannot be recovered"
-        + (f"; their large values are kept under the ref {out.lost_found}" if out.lost_found else "")
+    out.unrecoverable = f"{which} lived only in the lost index and cannot be recovered" + (
+        f"; their large values are kept under the ref {out.lost_found}" if out.lost_found else ""
     )
     return out
 
