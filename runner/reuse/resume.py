@@ -158,25 +158,21 @@ class ResumePlan:
 
 def _upstream(graph: Any, step: str) -> Set[str]:
     """Every step from which ``step`` can be reached (not ``step`` itself)."""
-    seen: Set[str] = set()
-    todo = list(graph[step].in_funcs)
-    while todo:
-        name = todo.pop()
-        if name not in seen:
-            seen.add(name)
-            todo.extend(graph[name].in_funcs)
-    return seen
+    return _walk(graph, list(graph[step].in_funcs), "in_funcs")
 
 
 def _downstream(graph: Any, step: str) -> Set[str]:
     """``step`` and every step reachable from it."""
+    return _walk(graph, [step], "out_funcs")
+
+
+def _walk(graph: Any, todo: list, edges: str) -> Set[str]:
     seen: Set[str] = set()
-    todo = [step]
     while todo:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo.extend(graph[name].out_funcs)
+            todo.extend(getattr(graph[name], edges))
     return seen
 
 

@@ -123,18 +123,22 @@ def test_a_task_that_outlives_its_scheduler_commits_nothing(tmp_path, run_cli):
     assert fsck.returncode == 0, fsck.stdout
 
 
+def _finished_run(store: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(FLOW), "--store", str(store), "run", "--width", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_refs_that_belong_to_no_run_are_reported_and_removed(tmp_path, run_cli):
     """Task refs whose run ref is gone (what orphaned tasks of older versions left): fsck notes them,
     ``fsck --repair`` and gc remove them, and gc then frees what only they kept."""
     store = tmp_path / "store"
     for _ in range(2):
-        done = subprocess.run(
-            [sys.executable, str(FLOW), "--store", str(store), "run", "--width", "2"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        _finished_run(store)
     s = Store(store)
     for run_id in (1, 2):  # as if gc had dropped the runs while their tasks were still committing
         assert s.delete_ref(schema.run_ref("OrphanFlow", run_id))
@@ -157,13 +161,7 @@ def test_refs_that_belong_to_no_run_are_reported_and_removed(tmp_path, run_cli):
 
 def test_gc_removes_refs_that_belong_to_no_run_and_what_only_they_kept(tmp_path, run_cli):
     store = tmp_path / "store"
-    done = subprocess.run(
-        [sys.executable, str(FLOW), "--store", str(store), "run", "--width", "2"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    _finished_run(store)
     s = Store(store)
     objects_before = sum(1 for _ in s.iter_objects())
     assert s.delete_ref(schema.run_ref("OrphanFlow", 1))
