@@ -85,8 +85,11 @@ def build_cli(flow_cls: type) -> click.Group:
         default=None,
         help="Namespace for client calls made by the steps (empty: the global namespace).",
     )
+    @_metaflow_top_options
     @click.pass_context
-    def group(ctx: click.Context, pylint: bool, store_path: Optional[str], namespace: Optional[str]) -> None:
+    def group(
+        ctx: click.Context, pylint: bool, store_path: Optional[str], namespace: Optional[str], **_ignored: Any
+    ) -> None:
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         if ctx.invoked_subcommand is None:
             state.checked_graph()
@@ -281,6 +284,19 @@ def _executor_option(command: Any) -> Any:
         default=None,
         help=f"Where tasks run: {choices} [default: {executors.default_name()}, or $CAFSTORE_EXECUTOR].",
     )(command)
+
+
+# Top-level options of Metaflow's command line that choose services cafstore
+# does not have (a metadata service, a remote datastore, an environment
+# manager, an event logger, a monitor): a flow run by a script written for
+# Metaflow's local mode passes them, so they are accepted and have no effect.
+_IGNORED_TOP_OPTIONS = ("--metadata", "--datastore", "--datastore-root", "--environment", "--event-logger", "--monitor")
+
+
+def _metaflow_top_options(command: Any) -> Any:
+    for name in _IGNORED_TOP_OPTIONS:
+        command = click.option(name, default=None, metavar="NAME", hidden=True, expose_value=False)(command)
+    return click.option("--quiet/--not-quiet", default=False, hidden=True, expose_value=False)(command)
 
 
 def _say(text: str) -> None:
