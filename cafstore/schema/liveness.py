@@ -15,13 +15,13 @@ ENV_USER = "CAFSTORE_USER"
 
 
 def current_user() -> str:
-    """Who runs are attributed to: ``CAFSTORE_USER``, else ``USER``, else ``USERNAME``, else the login name.
+    """Who runs are attributed to: ``CAFSTORE_USER``, ``METAFLOW_USER``, ``USER``, ``USERNAME``, the login name.
 
     The override comes first so tests and shared service accounts can name
     the user explicitly (Metaflow's ``METAFLOW_USER``); a process with no
     login name at all (some containers) is ``unknown`` rather than an error.
     """
-    for name in (ENV_USER, "USER", "USERNAME"):
+    for name in (ENV_USER, "METAFLOW_USER", "USER", "USERNAME"):
         value = os.environ.get(name)
         if value:
             return value

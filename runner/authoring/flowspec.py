@@ -46,10 +46,17 @@ class FlowSpec:
 
     def __init__(self, use_cli: bool = True) -> None:
         if not use_cli or _loading_for_task:
+            object.__setattr__(self, "name", type(self).__name__)
             return
         from cafstore.cli.flow_commands import main
 
         main(type(self))
+
+    def __iter__(self) -> Iterator[Any]:
+        """The flow's steps (graph nodes with ``.name``), in run order, as Metaflow's legacy iteration gives."""
+        from cafstore.runner.graph import graph_from_class
+
+        return iter(graph_from_class(type(self)).sorted_nodes())
 
     # -- graph transitions -------------------------------------------------
     def next(self, *steps: Any, foreach: Optional[str] = None) -> None:
