@@ -54,9 +54,20 @@ class FlowSpec:
 
     def __iter__(self) -> Iterator[Any]:
         """The flow's steps (graph nodes with ``.name``), in run order, as Metaflow's legacy iteration gives."""
+        return iter(self._graph.sorted_nodes())
+
+    @property
+    def _graph(self) -> Any:
+        """The flow's graph (nodes with ``type``, ``in_funcs``, ``out_funcs``), as Metaflow's ``flow._graph``."""
         from cafstore.runner.graph import graph_from_class
 
-        return iter(graph_from_class(type(self)).sorted_nodes())
+        return graph_from_class(type(self))
+
+    @property
+    def _current_step(self) -> Optional[str]:
+        """The step this task runs (Metaflow's private ``_current_step``, read by some flows); None outside a run."""
+        state = self.__dict__.get("_cafstore_state")
+        return state.step if state is not None else None
 
     # -- graph transitions -------------------------------------------------
     def next(self, *steps: Any, foreach: Optional[str] = None) -> None:

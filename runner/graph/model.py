@@ -80,6 +80,9 @@ class StepNode:
     #: rules to report in source order.
     parse_problems: List[GraphError] = field(default_factory=list, repr=False)
 
+    #: Metaflow marks ``@parallel`` steps so; cafstore has none (docs/compatibility.md).
+    parallel_step = False
+
     def to_dict(self) -> Dict[str, Any]:
         """The JSON-able fields (no file: the flow's record carries it)."""
         return {
