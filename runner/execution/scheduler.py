@@ -201,7 +201,9 @@ class Scheduler:
                 self.ready.append(self._spec(target, [record], [spec.step], spec.foreach_stack + [frame]))
             return
         if node.type == "split-switch":  # one case, never a join (the rules see to that); maybe itself again
-            self.ready.append(self._spec(switch.successor(node, result.next_steps), [record], [spec.step], spec.foreach_stack))
+            self.ready.append(
+                self._spec(switch.successor(node, result.next_steps), [record], [spec.step], spec.foreach_stack)
+            )
             return
         for target in node.out_funcs:
             if self.graph[target].type == "join":

@@ -31,6 +31,7 @@ RESERVED_NAMES = frozenset({"next", "input", "index", "foreach_stack", "merge_ar
 #: The values of :attr:`StepNode.type` (see :func:`step_type`).
 STEP_TYPES = ("start", "linear", "split", "foreach", "split-switch", "join", "end")
 
+
 @dataclass(eq=False)
 class StepNode:
     """One ``@step`` method, as written in the source.

@@ -304,7 +304,7 @@ def _read_next(call: ast.Call, node: StepNode, self_name: str) -> None:
 def _read_switch(call: ast.Call, node: StepNode, self_name: str, problem: Callable[[int, str], None]) -> None:
     """Fill ``condition``/``switch_cases``/``out_funcs`` from ``self.next({...}, condition='x')``."""
     name = node.name
-    form = f"self.next({{'a': self.a, 'b': self.b}}, condition='artifact')"
+    form = "self.next({'a': self.a, 'b': self.b}, condition='artifact')"
     condition = next((kw for kw in call.keywords if kw.arg == "condition"), None)
     cases = call.args[0] if len(call.args) == 1 and isinstance(call.args[0], ast.Dict) else None
     if condition is None:

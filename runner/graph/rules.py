@@ -146,7 +146,9 @@ def _step_violations(graph: FlowGraph, node: StepNode) -> Iterator[GraphError]:
             f"({', '.join(node.arg_names)}). A step takes none, or exactly one (inputs) if it "
             f"is a join: def {name}(self, inputs):.",
         )
-    if node.type == "join" and (node.foreach_param is not None or node.condition is not None or len(node.out_funcs) > 1):
+    if node.type == "join" and (
+        node.foreach_param is not None or node.condition is not None or len(node.out_funcs) > 1
+    ):
         yield step_error(
             node,
             f"join step {name!r} also splits again. A step either joins or splits: let the join "
@@ -194,8 +196,7 @@ def _cycle_violations(graph: FlowGraph) -> Iterator[GraphError]:
             loop = path[path.index(target) :] + [target]
             yield step_error(
                 node,
-                f"step {node.name!r} goes back to step {target!r} ({' -> '.join(loop)}), which "
-                f"makes a cycle. {hint}",
+                f"step {node.name!r} goes back to step {target!r} ({' -> '.join(loop)}), which makes a cycle. {hint}",
                 node.next_line,
             )
             return
