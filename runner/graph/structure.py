@@ -43,6 +43,7 @@ def analyze_structure(graph: "FlowGraph") -> List[GraphError]:
     out_stack: Dict[str, _Stack] = {}
     out_branch: Dict[str, _Stack] = {}
     joins_of: Dict[str, List[str]] = {}
+    partial: List[Tuple[str, GraphError]] = []  # a join some branches of its split never reach
     for node in graph.sorted_nodes():
         node.matching_join = None
         node.merges_branches = False
@@ -50,7 +51,7 @@ def analyze_structure(graph: "FlowGraph") -> List[GraphError]:
         # The branch each way in is on: a split's targets each start a branch of their own.
         arrive = {p: out_branch[p] + (node.name,) if graph[p].type in SPLIT_TYPES else out_branch[p] for p in preds}
         if node.type == "join":
-            stack = _join_stack(graph, node, preds, out_stack, arrive, problems)
+            stack = _join_stack(graph, node, preds, out_stack, arrive, problems, partial)
             if stack:
                 joins_of.setdefault(stack[-1], []).append(node.name)
             inner = stack[:-1]
@@ -66,6 +67,8 @@ def analyze_structure(graph: "FlowGraph") -> List[GraphError]:
         node.is_inside_foreach = any(graph[s].type == "foreach" for s in inner)
         out_stack[node.name] = inner + (node.name,) if node.type in SPLIT_TYPES else inner
         out_branch[node.name] = tuple(branches)
+    # Reported unless the split has several joins: that mistake is the one to explain.
+    problems += [error for split, error in partial if len(joins_of.get(split, [])) <= 1]
     for node in graph.nodes.values():
         joins = joins_of.get(node.name, [])
         if node.type in SPLIT_TYPES and joins:
@@ -104,6 +107,7 @@ def _join_stack(
     out_stack: Dict[str, _Stack],
     arrive: Dict[str, _Stack],
     problems: List[GraphError],
+    partial: List[Tuple[str, GraphError]],
 ) -> _Stack:
     """The open splits arriving at a join (the last one is the one it closes)."""
     if not preds:
@@ -157,15 +161,18 @@ def _join_stack(
         )
     elif split.type != "foreach" and arriving != set(split.out_funcs):
         missing = [b for b in split.out_funcs if b not in arriving]
-        problems.append(
-            step_error(
-                node,
-                f"join step {node.name!r} closes split {split.name!r} (line {split.lineno}), but "
-                f"its branch(es) {', '.join(map(repr, missing))} never reach it (only "
-                f"{', '.join(map(repr, preds))} lead to it, all from the branch(es) "
-                f"{', '.join(map(repr, sorted(arriving)))}). A switch inside a branch picks one "
-                f"path, it does not make the branch: send every branch of {split.name!r} to "
-                f"{node.name!r}.",
+        partial.append(
+            (
+                split.name,
+                step_error(
+                    node,
+                    f"join step {node.name!r} closes split {split.name!r} (line {split.lineno}), but "
+                    f"its branch(es) {', '.join(map(repr, missing))} never reach it (only "
+                    f"{', '.join(map(repr, preds))} lead to it, all from the branch(es) "
+                    f"{', '.join(map(repr, sorted(arriving)))}). A switch inside a branch picks one "
+                    f"path, it does not make the branch: send every branch of {split.name!r} to "
+                    f"{node.name!r}.",
+                ),
             )
         )
     if split.type == "foreach" and split.name in preds:
