@@ -32,6 +32,7 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── ReadOnlyAttributeError    a step assigned a class constant or reserved name (also an AttributeError)
     │   ├── UnmergedArtifactError     read of an artifact a join did not pass on (also an AttributeError)
     │   ├── TransitionError           a step's self.next(...) at run time disagrees with the graph
+    │   │   └── SwitchError           a switch's condition value matches none of its cases
     │   ├── ForeachError              foreach over a non-list, or wider than allowed
     │   ├── TaskFailed                a step raised (after its retries)
     │   ├── TaskTimeout               a step ran past its @timeout
@@ -255,6 +256,10 @@ class UnmergedArtifactError(FlowError, AttributeError):
 
 class TransitionError(FlowError):
     headline = "bad self.next"
+
+
+class SwitchError(TransitionError):
+    headline = "bad switch"
 
 
 class ForeachError(FlowError):

@@ -311,6 +311,7 @@ class Task(ParentTags, ClientObject):
             items["foreach-stack"] = [{k: v for k, v in f.items() if k != "values"} for f in rec["foreach_stack"]]
         if self.origin_pathspec:
             items["origin-run-id"] = rec.get("run_id")
+            items["origin-task-id"] = rec.get("task_id")  # a clone: which task of the origin it is
         for key in ("num_splits", "cache_key"):
             if rec.get(key) is not None:
                 items[key.replace("_", "-")] = rec[key]

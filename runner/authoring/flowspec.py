@@ -70,14 +70,27 @@ class FlowSpec:
         return state.step if state is not None else None
 
     # -- graph transitions -------------------------------------------------
-    def next(self, *steps: Any, foreach: Optional[str] = None) -> None:
+    def next(self, *steps: Any, foreach: Optional[str] = None, condition: Optional[str] = None) -> None:
         """Say which step(s) run after this one: ``self.next(self.a)``, ``self.next(self.a, self.b)``,
-        ``self.next(self.a, foreach='items')``. It must be the step's last statement."""
+        ``self.next(self.a, foreach='items')``, ``self.next({'x': self.a, 'y': self.b}, condition='v')``.
+        It must be the step's last statement."""
         state = self.__dict__.get("_cafstore_state")
         if state is None:
             raise TransitionError("self.next(...) only has an effect while the flow is running.")
         if state.transition is not None:
             raise TransitionError(f"Step {state.step!r} called self.next(...) twice; call it once, as its last line.")
+        if condition is not None or (len(steps) == 1 and isinstance(steps[0], dict)):
+            from cafstore.runner.authoring.switch import switch_target
+
+            if foreach is not None:
+                raise TransitionError(f"self.next(...) in step {state.step!r}: a switch cannot also be a foreach.")
+            if condition is None:
+                raise TransitionError(
+                    f"self.next(...) in step {state.step!r} is given a dict of cases but no condition=, e.g. "
+                    "self.next({'a': self.a, 'b': self.b}, condition='mode')."
+                )
+            state.transition = ([switch_target(state.step, steps, condition, self)], None)
+            return
         names = []
         for target in steps:
             name = getattr(target, "__name__", None)

@@ -27,6 +27,7 @@ import time
 from typing import Any, Callable, Deque, Dict, List, Optional, TextIO, Tuple
 
 from cafstore.runner.authoring.decorators import StepOptions, step_options
+from cafstore.runner.execution import switch
 from cafstore.runner.execution.config import RunnerConfig
 from cafstore.runner.execution.executors.base import Executor
 from cafstore.runner.execution.logs import local_stamp
@@ -199,6 +200,11 @@ class Scheduler:
                 }
                 self.ready.append(self._spec(target, [record], [spec.step], spec.foreach_stack + [frame]))
             return
+        if node.type == "split-switch":  # one case, never a join (the rules see to that); maybe itself again
+            self.ready.append(
+                self._spec(switch.successor(node, result.next_steps), [record], [spec.step], spec.foreach_stack)
+            )
+            return
         for target in node.out_funcs:
             if self.graph[target].type == "join":
                 self._arrive(target, spec, record)
@@ -212,8 +218,8 @@ class Scheduler:
         if self.graph[closes].type == "foreach":
             position = max(i for i, frame in enumerate(stack) if frame["step"] == closes)
             outer, slot, expected = stack[:position], stack[position]["index"], stack[position]["num_splits"]
-        else:
-            outer, slot, expected = stack, self.branch_rank[join][spec.step], len(self.graph[join].in_funcs)
+        else:  # one input per branch of the split, whichever path (switch case) each branch took
+            outer, slot, expected = stack, self.branch_rank[join][spec.step], len(self.graph[closes].out_funcs)
         key = (join, tuple((frame["step"], frame["index"]) for frame in outer))
         waiting = self.joins.setdefault(key, {})
         waiting[slot] = (record, spec.step)

@@ -78,7 +78,8 @@ class TaskResult:
     ``record`` is the id of the task record the attempt committed (None if
     it could not write one, e.g. the process died).  A successful foreach
     split reports ``num_splits`` and ``foreach_values``, the id of the list
-    artifact its children index into.  ``error`` describes a failure:
+    artifact its children index into; ``next_steps`` where its ``self.next``
+    went (for a switch, the case it took).  ``error`` describes a failure:
     ``{"type", "message", "traceback", "headline", "where", "user_error"}``,
     where ``user_error`` marks a cafstore error caused by the flow's code
     (shown as one paragraph) as opposed to the step's own exception (shown
@@ -96,6 +97,7 @@ class TaskResult:
     num_splits: Optional[int] = None
     foreach_values: Optional[str] = None
     error: Optional[Dict[str, Any]] = None
+    next_steps: Optional[List[str]] = None  # where self.next went (a switch: the one case it took)
     pid: int = 0
     timings: Dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per phase (profiling)
     stdout: str = ""

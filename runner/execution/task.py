@@ -28,6 +28,7 @@ from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
 from cafstore.runner.execution import logs
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
+from cafstore.runner.execution.switch import chosen_step
 from cafstore.store import ObjectId, Store, serialize
 from cafstore.store.objectid import hash_pieces
 
@@ -125,6 +126,7 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optiona
         record=str(record_id),
         num_splits=num_splits,
         foreach_values=str(ids[foreach_var]) if foreach_var else None,
+        next_steps=list(state.transition[0]) if error is None and state.transition else None,
         error=error,
         pid=pid,
         timings=clock.laps,
@@ -245,6 +247,9 @@ def _check_transition(flow: Any, state: TaskState, spec: TaskSpec) -> Tuple[Opti
     """Check self.next(...) against the graph; for a foreach, count the items."""
     expected = (list(spec.node.get("out_funcs", [])), spec.node.get("foreach"))
     if spec.node.get("type") == "end":
+        return None, None
+    if spec.node.get("type") == "split-switch":
+        chosen_step(spec.step, expected[0], state.transition)
         return None, None
     if state.transition is None:
         raise TransitionError(

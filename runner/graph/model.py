@@ -9,12 +9,12 @@ make sense of (:attr:`FlowGraph.parse_problems`, :attr:`StepNode.parse_problems`
 (:attr:`FlowGraph.structure_problems`) are kept as data, and the rules decide
 which to report first.
 
-Splits nest like parentheses.  Every static split (``self.next(self.a,
-self.b)``) and every foreach (``self.next(self.a, foreach='xs')``) opens a
-bracket that exactly one join step (a step taking ``inputs``) closes.  Each
-node records the brackets that are open around it in ``split_parents``; the
-graph works this out when it is built, because the runner needs those fields
-(not only the rules).
+Splits nest like parentheses (see :mod:`.structure`, which works out the
+brackets open around each node when a graph is built, because the runner
+needs those fields, not only the rules).  A switch step (``self.next({'a':
+self.a, 'b': self.b}, condition='x')``) has type ``'split-switch'``: one of
+its targets runs, picked at run time; a switch may name itself, which makes
+the step a loop (a new task of it per lap).
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ from cafstore.exception import GraphError
 #: Names a step cannot have: they are attributes of every flow at run time.
 RESERVED_NAMES = frozenset({"next", "input", "index", "foreach_stack", "merge_artifacts"})
 #: The values of :attr:`StepNode.type` (see :func:`step_type`).
-STEP_TYPES = ("start", "linear", "split", "foreach", "join", "end")
-
-_SPLIT_TYPES = ("split", "foreach")
+STEP_TYPES = ("start", "linear", "split", "foreach", "split-switch", "join", "end")
 
 
 @dataclass(eq=False)
@@ -60,6 +58,10 @@ class StepNode:
     type: str = "linear"
     out_funcs: List[str] = field(default_factory=list)
     foreach_param: Optional[str] = None
+    #: a switch: the artifact whose value picks the target, and the cases (key -> step) in source
+    #: order; keys are the literal values written (str, int, bool, ...)
+    condition: Optional[str] = None
+    switch_cases: Dict[Any, str] = field(default_factory=dict)
     num_args: int = 0
     #: names of the parameters besides self (``*a`` / ``**kw`` spelled so)
     arg_names: List[str] = field(default_factory=list)
@@ -69,8 +71,11 @@ class StepNode:
     decorators: List[str] = field(default_factory=list)
     in_funcs: List[str] = field(default_factory=list)
     split_parents: List[str] = field(default_factory=list)
+    split_branches: List[str] = field(default_factory=list)
     matching_join: Optional[str] = None
     is_inside_foreach: bool = False
+    #: reached from different branches of a split, so it must be a join (see :mod:`.structure`)
+    merges_branches: bool = False
     #: lines of the ``self.next(...)`` calls that are not the step's last
     #: statement (inside an ``if``, or followed by other code), in order;
     #: kept as data so that ``show`` still works, the rules report the first.
@@ -92,6 +97,11 @@ class StepNode:
             "doc": self.doc,
             "next": list(self.out_funcs),
             "foreach": self.foreach_param,
+            **(
+                {"condition": self.condition, "switch_cases": {str(k): v for k, v in self.switch_cases.items()}}
+                if self.type == "split-switch"
+                else {}
+            ),
             "num_args": self.num_args,
             "in_funcs": list(self.in_funcs),
             "split_parents": list(self.split_parents),
@@ -141,11 +151,13 @@ class FlowGraph:
             node.in_funcs = []
         for node in (nodes[n] for n in self._order):
             for target in dict.fromkeys(node.out_funcs):
-                if target in nodes:
+                if target in nodes and target != node.name:  # a switch looping to itself is not an input
                     nodes[target].in_funcs.append(node.name)
         for node in nodes.values():
             node.in_funcs.sort(key=rank.__getitem__)
-        self.structure_problems: List[GraphError] = _analyze_structure(self)
+        from cafstore.runner.graph.structure import analyze_structure
+
+        self.structure_problems: List[GraphError] = analyze_structure(self)
 
     def __getitem__(self, name: str) -> StepNode:
         return self.nodes[name]
@@ -183,6 +195,9 @@ class FlowGraph:
                 lines.append("    => (no next step)")
             elif node.foreach_param is not None:
                 lines.append(f"    => {node.out_funcs[0]} (foreach over '{node.foreach_param}')")
+            elif node.type == "split-switch":
+                cases = ", ".join(f"{key!r}: {target}" for key, target in node.switch_cases.items())
+                lines.append(f"    => {', '.join(node.out_funcs)} (switch on '{node.condition}': {cases})")
             else:
                 lines.append("    => " + ", ".join(node.out_funcs))
         return "\n".join(lines) + "\n"
@@ -212,6 +227,8 @@ def step_type(node: StepNode) -> str:
         return "end"
     if node.num_args >= 1 and node.name != "start":
         return "join"
+    if node.condition is not None:
+        return "split-switch"
     if node.foreach_param is not None:
         return "foreach"
     if len(node.out_funcs) > 1:
@@ -232,7 +249,7 @@ def _topological_order(nodes: Dict[str, StepNode]) -> List[str]:
 
     indegree = dict.fromkeys(nodes, 0)
     for node in nodes.values():
-        for target in set(node.out_funcs):
+        for target in set(node.out_funcs) - {node.name}:
             if target in nodes:
                 indegree[target] += 1
     ready = [key(n) for n, d in indegree.items() if d == 0]
@@ -242,7 +259,7 @@ def _topological_order(nodes: Dict[str, StepNode]) -> List[str]:
     while ready:
         name = names[heapq.heappop(ready)[1]]
         order.append(name)
-        for target in set(nodes[name].out_funcs):
+        for target in set(nodes[name].out_funcs) - {name}:
             if target in nodes:
                 indegree[target] -= 1
                 if indegree[target] == 0:
@@ -250,138 +267,6 @@ def _topological_order(nodes: Dict[str, StepNode]) -> List[str]:
     placed = set(order)
     order += sorted((n for n in nodes if n not in placed), key=key)  # cycles
     return order
-
-
-def _analyze_structure(graph: FlowGraph) -> List[GraphError]:
-    """Match splits to joins like parentheses; fill the split fields.
-
-    Walks the steps in run order carrying the stack of open splits.  It
-    never raises: it notes what does not match, and the rules (``validate``)
-    report it once the simpler rules hold (on a graph with cycles or
-    missing edges these notes are not meaningful, and are not reported).
-    """
-    problems: List[GraphError] = []
-    out_stack: Dict[str, Tuple[str, ...]] = {}
-    joins_of: Dict[str, List[str]] = {}
-    for node in graph.sorted_nodes():
-        node.matching_join = None
-        preds = [p for p in node.in_funcs if p in out_stack]
-        if node.type == "join":
-            stack = _join_stack(graph, node, preds, out_stack, problems)
-            if stack:
-                joins_of.setdefault(stack[-1], []).append(node.name)
-            inner = stack[:-1]
-        else:
-            stack = inner = out_stack[preds[0]] if preds else ()
-        node.split_parents = list(stack)
-        node.is_inside_foreach = any(graph[s].type == "foreach" for s in inner)
-        out_stack[node.name] = inner + (node.name,) if node.type in _SPLIT_TYPES else inner
-    for node in graph.nodes.values():
-        joins = joins_of.get(node.name, [])
-        if node.type in _SPLIT_TYPES and joins:
-            node.matching_join = joins[0]
-        if len(joins) > 1:
-            j1, j2 = graph[joins[0]], graph[joins[1]]
-            problems.append(
-                step_error(
-                    j2,
-                    f"split {node.name!r} (line {node.lineno}) is closed by two joins, {j1.name!r} "
-                    f"(line {j1.lineno}) and {j2.name!r} (line {j2.lineno}). Every split needs "
-                    f"exactly one join that all of its branches reach: send the branches that go "
-                    f"to {j2.name!r} to {j1.name!r} instead (or merge the two joins).",
-                )
-            )
-    if "end" in graph and graph["end"].split_parents:
-        end = graph["end"]
-        open_split = graph[end.split_parents[-1]]
-        kind = "foreach" if open_split.type == "foreach" else "split"
-        problems.append(
-            step_error(
-                end,
-                f"step 'end' is reached while the {kind} started by step {open_split.name!r} (line "
-                f"{open_split.lineno}) is still open. Every split must be closed by a join before "
-                f"end: add a join step, e.g. def join(self, inputs): ... self.next(self.end), and "
-                f"send the branches of {open_split.name!r} to it instead of to end.",
-            )
-        )
-    return problems
-
-
-def _join_stack(
-    graph: FlowGraph,
-    node: StepNode,
-    preds: List[str],
-    out_stack: Dict[str, Tuple[str, ...]],
-    problems: List[GraphError],
-) -> Tuple[str, ...]:
-    """The open splits arriving at a join (the last one is the one it closes)."""
-    if not preds:
-        return ()
-    first, stack = preds[0], out_stack[preds[0]]
-    for other in preds[1:]:
-        if out_stack[other] != stack:
-            problems.append(
-                step_error(
-                    node,
-                    f"join step {node.name!r} merges {first!r}, {_where(graph, stack)}, with "
-                    f"{other!r}, {_where(graph, out_stack[other])}. A join must collect the branches "
-                    "of exactly one split, and nested splits must be joined before the splits "
-                    "around them (like matching parentheses): give each split its own join.",
-                )
-            )
-            return stack
-    where = f"takes an argument ({node.arg_names[0] if node.arg_names else 'inputs'}), which makes it a join"
-    if not stack:
-        if len(preds) == 1:
-            problems.append(
-                step_error(
-                    node,
-                    f"step {node.name!r} {where}, but only {first!r} leads to it and {first!r} is "
-                    f"not inside any split or foreach, so there is nothing to join. Remove the "
-                    f"argument: def {node.name}(self):.",
-                )
-            )
-        else:
-            problems.append(
-                step_error(
-                    node,
-                    f"join step {node.name!r} merges {', '.join(map(repr, preds))}, which are not "
-                    "branches of a split. A join must collect the branches of one split; send these "
-                    "steps one after the other instead.",
-                )
-            )
-        return stack
-    split = graph[stack[-1]]
-    if len(preds) == 1 and split.type != "foreach":
-        problems.append(
-            step_error(
-                node,
-                f"step {node.name!r} {where}, but only {first!r} leads to it. A join must either "
-                f"follow a foreach or merge several branches; here the other branches of split "
-                f"{split.name!r} (line {split.lineno}) go elsewhere. Send all branches of "
-                f"{split.name!r} to {node.name!r}, or remove the argument.",
-            )
-        )
-    if split.type == "foreach" and split.name in preds:
-        problems.append(
-            step_error(
-                split,
-                f"the foreach in step {split.name!r} goes straight to the join {node.name!r}, so "
-                f"nothing would run once per item. Add a step between them, e.g. "
-                f"self.next(self.process, foreach={split.foreach_param!r}) and a step process "
-                f"that does self.next(self.{node.name}).",
-                split.next_line,
-            )
-        )
-    return stack
-
-
-def _where(graph: FlowGraph, stack: Tuple[str, ...]) -> str:
-    if not stack:
-        return "which is outside any split"
-    split = graph[stack[-1]]
-    kind = "foreach" if split.type == "foreach" else "split"
-    return f"a branch of the {kind} in step {split.name!r} (line {split.lineno})"
 
 
 # --------------------------------------------------------------------------

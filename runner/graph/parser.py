@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import ast
 import inspect
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from cafstore.exception import GraphError
 from cafstore.runner.graph.model import FlowGraph, StepNode, graph_error, step_error, step_type
 
 #: Keyword arguments ``self.next`` understands.
-NEXT_KEYWORDS = ("foreach",)
+NEXT_KEYWORDS = ("foreach", "condition")
 
 
 def graph_from_source(source: str, class_name: str, file: str = "<flow>") -> FlowGraph:
@@ -247,6 +247,9 @@ def _read_next(call: ast.Call, node: StepNode, self_name: str) -> None:
     def problem(line: int, text: str) -> None:
         node.parse_problems.append(step_error(node, text, line))
 
+    if any(kw.arg == "condition" for kw in call.keywords) or any(isinstance(a, ast.Dict) for a in call.args):
+        _read_switch(call, node, self_name, problem)
+        return
     if not call.args:
         problem(
             call.lineno,
@@ -296,3 +299,93 @@ def _read_next(call: ast.Call, node: StepNode, self_name: str) -> None:
             "write self.next(self.<step>, foreach='<artifact>'), or drop foreach= to split "
             "statically.",
         )
+
+
+def _read_switch(call: ast.Call, node: StepNode, self_name: str, problem: Callable[[int, str], None]) -> None:
+    """Fill ``condition``/``switch_cases``/``out_funcs`` from ``self.next({...}, condition='x')``."""
+    name = node.name
+    form = "self.next({'a': self.a, 'b': self.b}, condition='artifact')"
+    condition = next((kw for kw in call.keywords if kw.arg == "condition"), None)
+    cases = call.args[0] if len(call.args) == 1 and isinstance(call.args[0], ast.Dict) else None
+    if condition is None:
+        problem(
+            call.lineno,
+            f"self.next(...) in step {name!r} is given a dict of cases but no condition=. A switch "
+            f"names the artifact whose value picks the case: {form}.",
+        )
+    elif isinstance(condition.value, ast.Constant) and isinstance(condition.value.value, str):
+        node.condition = condition.value.value
+    else:
+        node.condition = ast.unparse(condition.value)
+        problem(
+            condition.value.lineno,
+            f"condition= in step {name!r} must be a string literal naming an artifact of this step, "
+            f"e.g. condition='mode', not {ast.unparse(condition.value)!r}: the graph is read without "
+            "running the step.",
+        )
+    for kw in call.keywords:
+        if kw.arg not in ("condition",):
+            shown = f"**{ast.unparse(kw.value)}" if kw.arg is None else f"{kw.arg}="
+            problem(
+                kw.value.lineno,
+                f"self.next(...) in step {name!r} is a switch (condition=) and also has {shown}. A "
+                f"switch takes only the dict of cases and condition=; it cannot be combined with a "
+                f"foreach: switch to a step that does the foreach instead.",
+            )
+    if cases is None:
+        problem(
+            call.lineno,
+            f"self.next(...) in step {name!r} uses condition= but its targets are not one dict literal "
+            f"of cases. Write {form}.",
+        )
+        return
+    if not cases.keys:
+        problem(cases.lineno, f"the switch in step {name!r} has no cases (an empty dict). Write {form}.")
+        return
+    seen: Dict[Any, int] = {}
+    for key, value in zip(cases.keys, cases.values):
+        literal = _case_key(key, self_name)
+        if key is None or literal is _NOT_LITERAL:
+            problem(
+                (key or value).lineno,
+                f"the switch in step {name!r} has the case key {ast.unparse(key) if key else '**...'!r}; "
+                "keys must be literals (a string, number or bool) or self.config.<name> values, so that "
+                "the graph can be read without running the step.",
+            )
+            continue
+        if literal in seen:
+            problem(key.lineno, f"the switch in step {name!r} has the case {literal!r} twice; remove one.")
+            continue
+        if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name) and value.value.id == self_name:
+            seen[literal] = value.lineno
+            node.switch_cases[literal] = value.attr
+        else:
+            problem(
+                value.lineno,
+                f"the switch in step {name!r} sends case {literal!r} to {ast.unparse(value)!r}, but a "
+                "case must name a step of this flow as an attribute of self, e.g. self.end.",
+            )
+    node.out_funcs = list(dict.fromkeys(node.switch_cases.values()))
+    if node.switch_cases and len(node.switch_cases) < 2:
+        problem(
+            cases.lineno,
+            f"the switch in step {name!r} has only one case. A switch picks one of at least two "
+            f"cases; for a single next step write self.next(self.{node.out_funcs[0]}).",
+        )
+
+
+_NOT_LITERAL = object()
+
+
+def _case_key(key: Optional[ast.expr], self_name: str) -> Any:
+    """A case key as its value: a literal, or ``self.config.x`` as the text ``'config:config.x'``."""
+    if isinstance(key, ast.Constant):
+        return key.value
+    if (
+        isinstance(key, ast.Attribute)
+        and isinstance(key.value, ast.Attribute)
+        and isinstance(key.value.value, ast.Name)
+        and key.value.value.id == self_name
+    ):
+        return f"config:{key.value.attr}.{key.attr}"
+    return _NOT_LITERAL

@@ -55,13 +55,16 @@ def _violations(graph: FlowGraph) -> Iterator[GraphError]:
         yield from _step_violations(graph, node)
     yield from _cycle_violations(graph)
     yield from _reachability_violations(graph)
+    yield from _dead_end_violations(graph)
     # Joins are checked in run order, so a misplaced join is reported
     # before what it causes downstream (end reached from two branches).
     structure: Dict[str, List[GraphError]] = {}
     for error in graph.structure_problems:
         structure.setdefault(error.step, []).append(error)
     for node in graph.sorted_nodes():
-        if len(node.in_funcs) > 1 and node.num_args == 0:
+        if node.type == "join":
+            yield from _switch_into_join(graph, node)
+        if node.merges_branches and node.num_args == 0:
             sources = ", ".join(map(repr, node.in_funcs))
             if node.name == "end":
                 yield step_error(
@@ -143,7 +146,9 @@ def _step_violations(graph: FlowGraph, node: StepNode) -> Iterator[GraphError]:
             f"({', '.join(node.arg_names)}). A step takes none, or exactly one (inputs) if it "
             f"is a join: def {name}(self, inputs):.",
         )
-    if node.type == "join" and (node.foreach_param is not None or len(node.out_funcs) > 1):
+    if node.type == "join" and (
+        node.foreach_param is not None or node.condition is not None or len(node.out_funcs) > 1
+    ):
         yield step_error(
             node,
             f"join step {name!r} also splits again. A step either joins or splits: let the join "
@@ -173,14 +178,25 @@ def _cycle_violations(graph: FlowGraph) -> Iterator[GraphError]:
             continue
         if target not in graph or target in done:
             continue
+        if target == path[-1] and graph[target].type == "split-switch":
+            continue  # a switch may loop to itself: each lap is a new task of the step
         if target in on_path:
             node = graph[path[-1]]
+            if target == node.name:
+                hint = (
+                    "A step can only repeat itself through a switch, e.g. "
+                    f"self.next({{'again': self.{target}, 'done': self.end}}, condition='status')."
+                )
+            else:
+                hint = (
+                    "A flow only moves forward, except that a switch may name its own step to loop "
+                    "(self.next({'again': self.<this step>, 'done': self.<next>}, condition='...')); "
+                    "to repeat work over several items use a foreach."
+                )
             loop = path[path.index(target) :] + [target]
             yield step_error(
                 node,
-                f"step {node.name!r} goes back to step {target!r} ({' -> '.join(loop)}), which "
-                "makes a cycle. A flow is a graph that only moves forward; to repeat work "
-                "over several items use a foreach, or a loop inside one step.",
+                f"step {node.name!r} goes back to step {target!r} ({' -> '.join(loop)}), which makes a cycle. {hint}",
                 node.next_line,
             )
             return
@@ -206,5 +222,47 @@ def _reachability_violations(graph: FlowGraph) -> Iterator[GraphError]:
                 f"step {node.name!r} can never run: no chain of self.next(...) from start leads "
                 f"to it. Add self.next(self.{node.name}) to the step that should come before it, "
                 "or delete the step (or its @step decorator).",
+            )
+            return
+
+
+def _dead_end_violations(graph: FlowGraph) -> Iterator[GraphError]:
+    """A step from which end cannot be reached: a switch whose every case loops back to itself."""
+    if "end" not in graph:
+        return
+    reaches = {"end"}
+    changed = True
+    while changed:
+        changed = False
+        for node in graph:
+            if node.name not in reaches and any(t in reaches for t in node.out_funcs):
+                reaches.add(node.name)
+                changed = True
+    for node in graph.sorted_nodes():
+        if node.name not in reaches:
+            yield step_error(
+                node,
+                f"step {node.name!r} can never reach end: every case of its switch "
+                f"({', '.join(f'{k!r}: {v}' for k, v in node.switch_cases.items())}) loops back to it, "
+                "so the run could never finish. Give the switch a case that leads on, e.g. "
+                f"'done': self.end."
+                if node.switch_cases
+                else f"step {node.name!r} can never reach end: no chain of self.next(...) from it leads there.",
+                node.next_line or None,
+            )
+            return
+
+
+def _switch_into_join(graph: FlowGraph, join: StepNode) -> Iterator[GraphError]:
+    """Like Metaflow: a switch case may not go straight to a join (put a plain step between)."""
+    for source in join.in_funcs:
+        node = graph[source]
+        if node.type == "split-switch":
+            yield step_error(
+                node,
+                f"a case of the switch in step {source!r} goes straight to the join step {join.name!r}. A "
+                "conditional path cannot lead directly to a join: put an ordinary step on that path "
+                f"between {source!r} and {join.name!r}.",
+                node.next_line or None,
             )
             return

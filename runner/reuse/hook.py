@@ -15,6 +15,7 @@ from cafstore import schema
 from cafstore.exception import CafstoreError
 from cafstore.runner.authoring.decorators import step_options
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
+from cafstore.runner.execution.switch import reused_choice
 from cafstore.runner.reuse import memo
 from cafstore.runner.reuse.intact import IntegrityGate
 from cafstore.runner.reuse.resume import ResumePlan
@@ -68,6 +69,11 @@ class Reuser:
         if found is None:
             return None
         record_id, record = found
+        try:
+            next_steps = reused_choice(self.store, self.graph[spec.step], record)
+        except CafstoreError as exc:  # a switch whose stored condition today's cases do not take
+            self.say(f"[{spec.pathspec}] Not reusing {_pathspec(record)}: {exc}; running the task again.")
+            return None
         self.store.set_ref(schema.task_ref(spec.flow_name, spec.run_id, spec.step, spec.task_id), ObjectId(record_id))
         self.reused += 1
         origin = _pathspec(record)
@@ -82,6 +88,7 @@ class Reuser:
             record=str(record_id),
             num_splits=record.get("num_splits"),
             foreach_values=str(values) if values else None,
+            next_steps=next_steps,
         )
 
     def _usable(self, spec: TaskSpec, found: Optional[tuple]) -> Optional[tuple]:

@@ -17,6 +17,9 @@ Which origin tasks may be reused:
   code. Every step STEP depends on (upstream of it) must have succeeded in the
   origin -- else a clear error before the run starts -- and is reused; a step
   on a parallel branch is reused like in a resume without a step.
+- A step that loops (a switch naming its own step) has several tasks at the
+  same position, one per lap; each lap's input is the previous lap, so the
+  input records tell them apart: lap N is reused when lap N-1 was.
 - Reuse goes by step name, so after a rename the origin's step is lost: a
   resume without a step refuses to start if a step that succeeded in the
   origin is no longer in the flow, ``resume STEP`` if a step STEP depends on
@@ -25,7 +28,7 @@ Which origin tasks may be reused:
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable, Optional, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from cafstore import schema
 from cafstore.exception import ResumeError
@@ -75,7 +78,8 @@ class ResumePlan:
     def __init__(self, store: Any, graph: Any, origin: dict, step: Optional[str]) -> None:
         self.origin = origin
         self.step = step
-        self.records: Dict[TaskKey, Tuple[ObjectId, dict]] = {}
+        # several per key for a step that loops (a switch to itself): one per lap, told apart by their inputs
+        self.records: Dict[TaskKey, List[Tuple[ObjectId, dict]]] = {}
         failed: Dict[str, str] = {}  # step -> pathspec of one task of it whose final attempt failed
         flow, run_id = origin["flow"], int(origin["run_id"])
         prefix = schema.tasks_prefix(flow, run_id)
@@ -85,7 +89,8 @@ class ResumePlan:
                 continue  # a damaged task ref (`cafstore fsck` names it): that task runs again
             record = store.get_record(record_id)
             if record.get("status") == "ok":
-                self.records[task_key(record["step"], record.get("foreach_stack") or [])] = (record_id, record)
+                key = task_key(record["step"], record.get("foreach_stack") or [])
+                self.records.setdefault(key, []).append((record_id, record))
             else:
                 failed.setdefault(record["step"], f"{flow}/{run_id}/{name[len(prefix) :]}")
         ran = {key[0] for key in self.records}
@@ -147,13 +152,11 @@ class ResumePlan:
         """
         if step in self.rerun:
             return None
-        found = self.records.get(task_key(step, foreach_stack))
-        if found is None:
-            return None  # failed or never ran in the origin (e.g. a foreach split after a failed one)
-        record_id, record = found
-        if [str(p) for p in record.get("parents") or []] != [str(p) for p in parents]:
-            return None  # its inputs were recomputed: it must run again
-        return found
+        inputs = [str(p) for p in parents]
+        for found in self.records.get(task_key(step, foreach_stack), ()):
+            if [str(p) for p in found[1].get("parents") or []] == inputs:
+                return found
+        return None  # failed or never ran in the origin, or its inputs were recomputed: it must run
 
 
 def _upstream(graph: Any, step: str) -> Set[str]:

@@ -38,6 +38,7 @@ class Node:
     condition: str = ""
     condition_value: str = ""
     cases: Tuple[Tuple[str, str], ...] = ()
+    setup: Tuple[str, ...] = ()  # lines run first in the step (a loop's counter)
 
     def roles(self, name: str) -> List[str]:
         found = [name] if name in ("start", "end") else []
@@ -120,9 +121,124 @@ SHAPES: Dict[str, Shape] = {
     ),
 }
 
-# Shapes every behaviour runs across. The switch shapes join this list once
-# conditional branches exist.
+
+def _switch(condition_value: str, *cases: Tuple[str, str], **kw: object) -> Node:
+    targets = tuple(dict.fromkeys(target for _, target in cases))
+    return Node(
+        "switch",
+        targets,
+        condition="route",
+        condition_value=condition_value,
+        cases=cases,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+# Switch shapes: the case taken is "a" (or "again" until the loop is done); steps named
+# "skipped*" are the cases never taken, so they must have no task.
+SWITCH_SHAPES: Dict[str, Shape] = {
+    "switch": Shape(
+        "switch",
+        {
+            "start": _linear("choose"),
+            "choose": _switch("'a'", ("a", "chosen"), ("b", "skipped")),
+            "chosen": _linear("end"),
+            "skipped": _linear("end"),
+            "end": Node("end"),
+        },
+    ),
+    "switch_in_branch": Shape(
+        "switch_in_branch",
+        {
+            "start": Node("branch", ("left", "right")),
+            "left": _switch("'a'", ("a", "chosen"), ("b", "skipped")),
+            "chosen": _linear("join"),
+            "skipped": _linear("join"),
+            "right": _linear("join"),
+            "join": _linear("end", join=True),
+            "end": Node("end"),
+        },
+    ),
+    "switch_in_foreach": Shape(
+        "switch_in_foreach",
+        {
+            "start": Node("foreach", ("body",), foreach_var="items", foreach_value="[10, 20, 30]"),
+            "body": _switch("'a' if self.index % 2 == 0 else 'b'", ("a", "even"), ("b", "odd"), inner=True),
+            "even": _linear("join", inner=True),
+            "odd": _linear("join", inner=True),
+            "join": _linear("end", join=True),
+            "end": Node("end"),
+        },
+    ),
+    "branch_in_switch": Shape(
+        "branch_in_switch",
+        {
+            "start": _switch("'a'", ("a", "fan"), ("b", "skipped")),
+            "fan": Node("branch", ("left", "right")),
+            "left": _linear("fan_join"),
+            "right": _linear("fan_join"),
+            "fan_join": _linear("end", join=True),
+            "skipped": _linear("end"),
+            "end": Node("end"),
+        },
+    ),
+    "foreach_in_switch": Shape(
+        "foreach_in_switch",
+        {
+            "start": _switch("'a'", ("a", "fan"), ("b", "skipped")),
+            "fan": Node("foreach", ("body",), foreach_var="items", foreach_value="['x', 'y']"),
+            "body": _linear("fan_join", inner=True),
+            "fan_join": _linear("end", join=True),
+            "skipped": _linear("end"),
+            "end": Node("end"),
+        },
+    ),
+    "nested_switch": Shape(
+        "nested_switch",
+        {
+            "start": _switch("'a'", ("a", "choose"), ("b", "skipped")),
+            "choose": _switch("'a'", ("a", "chosen"), ("b", "skipped_inner")),
+            "chosen": _linear("end"),
+            "skipped": _linear("end"),
+            "skipped_inner": _linear("end"),
+            "end": Node("end"),
+        },
+    ),
+    "recursive_switch": Shape(
+        "recursive_switch",
+        {
+            "start": _linear("loop", setup=("self.laps = 0",)),
+            "loop": _switch(
+                "'again' if self.laps < 3 else 'done'", ("again", "loop"), ("done", "after"), setup=("self.laps += 1",)
+            ),
+            "after": _linear("end"),
+            "end": Node("end"),
+        },
+    ),
+    "recursive_switch_in_foreach": Shape(
+        "recursive_switch_in_foreach",
+        {
+            "start": Node("foreach", ("prep",), foreach_var="items", foreach_value="[1, 2, 3]"),
+            "prep": _linear("loop", inner=True, setup=("self.laps = 0",)),
+            "loop": _switch(
+                "'again' if self.laps < self.input else 'done'",
+                ("again", "loop"),
+                ("done", "after"),
+                inner=True,
+                setup=("self.laps += 1",),
+            ),
+            "after": _linear("join", inner=True),
+            "join": _linear("end", join=True),
+            "end": Node("end"),
+        },
+    ),
+}
+SHAPES.update(SWITCH_SHAPES)
+
+#: Shapes every behaviour runs across.
 SHAPE_NAMES: List[str] = list(SHAPES)
+#: The switch shapes only (conditional branches in every nesting, and loops).
+SWITCH_SHAPE_NAMES: List[str] = list(SWITCH_SHAPES)
 
 
 def _body(code: str) -> List[str]:
@@ -160,6 +276,7 @@ def render_flow(
             out.append(f"    @{line}")
         out.append("    @step")
         out.append(f"    def {name}(self{', inputs' if node.join else ''}):")
+        out.extend(f"        {line}" for line in node.setup)
         if node.kind == "foreach":
             out.append(f"        self.{node.foreach_var} = {node.foreach_value}")
         if node.kind == "switch":
