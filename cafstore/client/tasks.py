@@ -144,7 +144,8 @@ class Step(ParentTags, ClientObject):
         if run.finished or run.crashed or self._name == "end":
             return True
         nodes = {node["name"]: node for node in run.graph_steps() or ()}
-        following = nodes.get(self._name, {}).get("next") or ()
+        # A switch may loop back to its own step: a task of the step itself says nothing.
+        following = [s for s in nodes.get(self._name, {}).get("next") or () if s != self._name]
         return any(first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, s)) for s in following)
 
     @property
