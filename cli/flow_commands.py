@@ -86,10 +86,18 @@ def build_cli(flow_cls: type) -> click.Group:
         help="Namespace for client calls made by the steps (empty: the global namespace).",
     )
     @_metaflow_top_options
+    @_config_options
     @click.pass_context
     def group(
-        ctx: click.Context, pylint: bool, store_path: Optional[str], namespace: Optional[str], **_ignored: Any
+        ctx: click.Context,
+        pylint: bool,
+        store_path: Optional[str],
+        namespace: Optional[str],
+        config_files: Any = (),
+        config_values: Any = (),
+        **_ignored: Any,
     ) -> None:
+        _read_configs(flow_cls, config_files, config_values)
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         if ctx.invoked_subcommand is None:
             state.checked_graph()
@@ -235,6 +243,7 @@ def build_cli(flow_cls: type) -> click.Group:
         origin = find_origin(store, flow_cls.__name__, username(), origin_run_id)
         plan = ResumePlan(store, graph, origin, step_name)
         values = origin_parameters(store, flow_cls, origin)
+        _keep_origin_configs(flow_cls, values)
         _say(f"Resuming {plan.origin_pathspec}" + (f" from step {step_name!r}." if step_name else "."))
         return run_flow(
             flow_cls,
@@ -255,6 +264,8 @@ def build_cli(flow_cls: type) -> click.Group:
 
     taken = {opt for p in run.params for opt in getattr(p, "opts", [])}
     for attr, param in reversed(flow_parameters(flow_cls)):
+        if param.IS_CONFIG_PARAMETER:
+            continue  # set by the top-level --config/--config-value options
         if not param.errors and param.option not in taken:  # bad ones are reported by check_declarations
             taken.add(param.option)
             run.params.insert(0, _option(attr, param))
@@ -297,6 +308,43 @@ def _metaflow_top_options(command: Any) -> Any:
     for name in _IGNORED_TOP_OPTIONS:
         command = click.option(name, default=None, metavar="NAME", hidden=True, expose_value=False)(command)
     return click.option("--quiet/--not-quiet", default=False, hidden=True, expose_value=False)(command)
+
+
+def _keep_origin_configs(flow_cls: type, values: Any) -> None:
+    """A resumed run keeps the origin run's configurations (as Metaflow's resume does)."""
+    from cafstore.runner.authoring.configs import configure, flow_configs
+
+    found = flow_configs(flow_cls)
+    if found:
+        configure(flow_cls, {param.name: (values.get(attr), param.plain) for attr, param in found})
+
+
+def _config_options(command: Any) -> Any:
+    """Metaflow's top-level ``--config NAME FILE`` and ``--config-value NAME JSON`` (repeatable)."""
+    command = click.option(
+        "--config-value",
+        "config_values",
+        nargs=2,
+        multiple=True,
+        metavar="NAME JSON",
+        help="A configuration's value as JSON (repeatable) [env: METAFLOW_FLOW_CONFIG_VALUE, a JSON object].",
+    )(command)
+    return click.option(
+        "--config",
+        "config_files",
+        nargs=2,
+        multiple=True,
+        metavar="NAME FILE",
+        help="Read a configuration from FILE (repeatable) [env: METAFLOW_FLOW_CONFIG, a JSON object].",
+    )(command)
+
+
+def _read_configs(flow_cls: type, files: Any, values: Any) -> None:
+    """Read the flow's configurations (even when it has none: options may wait on config_expr)."""
+    from cafstore.runner.authoring.configs import configure, read_configs
+    from cafstore.schema import current_user
+
+    configure(flow_cls, read_configs(flow_cls, list(files or ()), list(values or ()), current_user()))
 
 
 def _say(text: str) -> None:
