@@ -61,6 +61,9 @@ class FlowState:
         validate(self.graph)
         check_options(self.flow_cls, self.graph)
         check_declarations(self.flow_cls, self.graph)
+        from cafstore.runner.authoring.user_decorators import check_mutators
+
+        check_mutators(self.flow_cls, self.graph)
         return self.graph
 
 

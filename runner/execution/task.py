@@ -27,6 +27,7 @@ from cafstore.runner.authoring.artifacts import Inputs, InputView, TaskState
 from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.configs import configure_from_artifacts
 from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
+from cafstore.runner.authoring.user_decorators import call_wrapped, user_decorators
 from cafstore.runner.execution import logs
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.store import ObjectId, Store, serialize
@@ -216,10 +217,14 @@ def _run_step(flow: Any, spec: TaskSpec, options: StepOptions) -> Optional[Dict[
     saved_env = {name: os.environ.get(name) for name in options.environment}
     os.environ.update(options.environment)  # @environment(vars=...): seen by the step and what it starts
     try:
-        if spec.is_join:
-            method(flow.__dict__["_cafstore_state"].inputs)
+        state = flow.__dict__["_cafstore_state"]
+        inputs = state.inputs if spec.is_join else None
+        call = (lambda: method(inputs)) if spec.is_join else method
+        if user_decorators(getattr(type(flow), spec.step)):
+            if call_wrapped(flow, spec.step, call, inputs) and state.transition is None:
+                state.transition = (list(spec.node.get("out_funcs", [])), spec.node.get("foreach"))
         else:
-            method()
+            call()
         return None
     except BaseException as exc:  # noqa: BLE001 - the step's own failure, reported in full
         return _describe(exc)
