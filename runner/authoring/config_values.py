@@ -165,7 +165,9 @@ class DelayEvaluator(collections.abc.Mapping):
                 f"The configuration expression {self.text!r} was evaluated outside a flow's run: "
                 "configurations are only known once the flow's command line has read them."
             )
-        bound = {name: value if plain or value is None else ConfigValue(value) for name, (value, plain) in configs.items()}
+        bound = {
+            name: value if plain or value is None else ConfigValue(value) for name, (value, plain) in configs.items()
+        }
         try:
             result = eval(self._expr, dict(self._globals or {}), bound)  # noqa: S307 - the flow author's own expression
             for key in self._access or []:

@@ -110,8 +110,7 @@ def user_step_decorator(func: Optional[Callable] = None, **kwargs: Any) -> Any:
                 raise FlowError(f"@{func.__name__} takes keyword arguments only.")
             if attributes and arg_count != 4:
                 raise FlowError(
-                    f"@{func.__name__}(...) has arguments, so {func.__name__} must take a fourth "
-                    "parameter, attributes."
+                    f"@{func.__name__}(...) has arguments, so {func.__name__} must take a fourth parameter, attributes."
                 )
             self._attributes = attributes
             self._running: Any = None

@@ -24,8 +24,8 @@ import cafstore
 from cafstore import schema
 from cafstore.exception import CafstoreError, ForeachError, RunClosed, TaskTimeout, TransitionError
 from cafstore.runner.authoring.artifacts import Inputs, InputView, TaskState
-from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.configs import configure_from_artifacts
+from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
 from cafstore.runner.authoring.user_decorators import call_wrapped, user_decorators
 from cafstore.runner.execution import logs
