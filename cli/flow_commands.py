@@ -15,6 +15,7 @@ from typing import Any, List, NoReturn, Optional
 import click
 
 from cafstore.cli import checks
+from cafstore.cli.config_options import config_options, keep_origin_configs, read_flow_configs
 from cafstore.exception import CafstoreError
 from cafstore.runner.authoring.parameters import IncludeFile, flow_parameters
 from cafstore.runner.reuse.hook import reuse_factory
@@ -89,7 +90,7 @@ def build_cli(flow_cls: type) -> click.Group:
         help="Namespace for client calls made by the steps (empty: the global namespace).",
     )
     @_metaflow_top_options
-    @_config_options
+    @config_options
     @click.pass_context
     def group(
         ctx: click.Context,
@@ -100,7 +101,7 @@ def build_cli(flow_cls: type) -> click.Group:
         config_values: Any = (),
         **_ignored: Any,
     ) -> None:
-        _read_configs(flow_cls, config_files, config_values)
+        read_flow_configs(flow_cls, config_files, config_values)
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         if ctx.invoked_subcommand is None:
             state.checked_graph()
@@ -246,7 +247,7 @@ def build_cli(flow_cls: type) -> click.Group:
         origin = find_origin(store, flow_cls.__name__, username(), origin_run_id)
         plan = ResumePlan(store, graph, origin, step_name)
         values = origin_parameters(store, flow_cls, origin)
-        _keep_origin_configs(flow_cls, values)
+        keep_origin_configs(flow_cls, values)
         _say(f"Resuming {plan.origin_pathspec}" + (f" from step {step_name!r}." if step_name else "."))
         return run_flow(
             flow_cls,
@@ -311,43 +312,6 @@ def _metaflow_top_options(command: Any) -> Any:
     for name in _IGNORED_TOP_OPTIONS:
         command = click.option(name, default=None, metavar="NAME", hidden=True, expose_value=False)(command)
     return click.option("--quiet/--not-quiet", default=False, hidden=True, expose_value=False)(command)
-
-
-def _keep_origin_configs(flow_cls: type, values: Any) -> None:
-    """A resumed run keeps the origin run's configurations (as Metaflow's resume does)."""
-    from cafstore.runner.authoring.configs import configure, flow_configs
-
-    found = flow_configs(flow_cls)
-    if found:
-        configure(flow_cls, {param.name: (values.get(attr), param.plain) for attr, param in found})
-
-
-def _config_options(command: Any) -> Any:
-    """Metaflow's top-level ``--config NAME FILE`` and ``--config-value NAME JSON`` (repeatable)."""
-    command = click.option(
-        "--config-value",
-        "config_values",
-        nargs=2,
-        multiple=True,
-        metavar="NAME JSON",
-        help="A configuration's value as JSON (repeatable) [env: METAFLOW_FLOW_CONFIG_VALUE, a JSON object].",
-    )(command)
-    return click.option(
-        "--config",
-        "config_files",
-        nargs=2,
-        multiple=True,
-        metavar="NAME FILE",
-        help="Read a configuration from FILE (repeatable) [env: METAFLOW_FLOW_CONFIG, a JSON object].",
-    )(command)
-
-
-def _read_configs(flow_cls: type, files: Any, values: Any) -> None:
-    """Read the flow's configurations (even when it has none: options may wait on config_expr)."""
-    from cafstore.runner.authoring.configs import configure, read_configs
-    from cafstore.schema import current_user
-
-    configure(flow_cls, read_configs(flow_cls, list(files or ()), list(values or ()), current_user()))
 
 
 def _say(text: str) -> None:
