@@ -66,7 +66,7 @@ class ConfigValue(collections.abc.Mapping, dict):  # type: ignore[misc]
         return self._data.keys()
 
     def __eq__(self, other: Any) -> bool:
-        return self._data == (other._data if isinstance(other, ConfigValue) else other)
+        return self._data == (other.to_dict() if isinstance(other, ConfigValue) else other)
 
     def __ne__(self, other: Any) -> bool:
         return not self == other
