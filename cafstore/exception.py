@@ -228,6 +228,15 @@ class ParameterValueError(ParameterError, CommandLineError):
     headline = "bad parameter"
 
 
+class ConfigError(ParameterError, CommandLineError):
+    """A configuration (``Config``) that cannot be read, parsed or evaluated; names the config and file.
+
+    Exit 2, as Metaflow's usage error for bad ``--config``/``--config-value`` values.
+    """
+
+    headline = "bad configuration"
+
+
 class MergeArtifactsError(FlowError):
     """``artifact_names``: the artifacts at fault, for code that catches and inspects it."""
 

@@ -15,6 +15,7 @@ from typing import Any, List, NoReturn, Optional
 import click
 
 from cafstore.cli import checks
+from cafstore.cli.config_options import config_options, keep_origin_configs, read_flow_configs
 from cafstore.exception import CafstoreError
 from cafstore.runner.authoring.parameters import IncludeFile, flow_parameters
 from cafstore.runner.reuse.hook import reuse_factory
@@ -61,6 +62,9 @@ class FlowState:
         validate(self.graph)
         check_options(self.flow_cls, self.graph)
         check_declarations(self.flow_cls, self.graph)
+        from cafstore.runner.authoring.user_decorators import check_mutators
+
+        check_mutators(self.flow_cls, self.graph)
         return self.graph
 
 
@@ -86,10 +90,18 @@ def build_cli(flow_cls: type) -> click.Group:
         help="Namespace for client calls made by the steps (empty: the global namespace).",
     )
     @_metaflow_top_options
+    @config_options
     @click.pass_context
     def group(
-        ctx: click.Context, pylint: bool, store_path: Optional[str], namespace: Optional[str], **_ignored: Any
+        ctx: click.Context,
+        pylint: bool,
+        store_path: Optional[str],
+        namespace: Optional[str],
+        config_files: Any = (),
+        config_values: Any = (),
+        **_ignored: Any,
     ) -> None:
+        read_flow_configs(flow_cls, config_files, config_values)
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         if ctx.invoked_subcommand is None:
             state.checked_graph()
@@ -235,6 +247,7 @@ def build_cli(flow_cls: type) -> click.Group:
         origin = find_origin(store, flow_cls.__name__, username(), origin_run_id)
         plan = ResumePlan(store, graph, origin, step_name)
         values = origin_parameters(store, flow_cls, origin)
+        keep_origin_configs(flow_cls, values)
         _say(f"Resuming {plan.origin_pathspec}" + (f" from step {step_name!r}." if step_name else "."))
         return run_flow(
             flow_cls,
@@ -255,6 +268,8 @@ def build_cli(flow_cls: type) -> click.Group:
 
     taken = {opt for p in run.params for opt in getattr(p, "opts", [])}
     for attr, param in reversed(flow_parameters(flow_cls)):
+        if param.IS_CONFIG_PARAMETER:
+            continue  # set by the top-level --config/--config-value options
         if not param.errors and param.option not in taken:  # bad ones are reported by check_declarations
             taken.add(param.option)
             run.params.insert(0, _option(attr, param))

@@ -1,4 +1,5 @@
-"""``@step`` and the step decorators ``@retry``, ``@catch``, ``@timeout``, ``@cache``.
+"""``@step`` and the step decorators ``@retry``, ``@catch``, ``@timeout``, ``@cache``,
+``@environment``, ``@resources`` (accepted, ignored locally) and ``@parallel`` (refused).
 
 Each decorator only writes down its options on the function it decorates
 and returns that same function, so they stack in any order with ``@step``.
@@ -7,7 +8,8 @@ function is a step at all is :func:`is_step`.  Bad options are not raised
 while the flow file is being imported (that would print a bare traceback
 before cafstore's command line runs); they are kept on the function and
 reported by :func:`check_options` as one clear error naming the file, line
-and step.
+and step.  An option that uses a configuration (``@retry(times=cfg.n)``)
+waits until the configurations are read: :func:`resolve_deferred`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from cafstore.exception import FlowError
 
 _OPTIONS = "_cafstore_options"
 _ERRORS = "_cafstore_option_errors"
+_DEFERRED_ATTR = "_cafstore_deferred"
+#: Functions with options that wait for the configurations (resolve_deferred applies them).
+_DEFERRED: List[Callable] = []
 #: The attribute ``@step`` sets to True on the function it marks: Metaflow's
 #: own name for it, so tools written for Metaflow flows recognise these steps.
 STEP_MARKER = "is_step"
@@ -48,6 +53,7 @@ class StepOptions:
     print_exception: bool = True
     timeout: float = 0.0  # seconds; 0 means none
     cache: bool = False
+    environment: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def attempts(self) -> int:
@@ -84,12 +90,17 @@ def _decorator(
     """Support both ``@name`` and ``@name(...)``."""
 
     def wrap(target: Callable) -> Callable:
-        unknown = sorted(set(kwargs) - set(allowed))
-        if unknown:
-            _complain(
-                target, f"@{name} has no option {', '.join(map(repr, unknown))} (its options are {', '.join(allowed)})."
-            )
-        apply(target, {k: v for k, v in kwargs.items() if k in allowed})
+        from cafstore.runner.authoring import config_values
+
+        if any(k.startswith(config_values.UNPACK_KEY) for k in kwargs) or config_values.is_delayed(kwargs):
+            deferred = getattr(target, _DEFERRED_ATTR, None)
+            if deferred is None:
+                deferred = []
+                setattr(target, _DEFERRED_ATTR, deferred)
+                _DEFERRED.append(target)
+            deferred.append((name, apply, dict(kwargs), allowed))
+            return target
+        _apply(name, apply, target, kwargs, allowed)
         return target
 
     if func is not None:
@@ -97,6 +108,47 @@ def _decorator(
             raise FlowError(f"@{name} takes keyword options only, e.g. @{name}({allowed[0]}=...).")
         return wrap(func)
     return wrap
+
+
+def _apply(
+    name: str,
+    apply: Callable[[Callable, Dict[str, Any]], None],
+    target: Callable,
+    kwargs: Dict[str, Any],
+    allowed: List[str],
+) -> None:
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        _complain(
+            target, f"@{name} has no option {', '.join(map(repr, unknown))} (its options are {', '.join(allowed)})."
+        )
+    apply(target, {k: v for k, v in kwargs.items() if k in allowed})
+
+
+def has_deferred() -> bool:
+    """True if some step option waits for the configurations."""
+    return bool(_DEFERRED)
+
+
+def resolve_deferred(flow_cls: type) -> None:
+    """Apply the options that waited for the configurations, now that they are active.
+
+    A configuration expression that fails names the step and decorator.
+    """
+    from cafstore.exception import ConfigError
+    from cafstore.runner.authoring.config_values import resolve_kwargs
+
+    mine = {id(value) for klass in flow_cls.__mro__ for value in vars(klass).values()}
+    for target in _DEFERRED:
+        if id(target) not in mine:
+            continue
+        for name, apply, kwargs, allowed in getattr(target, _DEFERRED_ATTR, []):
+            try:
+                resolved = resolve_kwargs(kwargs)
+            except ConfigError as exc:
+                step_name = getattr(target, "__name__", "?")
+                raise ConfigError(f"In @{name} of step {step_name!r} of {flow_cls.__name__}: {exc}") from exc
+            _apply(name, apply, target, resolved, allowed)
 
 
 def retry(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
@@ -164,6 +216,49 @@ def cache(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
         _options(target)["cache"] = True
 
     return _decorator("cache", apply, func, kwargs, [])
+
+
+def environment(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
+    """``@environment(vars={'NAME': value})``: set environment variables in the task before the step runs.
+
+    Values are turned into strings with ``str()``, as Metaflow does.
+    """
+
+    def apply(target: Callable, opts: Dict[str, Any]) -> None:
+        found = opts.get("vars", {})
+        if not isinstance(found, dict) or not all(isinstance(k, str) and k for k in found):
+            _complain(target, f"@environment(vars={found!r}): vars must be a dict of variable names to values.")
+            return
+        merged = dict(_options(target).get("environment", {}))
+        merged.update({key: str(value) for key, value in found.items()})
+        _options(target)["environment"] = merged
+
+    return _decorator("environment", apply, func, kwargs, ["vars"])
+
+
+def resources(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
+    """``@resources(cpu=, gpu=, disk=, memory=, shared_memory=)``: accepted and ignored locally, as in Metaflow.
+
+    Local runs use this machine as it is; the options only matter to remote compute.
+    """
+
+    def apply(target: Callable, opts: Dict[str, Any]) -> None:
+        pass
+
+    return _decorator("resources", apply, func, kwargs, ["cpu", "gpu", "disk", "memory", "shared_memory"])
+
+
+def parallel(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
+    """``@parallel``: importable so flows load, but refused when the flow is checked (not supported)."""
+
+    def apply(target: Callable, opts: Dict[str, Any]) -> None:
+        _complain(
+            target,
+            "@parallel (multi-node gang steps, with self.next(..., num_parallel=N)) is not supported by "
+            "cafstore; use a foreach over a list of the node indices instead.",
+        )
+
+    return _decorator("parallel", apply, func, kwargs, [])
 
 
 def step_options(func: Callable) -> StepOptions:

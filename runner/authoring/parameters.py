@@ -59,14 +59,23 @@ JSONType = JSONTypeClass()
 
 
 class ParameterContext:
-    """What a callable default receives (Metaflow's ``ParameterContext`` fields)."""
+    """What a callable default receives (Metaflow's ``ParameterContext`` fields).
 
-    def __init__(self, flow_name: str, user_name: str, parameter_name: str) -> None:
+    ``configs``: every configuration of the flow by name (attribute-style), so a default can be
+    computed from them (``ctx.configs.cfg.n + 1``).
+    """
+
+    def __init__(self, flow_name: str, user_name: str, parameter_name: str, configs: Any = None) -> None:
         self.flow_name = flow_name
         self.user_name = user_name
         self.parameter_name = parameter_name
         self.logger = print
         self.ds_type = "cafstore"
+        if configs is None:
+            from cafstore.runner.authoring.config_values import configs_view
+
+            configs = configs_view()
+        self.configs = configs
 
 
 class Parameter:
@@ -80,6 +89,7 @@ class Parameter:
     """
 
     IS_INCLUDE_FILE = False
+    IS_CONFIG_PARAMETER = False  # a Config: set before the command runs, not by a `run` option
 
     def __init__(
         self,
@@ -147,6 +157,18 @@ class Parameter:
         return "CAFSTORE_RUN_" + self.name.upper().replace("-", "_")
 
     @property
+    def env_vars(self) -> Tuple[str, str]:
+        """Where a value is read from the environment: cafstore's name, then Metaflow's (``METAFLOW_RUN_<NAME>``)."""
+        return self.env_var, "METAFLOW_RUN_" + self.name.upper().replace("-", "_")
+
+    def env_value(self, environ: Mapping[str, str]) -> Tuple[str, Optional[str]]:
+        """``(variable, value)`` of the first of :attr:`env_vars` that is set (value None if none is)."""
+        for var in self.env_vars:
+            if var in environ:
+                return var, environ[var]
+        return self.env_var, None
+
+    @property
     def type_name(self) -> str:
         if self.type is JSONType:
             return "JSON"
@@ -198,14 +220,16 @@ class Parameter:
                 return self.convert(cli_value, self.option)
             except ParameterError as exc:  # the user typed it: a usage error (exit 2), as click's own are
                 raise ParameterValueError(str(exc)) from exc
-        env_value = environ.get(self.env_var)
+        env_var, env_value = self.env_value(environ)
         if env_value is not None:
-            return self.convert(env_value, f"environment variable {self.env_var}")
+            return self.convert(env_value, f"environment variable {env_var}")
         default = self.default
-        if callable(default) and not isinstance(default, type):
-            default = _call_default(default, context, self)
+        if _is_delayed(default):  # config_expr(...): a value of the configurations, not a deploy-time function
+            default = _resolve_delayed(default, self)
+        elif callable(default) and not isinstance(default, type):
+            default = check_deploy_time_value(self, call_default(default, context, self))
         if default is None:
-            if self.required:
+            if _resolve_delayed(self.required, self) if _is_delayed(self.required) else self.required:
                 raise ParameterError(
                     f"Missing required parameter {self.name!r}: pass {self.option} VALUE on the command line "
                     f"(or set {self.env_var})."
@@ -214,69 +238,6 @@ class Parameter:
         if isinstance(default, str) and (self.type is not str or self.separator):
             return self.convert(default, "default value")
         return default
-
-
-class IncludeFile(Parameter):
-    """``IncludeFile(name, is_text=True, encoding='utf-8', required=False, default=None, help=None)``.
-
-    The option names a file; the file is read when the run starts and its
-    content (str, or bytes with ``is_text=False``) becomes the artifact, so
-    the run keeps it after the file changes or disappears.
-    """
-
-    IS_INCLUDE_FILE = True
-
-    def __init__(
-        self,
-        name: str,
-        required: bool = False,
-        is_text: bool = True,
-        encoding: str = "utf-8",
-        help: Optional[str] = None,
-        default: Any = None,
-        **unknown: Any,
-    ) -> None:
-        super().__init__(name, help=help, default=default, type=str, required=required, **unknown)
-        self.is_text = is_text
-        self.encoding = encoding
-
-    @property
-    def type_name(self) -> str:
-        return "file"
-
-    def convert(self, text: str, source: str) -> Any:
-        path = os.path.expanduser(text)
-        try:
-            with open(path, "rb") as handle:
-                data = handle.read()
-        except OSError as exc:
-            raise ParameterError(
-                f"Cannot read the file {text!r} given for {self.option} ({source}): "
-                f"{exc.strerror or exc}. Check the path (relative paths are relative to {os.getcwd()})."
-            ) from exc
-        if not self.is_text:
-            return data
-        try:
-            return data.decode(self.encoding)
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise ParameterError(
-                f"The file {text!r} given for {self.option} is not valid {self.encoding} text ({exc}). "
-                f"Pass encoding= to IncludeFile, or is_text=False to read it as bytes."
-            ) from exc
-
-    def resolve(self, cli_value: Optional[str], environ: Mapping[str, str], context: ParameterContext) -> Any:
-        if cli_value is None and environ.get(self.env_var) is None:
-            default = self.default
-            if callable(default):
-                default = _call_default(default, context, self)
-            if default is None:
-                if self.required:
-                    raise ParameterError(
-                        f"Missing required file {self.option}: pass {self.option} PATH (or set {self.env_var})."
-                    )
-                return None
-            return self.convert(str(default), "default value")
-        return super().resolve(cli_value, environ, context)
 
 
 def builtin_type_of(value: Any) -> Any:
@@ -289,7 +250,50 @@ def builtin_type_of(value: Any) -> Any:
     return str
 
 
-def _call_default(default: Callable, context: ParameterContext, param: Parameter) -> Any:
+def _is_delayed(value: Any) -> bool:
+    from cafstore.runner.authoring.config_values import is_delayed
+
+    return is_delayed(value)
+
+
+def _resolve_delayed(value: Any, param: Parameter) -> Any:
+    from cafstore.exception import ConfigError
+    from cafstore.runner.authoring.config_values import resolve
+
+    try:
+        return resolve(value)
+    except ConfigError as exc:
+        raise ConfigError(f"In parameter {param.name!r}: {exc}") from exc
+
+
+_EXACT_TYPES = {bool: "a bool", int: "an int", float: "a float", list: "a list", dict: "a dict"}
+
+
+def check_deploy_time_value(param: Parameter, value: Any) -> Any:
+    """A default function's result must have the parameter's type, as Metaflow checks.
+
+    For bool/int/float the exact type; for every other type (str, JSONType, a custom one) a string,
+    which is then converted like a command-line value.
+    """
+    if value is None:
+        return None
+    wanted = _EXACT_TYPES.get(param.type)
+    if wanted is not None:
+        if type(value) is not param.type:
+            raise ParameterError(
+                f"The default function of parameter {param.name!r} returned {value!r} "
+                f"({type(value).__name__}); the parameter's type needs {wanted}."
+            )
+        return value
+    if not isinstance(value, str):
+        raise ParameterError(
+            f"The default function of parameter {param.name!r} returned a {type(value).__name__}; for a "
+            f"parameter of type {param.type_name} it must return a string (e.g. json.dumps(...) for JSONType)."
+        )
+    return param.convert(value, "the value its default function returned")
+
+
+def call_default(default: Callable, context: ParameterContext, param: Parameter) -> Any:
     import inspect  # only here: it costs ~15 ms to import, and tasks never need it
 
     try:
@@ -351,3 +355,9 @@ def resolve_all(
         context = ParameterContext(flow_cls.__name__, user, param.name)
         values[attr] = param.resolve(cli_values.get(param.name), env, context)
     return values
+
+
+# IncludeFile lives in its own module; it is re-exported here, where flows and the CLI have always found it.
+from cafstore.runner.authoring.include_file import IncludeFile  # noqa: E402
+
+__all__ = ["IncludeFile", "JSONType", "Parameter", "ParameterContext", "check_declarations", "flow_parameters"]

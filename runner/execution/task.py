@@ -24,8 +24,10 @@ import cafstore
 from cafstore import schema
 from cafstore.exception import CafstoreError, ForeachError, RunClosed, TaskTimeout, TransitionError
 from cafstore.runner.authoring.artifacts import Inputs, InputView, TaskState
+from cafstore.runner.authoring.configs import configure_from_artifacts
 from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
+from cafstore.runner.authoring.user_decorators import call_wrapped, user_decorators
 from cafstore.runner.execution import logs
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.runner.execution.switch import chosen_step
@@ -74,8 +76,9 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optiona
     clock = _Clock()
     try:
         store = _store(spec.store_path)
-        options = step_options(getattr(flow_cls, spec.step))
         flow, state = _build(spec, flow_cls, store)
+        configure_from_artifacts(flow_cls, state.load)  # the run's configurations, before any option is read
+        options = step_options(getattr(flow_cls, spec.step))
         _set_current(spec, flow_cls)
     except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
         return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=_describe(exc), pid=pid)
@@ -213,15 +216,26 @@ def _run_step(flow: Any, spec: TaskSpec, options: StepOptions) -> Optional[Dict[
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, options.timeout)
+    saved_env = {name: os.environ.get(name) for name in options.environment}
+    os.environ.update(options.environment)  # @environment(vars=...): seen by the step and what it starts
     try:
-        if spec.is_join:
-            method(flow.__dict__["_cafstore_state"].inputs)
+        state = flow.__dict__["_cafstore_state"]
+        inputs = state.inputs if spec.is_join else None
+        call = (lambda: method(inputs)) if spec.is_join else method
+        if user_decorators(getattr(type(flow), spec.step)):
+            if call_wrapped(flow, spec.step, call, inputs) and state.transition is None:
+                state.transition = (list(spec.node.get("out_funcs", [])), spec.node.get("foreach"))
         else:
-            method()
+            call()
         return None
     except BaseException as exc:  # noqa: BLE001 - the step's own failure, reported in full
         return _describe(exc)
     finally:
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)

@@ -283,6 +283,12 @@ def _read_next(call: ast.Call, node: StepNode, self_name: str) -> None:
                     f"this step, e.g. foreach='items', not {ast.unparse(kw.value)!r}: the graph "
                     "is read without running the step.",
                 )
+        elif kw.arg == "num_parallel":
+            problem(
+                kw.value.lineno,
+                f"self.next(..., num_parallel=...) in step {name!r}: @parallel steps (multi-node gangs) "
+                "are not supported by cafstore; use a foreach over a list of the node indices instead.",
+            )
         else:
             shown = f"**{ast.unparse(kw.value)}" if kw.arg is None else f"{kw.arg}="
             problem(
