@@ -11,9 +11,9 @@ from cafstore import UserStepDecorator, user_step_decorator, resources
 
 @user_step_decorator
 def around(step_name, flow, inputs):
-    flow.before = step_name
+    flow.entered = step_name
     yield
-    flow.after = step_name
+    flow.exited = step_name
 
 class Tagged(UserStepDecorator):
     def init(self, label='none'):
@@ -23,7 +23,7 @@ class Tagged(UserStepDecorator):
         flow.label = self.label
 """
 
-CHECKS = "assert self.before == current.step_name and self.label == 'x'\nself.seen = self.label"
+CHECKS = "assert self.entered == current.step_name and self.label == 'x'\nself.seen = self.label"
 
 
 @pytest.mark.parametrize("shape", SHAPE_NAMES)
@@ -32,7 +32,7 @@ def test_user_decorators_wrap_every_step(lab, shape):
     lab.run(render_flow(shape, {"all": CHECKS}, header=HEADER, decorators=decorators))
     for step in lab.latest():
         for task in step:
-            assert task["after"].data == step.id and task["seen"].data == "x"
+            assert task["exited"].data == step.id and task["seen"].data == "x"
 
 
 SKIPS = """
