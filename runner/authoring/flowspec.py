@@ -41,8 +41,19 @@ def loading_for_task() -> Iterator[None]:
         _loading_for_task = previous
 
 
+class _ClassGraph:
+    """``MyFlow._graph`` / ``self._graph``: the flow's graph (Metaflow's private name, which tools read)."""
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        from cafstore.runner.graph import graph_from_class
+
+        return graph_from_class(owner)
+
+
 class FlowSpec:
     """Base class of flows: subclass it, add ``@step`` methods, call ``MyFlow()`` under ``__main__``."""
+
+    _graph = _ClassGraph()
 
     def __init__(self, use_cli: bool = True) -> None:
         if not use_cli or _loading_for_task:
@@ -81,6 +92,12 @@ class FlowSpec:
                 f"artifact as a string, e.g. foreach='items', not {foreach!r}."
             )
         state.transition = (names, foreach)
+
+    @property
+    def _current_step(self) -> Optional[str]:
+        """The step running now (Metaflow's private name for it, which some flows read); None outside a task."""
+        state = self.__dict__.get("_cafstore_state")
+        return state.step if state is not None else None
 
     # -- foreach -------------------------------------------------------------
     @property

@@ -30,6 +30,15 @@ CURRENT_API = {
     "pathspec",
     "is_running_flow",
     "get",
+    "task",
+    "run",
+    "graph",
+    "project_name",
+    "branch_name",
+    "project_flow_name",
+    "is_production",
+    "is_user_branch",
+    "card",
 }
 
 TASK = dict(
@@ -42,7 +51,7 @@ TASK = dict(
     username="me",
     retry_count=1,
     parameter_names=["alpha"],
-    tags=["a", "b"],
+    tags={"a", "b"},
 )
 
 
@@ -63,8 +72,9 @@ def test_users_see_only_metaflows_current_api():
 def test_bind_current_describes_the_task_and_clear_current_forgets_it(bound):
     assert current.is_running_flow is True
     assert current.pathspec == "HelloFlow/7/start/3"
-    assert (current.retry_count, current.username, current.tags) == (1, "me", ["a", "b"])
-    assert current.get("origin_run_id", "none") == "none" and "task_id" in current
+    assert (current.retry_count, current.username, current.tags) == (1, "me", {"a", "b"})
+    assert current.get("origin_run_id", "none") is None and "task_id" in current  # Metaflow: getattr
+    assert current.get("project_name", "none") == "none"  # no @project: the attribute is missing
     assert repr(current) == "current(HelloFlow/7/start/3, attempt 1)"
     clear_current()
     assert current.is_running_flow is False and current.pathspec is None
