@@ -17,7 +17,7 @@ from cafstore.runner.authoring.parameters import Parameter
 
 _MISSING: Any = object()
 #: Attributes every flow has; a step cannot assign them.
-RESERVED = frozenset({"next", "input", "index", "foreach_stack", "merge_artifacts"})
+RESERVED = frozenset({"next", "input", "index", "foreach_stack", "merge_artifacts", "script_name"})
 
 # True only inside ``loading_for_task()``.
 _loading_for_task = False
@@ -64,10 +64,20 @@ class FlowSpec:
         main(type(self))
 
     def __iter__(self) -> Iterator[Any]:
-        """The flow's steps (graph nodes with ``.name``), in run order, as Metaflow's legacy iteration gives."""
+        """The flow's step functions (each with ``.name``), in graph order, as Metaflow's legacy iteration gives."""
         from cafstore.runner.graph import graph_from_class
 
-        return iter(graph_from_class(type(self)).sorted_nodes())
+        cls = type(self)
+        return iter([getattr(cls, node.name) for node in graph_from_class(cls).sorted_nodes()])
+
+    @property
+    def script_name(self) -> str:
+        """The base name of the file that defines the flow (Metaflow's legacy property; ``current`` is preferred)."""
+        import inspect
+        import os
+
+        path = inspect.getfile(type(self))
+        return os.path.basename(path[:-1] if path.endswith(".pyc") else path)
 
     # -- graph transitions -------------------------------------------------
     def next(self, *steps: Any, foreach: Optional[str] = None) -> None:

@@ -139,3 +139,28 @@ def test_loading_for_task_ends_even_when_the_import_fails(monkeypatch):
             1 / 0
     with pytest.raises(SystemExit):
         _Flow()
+
+
+class _Legacy(FlowSpec):
+    size = 3
+
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_a_flow_built_without_its_command_line_offers_metaflows_legacy_api():
+    flow = _Legacy(use_cli=False)
+    assert flow.name == "_Legacy" and flow.script_name == "test_authoring_seams.py"
+    steps = list(flow)
+    assert [s.name for s in steps] == ["start", "end"] and steps[0] is _Legacy.start
+    assert (
+        [node.name for node in flow._graph.sorted_nodes()]
+        == ["start", "end"]
+        == [n.name for n in _Legacy._graph.sorted_nodes()]
+    )
+    assert flow._current_step is None
