@@ -32,19 +32,19 @@ def count_splits(items: Any, var: str, step: str) -> int:
     kind = f"{type(items).__module__}.{type(items).__qualname__}".replace("builtins.", "")
     if isinstance(items, Mapping):
         raise ForeachError(
-            f"{where}: self.{var} is a {kind}. A foreach needs values it can number 0, 1, 2 ...; "
+            f"{where}: self.{var} is a mapping ({kind}). A foreach needs values it can number 0, 1, 2 ...; "
             f"split over its keys or items instead, e.g. self.{var} = list(d.items())."
         )
     if isinstance(items, Iterator):
         raise ForeachError(
-            f"{where}: self.{var} is a {kind}, an iterator that can be read only once and cannot be "
+            f"{where}: self.{var} is an iterator ({kind}) that can be read only once and cannot be "
             f"stored, so the split's tasks could not find their items. Make it a list: self.{var} = list(...)."
         )
     try:
         count = len(items) if hasattr(items, "__len__") else sum(1 for _ in items)
     except TypeError as exc:
         raise ForeachError(
-            f"{where}: self.{var} is a {kind}, which is not iterable ({exc}). A foreach runs one task "
+            f"{where}: self.{var} ({kind}) is not iterable ({exc}). A foreach runs one task "
             f"per item of a list, tuple, range, string or other iterable."
         ) from exc
     if count == 0:

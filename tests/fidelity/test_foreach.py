@@ -116,9 +116,9 @@ def test_foreach_splits_over_any_iterable_metaflow_accepts(lab, value, inputs):
 @pytest.mark.parametrize(
     "value, says",
     [
-        ("(n for n in range(3))", "iterator that can be read only once"),
-        ("{'a': 1}", "list(d.items())"),
-        ("42", "not iterable"),
+        ("(n for n in range(3))", "is an iterator (generator) that can be read only once"),
+        ("{'a': 1}", "is a mapping (dict)"),
+        ("42", "self.items (int) is not iterable"),
         ("''", "is empty"),
     ],
 )
