@@ -41,6 +41,7 @@ _EXPORTS = {
     "JSONType": "cafstore.runner.authoring.parameters",
     "IncludeFile": "cafstore.runner.authoring.parameters",
     "current": "cafstore.runner.authoring.current",
+    "project": "cafstore.runner.authoring.project",
     "merge_artifacts": "cafstore.runner.authoring.merge",
     # client
     "Metaflow": "cafstore.client",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, List, NoReturn, Optional
+from typing import Any, List, NoReturn, Optional, Tuple
 
 import click
 
@@ -18,6 +18,7 @@ from cafstore.cli import checks
 from cafstore.cli.config_options import config_options, keep_origin_configs, read_flow_configs
 from cafstore.exception import CafstoreError
 from cafstore.runner.authoring.parameters import IncludeFile, flow_parameters
+from cafstore.runner.authoring.project import has_project, resolve_project
 from cafstore.runner.reuse.hook import reuse_factory
 
 
@@ -28,6 +29,7 @@ class FlowState:
         self.flow_cls = flow_cls
         self.store_path = store_path
         self.namespace = namespace
+        self.project_options: Tuple[Optional[str], bool] = (None, False)  # --branch, --production (@project)
         self._graph: Any = None
 
     @property
@@ -103,9 +105,13 @@ def build_cli(flow_cls: type) -> click.Group:
     ) -> None:
         read_flow_configs(flow_cls, config_files, config_values)
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
+        state.project_options = (_ignored.get("project_branch"), bool(_ignored.get("project_production")))
         if ctx.invoked_subcommand is None:
             state.checked_graph()
             click.echo(ctx.get_help())
+
+    if has_project(flow_cls):
+        _add_project_options(group)
 
     @group.command(help="Run the flow.")
     @click.option(
@@ -171,7 +177,7 @@ def build_cli(flow_cls: type) -> click.Group:
         graph = state.checked_graph()
         values = {name[len("param__") :]: value for name, value in params.items()}
         by_name = {param.name: values.get(attr) for attr, param in flow_parameters(flow_cls)}
-        namespace, system_tags = state.namespace, []
+        namespace, system_tags = state.namespace, _project_tags(flow_cls, state, production)
         if production or authorize is not None or generate_new_token:
             from cafstore.client.production import resolve_production_namespace
             from cafstore.schema import current_user as username
@@ -180,7 +186,7 @@ def build_cli(flow_cls: type) -> click.Group:
                 state.store, flow_cls.__name__, username(), authorize, generate_new_token
             )
             click.echo(prod.message)
-            system_tags = [str(prod)]
+            system_tags.append(str(prod))
             namespace = str(prod) if namespace is None else namespace  # steps' client calls see production
         return run_flow(
             flow_cls,
@@ -260,6 +266,7 @@ def build_cli(flow_cls: type) -> click.Group:
             run_id_file,
             {},
             params=values,
+            extra_system_tags=_project_tags(flow_cls, state, False),
             origin_run_id=origin_run_id if origin_run_id is not None else first_origin_id(origin),
             resumed_from=int(origin["run_id"]),
             reuse=reuse_factory(flow_cls, graph, plan, use_cache, _say),
@@ -312,6 +319,38 @@ def _metaflow_top_options(command: Any) -> Any:
     for name in _IGNORED_TOP_OPTIONS:
         command = click.option(name, default=None, metavar="NAME", hidden=True, expose_value=False)(command)
     return click.option("--quiet/--not-quiet", default=False, hidden=True, expose_value=False)(command)
+
+
+def _add_project_options(group: click.Group) -> None:
+    """``--branch`` / ``--production``, top-level options of a ``@project`` flow only, as in Metaflow."""
+    group.params.append(
+        click.Option(
+            ["--branch", "project_branch"],
+            default=None,
+            metavar="NAME",
+            envvar=["CAFSTORE_BRANCH", "METAFLOW_BRANCH"],
+            help="The @project branch: test.NAME (prod.NAME with --production) [default: user.<you>].",
+        )
+    )
+    group.params.append(
+        click.Option(
+            ["--production", "project_production"],
+            is_flag=True,
+            default=False,
+            envvar=["CAFSTORE_PRODUCTION", "METAFLOW_PRODUCTION"],
+            help="Use the @project's production branch (prod, or prod.NAME with --branch).",
+        )
+    )
+
+
+def _project_tags(flow_cls: type, state: FlowState, production: bool) -> List[str]:
+    """The system tags of a ``@project`` flow's run (none for other flows); ``run --production`` also
+    selects the production branch."""
+    from cafstore.schema import current_user
+
+    branch, top_production = state.project_options
+    found = resolve_project(flow_cls, branch, top_production or production, current_user())
+    return found.tags if found is not None else []
 
 
 def _say(text: str) -> None:

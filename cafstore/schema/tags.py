@@ -12,7 +12,13 @@ from cafstore.exception import TaggingError
 # them would let anyone put a run into someone else's (or a production) namespace. A new kind of system
 # tag adds its prefix here, and user tags can then no longer take it.
 NAMESPACE_TAG_PREFIXES = ("user:", "production:")
-SYSTEM_TAG_PREFIXES = NAMESPACE_TAG_PREFIXES + ("runtime:", "python_version:", "cafstore_version:")
+SYSTEM_TAG_PREFIXES = NAMESPACE_TAG_PREFIXES + (
+    "runtime:",
+    "python_version:",
+    "cafstore_version:",
+    "project:",  # @project: the project and its branch
+    "project_branch:",
+)
 MAX_TAG_LENGTH = 500  # Metaflow's limit
 # Characters that print as nothing or move the text around them (controls, bidirectional overrides,
 # zero-width and other format characters, line separators, lone surrogates): two tags that print

@@ -12,6 +12,7 @@ read-only :class:`InputView` objects, each backed by one parent record.
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from cafstore.exception import ReadOnlyAttributeError, UnmergedArtifactError
@@ -29,6 +30,15 @@ def load_value(store: Any, oid: ObjectId, name: str, sizes: Optional[Dict[str, i
     return serialize.loads(view, name)
 
 
+def item_at(values: Any, index: int) -> Any:
+    """Item ``index`` of a foreach's values: by position, or by iterating for values that have no
+    ``[]`` (a set), as Metaflow finds a split's input."""
+    try:
+        return values[index]
+    except TypeError:
+        return next(islice(values, index, index + 1))
+
+
 class _ForeachFrames:
     """``self.input`` / ``self.index`` / ``foreach_stack()`` from a list of frames."""
 
@@ -41,7 +51,7 @@ class _ForeachFrames:
         key = str(frame["values"])
         if key not in self._values:
             self._values[key] = load_value(self.store, ObjectId(key), frame["var"])
-        return self._values[key][frame["index"]]
+        return item_at(self._values[key], frame["index"])
 
     @property
     def index(self) -> Optional[int]:
@@ -179,9 +189,11 @@ class InputView:
         return self.__dict__["_oid"]
 
     def _frames(self) -> _ForeachFrames:
-        if "_frames" not in self.__dict__:
-            self.__dict__["_frames"] = _ForeachFrames(self.__dict__["_store"], self.record.get("foreach_stack", []))
-        return self.__dict__["_frames"]
+        # Kept under another name than the method's: an instance attribute would hide the method.
+        if "_frames_cache" not in self.__dict__:
+            frames = _ForeachFrames(self.__dict__["_store"], self.record.get("foreach_stack", []))
+            self.__dict__["_frames_cache"] = frames
+        return self.__dict__["_frames_cache"]
 
     @property
     def index(self) -> Optional[int]:

@@ -34,6 +34,7 @@ def step(func: Callable) -> Callable:
     if not callable(func):
         raise FlowError(f"@step decorates a method (def name(self): ...), not a {type(func).__name__}.")
     setattr(func, STEP_MARKER, True)
+    func.name = func.__name__  # type: ignore[attr-defined]  # Metaflow's: iterating a flow gives steps with .name
     return func
 
 

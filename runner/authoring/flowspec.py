@@ -17,7 +17,7 @@ from cafstore.runner.authoring.parameters import Parameter
 
 _MISSING: Any = object()
 #: Attributes every flow has; a step cannot assign them.
-RESERVED = frozenset({"next", "input", "index", "foreach_stack", "merge_artifacts"})
+RESERVED = frozenset({"next", "input", "index", "foreach_stack", "merge_artifacts", "script_name"})
 
 # True only inside ``loading_for_task()``.
 _loading_for_task = False
@@ -41,8 +41,19 @@ def loading_for_task() -> Iterator[None]:
         _loading_for_task = previous
 
 
+class _ClassGraph:
+    """``MyFlow._graph`` / ``self._graph``: the flow's graph (Metaflow's private name, which tools read)."""
+
+    def __get__(self, obj: Any, owner: type) -> Any:
+        from cafstore.runner.graph import graph_from_class
+
+        return graph_from_class(owner)
+
+
 class FlowSpec:
     """Base class of flows: subclass it, add ``@step`` methods, call ``MyFlow()`` under ``__main__``."""
+
+    _graph = _ClassGraph()
 
     def __init__(self, use_cli: bool = True) -> None:
         if not use_cli or _loading_for_task:
@@ -53,21 +64,20 @@ class FlowSpec:
         main(type(self))
 
     def __iter__(self) -> Iterator[Any]:
-        """The flow's steps (graph nodes with ``.name``), in run order, as Metaflow's legacy iteration gives."""
-        return iter(self._graph.sorted_nodes())
-
-    @property
-    def _graph(self) -> Any:
-        """The flow's graph (nodes with ``type``, ``in_funcs``, ``out_funcs``), as Metaflow's ``flow._graph``."""
+        """The flow's step functions (each with ``.name``), in graph order, as Metaflow's legacy iteration gives."""
         from cafstore.runner.graph import graph_from_class
 
-        return graph_from_class(type(self))
+        cls = type(self)
+        return iter([getattr(cls, node.name) for node in graph_from_class(cls).sorted_nodes()])
 
     @property
-    def _current_step(self) -> Optional[str]:
-        """The step this task runs (Metaflow's private ``_current_step``, read by some flows); None outside a run."""
-        state = self.__dict__.get("_cafstore_state")
-        return state.step if state is not None else None
+    def script_name(self) -> str:
+        """The base name of the file that defines the flow (Metaflow's legacy property; ``current`` is preferred)."""
+        import inspect
+        import os
+
+        path = inspect.getfile(type(self))
+        return os.path.basename(path[:-1] if path.endswith(".pyc") else path)
 
     # -- graph transitions -------------------------------------------------
     def next(self, *steps: Any, foreach: Optional[str] = None, condition: Optional[str] = None) -> None:
@@ -105,6 +115,12 @@ class FlowSpec:
                 f"artifact as a string, e.g. foreach='items', not {foreach!r}."
             )
         state.transition = (names, foreach)
+
+    @property
+    def _current_step(self) -> Optional[str]:
+        """The step running now (Metaflow's private name for it, which some flows read); None outside a task."""
+        state = self.__dict__.get("_cafstore_state")
+        return state.step if state is not None else None
 
     # -- foreach -------------------------------------------------------------
     @property

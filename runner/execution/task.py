@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Tuple
 
 import cafstore
@@ -25,12 +24,16 @@ from cafstore import schema
 from cafstore.exception import CafstoreError, ForeachError, RunClosed, TaskTimeout, TransitionError
 from cafstore.runner.authoring.artifacts import Inputs, InputView, TaskState
 from cafstore.runner.authoring.configs import configure_from_artifacts
+from cafstore.runner.authoring.constants import constant_ids
 from cafstore.runner.authoring.current import bind_current, clear_current
 from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
+from cafstore.runner.authoring.project import project_fields
 from cafstore.runner.authoring.user_decorators import call_wrapped, user_decorators
 from cafstore.runner.execution import logs
+from cafstore.runner.execution.foreach import count_splits
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.runner.execution.switch import chosen_step
+from cafstore.schema.tags import system_tag_prefix
 from cafstore.store import ObjectId, Store, serialize
 from cafstore.store.objectid import hash_pieces
 
@@ -178,6 +181,7 @@ def _build(spec: TaskSpec, flow_cls: type, store: Store) -> Tuple[Any, TaskState
         ids.update(params)
     else:
         ids = dict(params)
+    ids.update(constant_ids(store, flow_cls, spec.parents, spec.is_join))
     state = TaskState(
         store, spec.flow_name, spec.step, ids, list(params), spec.foreach_stack, spec.is_join, spec.parents, inputs
     )
@@ -197,7 +201,10 @@ def _set_current(spec: TaskSpec, flow_cls: type) -> None:
         username=spec.user,
         retry_count=spec.attempt,
         parameter_names=list(spec.params),
-        tags=sorted(spec.tags),
+        tags={tag for tag in spec.tags if system_tag_prefix(tag) is None},  # Metaflow: user tags only
+        project=project_fields(spec.flow_name, spec.tags),
+        flow_class=flow_cls,
+        store_path=spec.store_path,
     )
 
 
@@ -285,22 +292,7 @@ def _check_transition(flow: Any, state: TaskState, spec: TaskSpec) -> Tuple[Opti
             f"self.next(..., foreach={var!r}) in step {spec.step!r}: there is no artifact "
             f"self.{var} to iterate over. Assign the list first, e.g. self.{var} = [...]."
         ) from exc
-    if (
-        isinstance(items, (str, bytes, bytearray, Mapping))
-        or not hasattr(items, "__len__")
-        or not hasattr(items, "__getitem__")
-    ):
-        raise ForeachError(
-            f"self.next(..., foreach={var!r}) in step {spec.step!r}: self.{var} is a "
-            f"{type(items).__module__}.{type(items).__qualname__}, not a list. A foreach runs one task per "
-            f"item of a list (or tuple); convert it, e.g. self.{var} = list(...)."
-        )
-    if len(items) == 0:
-        raise ForeachError(
-            f"self.next(..., foreach={var!r}) in step {spec.step!r}: self.{var} is empty, "
-            "so there would be no task to run and nothing to join."
-        )
-    return len(items), var
+    return count_splits(items, var, spec.step), var
 
 
 # -- storing what it made -----------------------------------------------------------

@@ -111,7 +111,7 @@ SHAPES: Dict[str, Shape] = {
     "nested_foreach": Shape(
         "nested_foreach",
         {
-            "start": Node("foreach", ("outer",), foreach_var="xs", foreach_value="['a', 'b']"),
+            "start": Node("foreach", ("outer",), foreach_var="xs", foreach_value="'ab'"),
             "outer": Node("foreach", ("inner",), inner=True, foreach_var="ys", foreach_value="(1, 2)"),
             "inner": _linear("inner_join", inner=True),
             "inner_join": _linear("outer_join", join=True, inner=True),

@@ -30,6 +30,15 @@ CURRENT_API = {
     "pathspec",
     "is_running_flow",
     "get",
+    "task",
+    "run",
+    "graph",
+    "project_name",
+    "branch_name",
+    "project_flow_name",
+    "is_production",
+    "is_user_branch",
+    "card",
 }
 
 TASK = dict(
@@ -42,7 +51,7 @@ TASK = dict(
     username="me",
     retry_count=1,
     parameter_names=["alpha"],
-    tags=["a", "b"],
+    tags={"a", "b"},
 )
 
 
@@ -63,8 +72,9 @@ def test_users_see_only_metaflows_current_api():
 def test_bind_current_describes_the_task_and_clear_current_forgets_it(bound):
     assert current.is_running_flow is True
     assert current.pathspec == "HelloFlow/7/start/3"
-    assert (current.retry_count, current.username, current.tags) == (1, "me", ["a", "b"])
-    assert current.get("origin_run_id", "none") == "none" and "task_id" in current
+    assert (current.retry_count, current.username, current.tags) == (1, "me", {"a", "b"})
+    assert current.get("origin_run_id", "none") is None and "task_id" in current  # Metaflow: getattr
+    assert current.get("project_name", "none") == "none"  # no @project: the attribute is missing
     assert repr(current) == "current(HelloFlow/7/start/3, attempt 1)"
     clear_current()
     assert current.is_running_flow is False and current.pathspec is None
@@ -129,3 +139,28 @@ def test_loading_for_task_ends_even_when_the_import_fails(monkeypatch):
             1 / 0
     with pytest.raises(SystemExit):
         _Flow()
+
+
+class _Legacy(FlowSpec):
+    size = 3
+
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+def test_a_flow_built_without_its_command_line_offers_metaflows_legacy_api():
+    flow = _Legacy(use_cli=False)
+    assert flow.name == "_Legacy" and flow.script_name == "test_authoring_seams.py"
+    steps = list(flow)
+    assert [s.name for s in steps] == ["start", "end"] and steps[0] is _Legacy.start
+    assert (
+        [node.name for node in flow._graph.sorted_nodes()]
+        == ["start", "end"]
+        == [n.name for n in _Legacy._graph.sorted_nodes()]
+    )
+    assert flow._current_step is None

@@ -17,7 +17,8 @@ def test_linear_flow_passes_artifacts_and_drops_private_and_deleted(store):
     assert "count 2 False False" in done.stdout
     view = Stored(store)
     start, middle, end = (view.task("LinearFlow", s) for s in ("start", "middle", "end"))
-    assert view.data(start) == {"count": 1, "doomed": "gone soon"}
+    # with the class constant GREETING and the flow's name, which every task stores (as Metaflow does)
+    assert view.data(start) == {"count": 1, "doomed": "gone soon", "GREETING": "hi", "name": "LinearFlow"}
     assert "doomed" not in middle["artifacts"] and "_scratch" not in middle["artifacts"]
     assert sorted(middle["new_artifacts"]) == ["count", "words"]
     # an inherited list changed in place, never reassigned, is stored again
@@ -41,7 +42,7 @@ def test_branches_keep_split_order_and_name_access(store):
     join = view.task("BranchFlow", "join")
     assert len(join["parents"]) == 3
     # after a join only what it assigned (plus parameters) goes on
-    assert sorted(join["artifacts"]) == ["by_name", "first", "n", "order", "shared"]
+    assert sorted(join["artifacts"]) == ["by_name", "first", "n", "name", "order", "shared"]
     view.close()
 
 

@@ -504,7 +504,7 @@ CASES = {
             + LINEAR_END
         ),
         [],
-        ["self.things is a builtins.dict, not a list"],
+        ["self.things is a mapping (dict)", "list(d.items())"],
     ),
     "foreach over an int": (
         flow(
@@ -523,7 +523,7 @@ CASES = {
             + LINEAR_END
         ),
         [],
-        ["self.things is a builtins.int"],
+        ["self.things (int) is not iterable"],
     ),
     "foreach over an empty list": (
         flow(

@@ -88,7 +88,7 @@ def test_runner_config():
 def test_current_outside_a_run():
     assert current.is_running_flow is False
     assert current.pathspec is None and current.flow_name is None and current.run_id is None
-    assert current.get("task_id", "none") == "none" and "step_name" not in current
+    assert current.get("task_id", "none") is None and "step_name" not in current
 
 
 def test_decorators_stack_in_any_order():

@@ -1,4 +1,5 @@
-"""A three-step flow for the tag and command-line tests: ``start`` stores nothing, ``mid`` stores ``x``."""
+"""A three-step flow for the tag and command-line tests: ``start`` stores nothing (it drops the ``name``
+artifact every task starts with), ``mid`` stores ``x``."""
 
 import sys
 
@@ -10,6 +11,7 @@ class TinyFlow(FlowSpec):
     def start(self):
         print("out from start")
         print("err from start", file=sys.stderr)
+        del self.name
         self.next(self.mid)
 
     @step
