@@ -4,13 +4,18 @@ and a clear error for values a foreach cannot split over."""
 from __future__ import annotations
 
 import pytest
-from shapes import SHAPE_NAMES, render_flow
+from shapes import SHAPE_NAMES, SHAPES, render_flow
 
-# How many foreach splits enclose each step of the shapes that have any.
-DEPTHS = {
-    "foreach": {"start": 0, "body": 1, "join": 0, "end": 0},
-    "nested_foreach": {"start": 0, "outer": 1, "inner": 2, "inner_join": 1, "outer_join": 0, "end": 0},
-}
+# How many foreach splits enclose each step: one for a step inside a foreach,
+# except where foreaches nest.
+NESTED_DEPTHS = {"start": 0, "outer": 1, "inner": 2, "inner_join": 1, "outer_join": 0, "end": 0}
+
+
+def depth(shape: str, step: str) -> int:
+    if shape == "nested_foreach":
+        return NESTED_DEPTHS[step]
+    return 1 if SHAPES[shape].nodes[step].inner else 0
+
 
 STACK_CHECK = """
 stack = self.foreach_stack()
@@ -27,7 +32,7 @@ def test_index_and_input_agree_with_the_foreach_stack_in_every_step(lab, shape):
     lab.run(render_flow(shape, {"all": STACK_CHECK}))
     for step in lab.latest():
         for task in step:
-            assert task["depth"].data == DEPTHS.get(shape, {}).get(step.id, 0), (step.id, task["stack"].data)
+            assert task["depth"].data == depth(shape, step.id), (step.id, task["stack"].data)
 
 
 def test_a_string_splits_into_its_characters_in_a_nested_foreach(lab):
