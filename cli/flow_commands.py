@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, List, NoReturn, Optional
+from typing import Any, List, NoReturn, Optional, Tuple
 
 import click
 
@@ -85,11 +85,27 @@ def build_cli(flow_cls: type) -> click.Group:
         default=None,
         help="Namespace for client calls made by the steps (empty: the global namespace).",
     )
+    @click.option(
+        "--with",
+        "with_specs",
+        multiple=True,
+        metavar="DECORATOR[:OPTION=VALUE,...]",
+        help="Add a step decorator to every step that lacks it, e.g. --with retry:times=3 (repeatable).",
+    )
     @_metaflow_top_options
     @click.pass_context
     def group(
-        ctx: click.Context, pylint: bool, store_path: Optional[str], namespace: Optional[str], **_ignored: Any
+        ctx: click.Context,
+        pylint: bool,
+        store_path: Optional[str],
+        namespace: Optional[str],
+        with_specs: Tuple[str, ...],
+        **_ignored: Any,
     ) -> None:
+        if with_specs:
+            from cafstore.runner.authoring.with_option import apply_specs
+
+            apply_specs(flow_cls, list(with_specs))
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         if ctx.invoked_subcommand is None:
             state.checked_graph()
