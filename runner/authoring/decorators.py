@@ -64,8 +64,9 @@ class StepOptions:
     @property
     def max_attempts(self) -> int:
         """Every attempt the scheduler may start: with ``@catch``, fallback attempts follow the
-        last one whose process died (as Metaflow's runtime does), so the run can go on."""
-        return self.attempts + (CATCH_FALLBACK_ATTEMPTS if self.catch else 0)
+        last one whose process died (as Metaflow's runtime does), so the run can go on; never more
+        than Metaflow's limit of attempts."""
+        return min(MAX_ATTEMPTS, self.attempts + (CATCH_FALLBACK_ATTEMPTS if self.catch else 0))
 
     def is_fallback(self, attempt: int) -> bool:
         """Whether attempt number ``attempt`` (0-based) runs @catch's fallback instead of the step."""
