@@ -419,15 +419,16 @@ class MetaflowExceptionWrapper(Exception):
     def __getstate__(self) -> Dict[str, Any]:
         return self.__dict__
 
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__dict__ = state
+    def __setstate__(self, state: Optional[Dict[str, Any]]) -> None:
+        self.__dict__ = dict(state or {})
 
     def __repr__(self) -> str:
         return str(self)
 
     def __str__(self) -> str:
-        if getattr(self, "stacktrace", None):
-            return self.stacktrace
+        stacktrace = getattr(self, "stacktrace", None)
+        if stacktrace:
+            return str(stacktrace)
         return f"[no stacktrace]\n{getattr(self, 'type', '')}: {getattr(self, 'exception', '')}"
 
     def __eq__(self, other: object) -> bool:
