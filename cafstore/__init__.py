@@ -56,6 +56,18 @@ _EXPORTS = {
     # errors
     "CafstoreError": "cafstore.exception",
     "MetaflowException": "cafstore.exception",
+    "MetaflowExceptionWrapper": "cafstore.exception",
+    "ExternalCommandFailed": "cafstore.exception",
+    "TimeoutException": "cafstore.exception",
+    "FailureHandledByCatch": "cafstore.exception",
+    "MetaflowNotFound": "cafstore.exception",
+    "MetaflowNamespaceMismatch": "cafstore.exception",
+    "MetaflowInvalidPathspec": "cafstore.exception",
+    "MetaflowInternalError": "cafstore.exception",
+    "MetaflowTaggingError": "cafstore.exception",
+    "MetaflowDataMissing": "cafstore.exception",
+    "MissingInMergeArtifactsException": "cafstore.exception",
+    "UnhandledInMergeArtifactsException": "cafstore.exception",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

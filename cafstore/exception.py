@@ -36,6 +36,10 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── ForeachError              foreach over a non-list, or wider than allowed
     │   ├── TaskFailed                a step raised (after its retries)
     │   ├── TaskTimeout               a step ran past its @timeout
+    │   │   └── TimeoutException      what @timeout raises inside the step (Metaflow's name)
+    │   ├── FailureHandledByCatch     @catch's fallback attempt after the task's process kept dying
+    │   ├── ExternalCommandFailed     a command a step ran failed (Metaflow's class, for flows that raise it)
+    │   ├── InvalidDecoratorAttribute a decorator option that does not exist or has a bad value
     │   ├── RunClosed                 a task's run ended, crashed or was removed before the task committed
     │   └── ResumeError               resume cannot reuse the origin run
     └── ClientError                   reading past runs
@@ -43,6 +47,9 @@ layer that raises them, and a wrapped low-level failure keeps its cause
         ├── NamespaceMismatch (alias: MetaflowNamespaceMismatch)
         ├── TaggingError (alias: TaggingException)  a bad tag, or removing a system tag
         └── ProductionTokenError (alias: IncorrectProductionToken)  not authorized for a production namespace
+
+``MetaflowExceptionWrapper`` (not a ``CafstoreError``) is the picklable record of
+a caught exception that ``@catch(var=...)`` stores and ``Task.exception`` shows.
 
 ``DamagedRefWarning`` (a ``UserWarning``, not an error) is what the client
 warns with when it skips a damaged run ref while listing runs.
@@ -53,7 +60,9 @@ working after changing only the import line.
 
 from __future__ import annotations
 
-from typing import Iterable
+import sys
+import traceback
+from typing import Any, Dict, Iterable, Optional
 
 
 class CafstoreError(Exception):
@@ -283,6 +292,48 @@ class TaskTimeout(FlowError):
     headline = "task timed out"
 
 
+class TimeoutException(TaskTimeout):
+    """Raised inside a step when its ``@timeout`` expires (so ``@retry`` and ``@catch`` see it)."""
+
+    headline = "@timeout"
+    metaflow_path = "metaflow.plugins.timeout_decorator.TimeoutException"
+
+
+class FailureHandledByCatch(FlowError):
+    """What ``@catch`` stores when the step's code raised nothing: its process kept dying
+    (killed, a segfault, ``os._exit``, out of memory), so a fallback attempt stood in for it."""
+
+    headline = "Task execution failed but @catch handled it"
+    metaflow_path = "metaflow.plugins.catch_decorator.FailureHandledByCatch"
+
+    def __init__(self, retry_count: int) -> None:
+        super().__init__(
+            f"Task execution kept failing over {retry_count} attempts. Your code did not raise an "
+            "exception. Something in the execution environment caused the failure."
+        )
+        self.retry_count = retry_count
+
+    def __reduce__(self) -> Any:
+        return FailureHandledByCatch, (self.retry_count,)
+
+
+class ExternalCommandFailed(FlowError):
+    """Metaflow's error for a failed external command; flows raise and catch it by this name."""
+
+    headline = "External command failed"
+    metaflow_path = "metaflow.exception.ExternalCommandFailed"
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+
+    def __reduce__(self) -> Any:
+        return ExternalCommandFailed, (self.message,)
+
+
+class InvalidDecoratorAttribute(FlowError):
+    headline = "Unknown decorator attribute"
+
+
 class ResumeError(FlowError):
     headline = "cannot resume"
 
@@ -317,11 +368,96 @@ class ProductionTokenError(ClientError):
     headline = "not authorized for production"
 
 
+class MetaflowInvalidPathspec(ClientError, ValueError):
+    headline = "Invalid pathspec"
+
+
+class MetaflowDataMissing(ClientError):
+    headline = "Data missing"
+
+
+class MetaflowInternalError(CafstoreError):
+    headline = "Internal error"
+
+
 # Metaflow's names for the errors its users catch.
 MetaflowException = CafstoreError
 MetaflowNamespaceMismatch = NamespaceMismatch
 MetaflowNotFound = NotFound
 TaggingException = TaggingError
+MetaflowTaggingError = TaggingError
 IncorrectProductionToken = ProductionTokenError
+CommandException = CommandLineError
 
-__all__ = [name for name in dir() if name[0].isupper()]
+
+# --- the record of a caught exception -----------------------------------------
+def exception_type_name(exc: BaseException) -> str:
+    """``module.Class`` of an exception, as Metaflow spells it (``builtins.KeyError`` stays so).
+
+    The classes above that carry Metaflow's names report Metaflow's own path
+    (``metaflow_path``, looked up on the class itself, never inherited), so a
+    ported check like ``ex.type == "metaflow.exception.ExternalCommandFailed"``
+    holds; a user's subclass of them reports its own module.
+    """
+    cls = type(exc)
+    return cls.__dict__.get("metaflow_path") or f"{cls.__module__}.{cls.__name__}"
+
+
+class MetaflowExceptionWrapper(Exception):
+    """A caught exception as plain, picklable data: ``type``, ``exception`` (its message), ``stacktrace``.
+
+    The exception object itself may not unpickle where the artifact is read
+    (a class from the flow's file, an ``__init__`` with extra arguments), so
+    only text is kept. ``str()`` is the traceback, as Metaflow's wrapper prints it.
+    """
+
+    def __init__(self, exc: Optional[BaseException] = None, stacktrace: Optional[str] = None) -> None:
+        super().__init__()
+        if exc is not None:
+            self.exception = str(exc)
+            self.type = exception_type_name(exc)
+            if stacktrace is None and sys.exc_info()[0] is not None:
+                stacktrace = traceback.format_exc()
+            self.stacktrace = stacktrace
+
+    @classmethod
+    def from_fields(cls, type_name: str, message: str, stacktrace: Optional[str]) -> "MetaflowExceptionWrapper":
+        """The wrapper of an exception known only by its recorded fields (e.g. from another process)."""
+        wrapper = cls()
+        wrapper.type, wrapper.exception, wrapper.stacktrace = type_name, message, stacktrace or None
+        return wrapper
+
+    def __reduce__(self) -> Any:
+        return MetaflowExceptionWrapper, (), self.__dict__
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return self.__dict__
+
+    def __setstate__(self, state: Optional[Dict[str, Any]]) -> None:
+        self.__dict__ = dict(state or {})
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __str__(self) -> str:
+        stacktrace = getattr(self, "stacktrace", None)
+        if stacktrace:
+            return str(stacktrace)
+        return f"[no stacktrace]\n{getattr(self, 'type', '')}: {getattr(self, 'exception', '')}"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MetaflowExceptionWrapper):
+            return NotImplemented
+        return (getattr(self, "type", None), getattr(self, "exception", None)) == (
+            getattr(other, "type", None),
+            getattr(other, "exception", None),
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+__all__ = [
+    name
+    for name, value in list(globals().items())
+    if name[0].isupper() and getattr(value, "__module__", "") == __name__
+]

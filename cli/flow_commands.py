@@ -91,6 +91,13 @@ def build_cli(flow_cls: type) -> click.Group:
         default=None,
         help="Namespace for client calls made by the steps (empty: the global namespace).",
     )
+    @click.option(
+        "--with",
+        "with_specs",
+        multiple=True,
+        metavar="DECORATOR[:OPTION=VALUE,...]",
+        help="Add a step decorator to every step that lacks it, e.g. --with retry:times=3 (repeatable).",
+    )
     @_metaflow_top_options
     @config_options
     @click.pass_context
@@ -101,9 +108,14 @@ def build_cli(flow_cls: type) -> click.Group:
         namespace: Optional[str],
         config_files: Any = (),
         config_values: Any = (),
+        with_specs: Tuple[str, ...] = (),
         **_ignored: Any,
     ) -> None:
         read_flow_configs(flow_cls, config_files, config_values)
+        if with_specs:
+            from cafstore.runner.authoring.with_option import apply_specs
+
+            apply_specs(flow_cls, list(with_specs))
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         state.project_options = (_ignored.get("project_branch"), bool(_ignored.get("project_production")))
         if ctx.invoked_subcommand is None:

@@ -19,7 +19,13 @@ from typing import Any, Callable, Dict, List, Optional
 
 from cafstore.exception import FlowError
 
+#: Metaflow's limit on a task's attempts: the first, its retries and @catch's fallback.
+MAX_ATTEMPTS = 6
+#: Extra attempts @catch adds when a task's process keeps dying (Metaflow's NUM_FALLBACK_RETRIES).
+CATCH_FALLBACK_ATTEMPTS = 3
+
 _OPTIONS = "_cafstore_options"
+_APPLIED = "_cafstore_decorators"  # the names of the decorators a step carries
 _ERRORS = "_cafstore_option_errors"
 _DEFERRED_ATTR = "_cafstore_deferred"
 #: Functions with options that wait for the configurations (resolve_deferred applies them).
@@ -53,12 +59,25 @@ class StepOptions:
     catch_var: Optional[str] = None
     print_exception: bool = True
     timeout: float = 0.0  # seconds; 0 means none
+    timeout_given: tuple = (0, 0, 0)  # (hours, minutes, seconds) as written, for the timeout's message
     cache: bool = False
     environment: Dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def attempts(self) -> int:
+        """Attempts that run the step's code: the first and its ``@retry`` retries."""
         return self.retries + 1
+
+    @property
+    def max_attempts(self) -> int:
+        """Every attempt the scheduler may start: with ``@catch``, fallback attempts follow the
+        last one whose process died (as Metaflow's runtime does), so the run can go on; never more
+        than Metaflow's limit of attempts."""
+        return min(MAX_ATTEMPTS, self.attempts + (CATCH_FALLBACK_ATTEMPTS if self.catch else 0))
+
+    def is_fallback(self, attempt: int) -> bool:
+        """Whether attempt number ``attempt`` (0-based) runs @catch's fallback instead of the step."""
+        return self.catch and attempt > self.retries
 
 
 def _options(func: Callable) -> Dict[str, Any]:
@@ -81,6 +100,30 @@ def _number(value: Any, minimum: float = 0.0) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= minimum
 
 
+def _whole(value: Any) -> Any:
+    """A whole number given as text (``--with retry:times=2``) as an int; anything else unchanged."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return value
+
+
+def _real(value: Any) -> Any:
+    """A number given as text as a float; anything else unchanged."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _flag(value: Any) -> Any:
+    """``True``/``False`` given as text (``--with catch:print_exception=False``) as a bool."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+        return value.strip().lower() in ("true", "1", "yes")
+    return value
+
+
 def _decorator(
     name: str,
     apply: Callable[[Callable, Dict[str, Any]], None],
@@ -91,6 +134,7 @@ def _decorator(
     """Support both ``@name`` and ``@name(...)``."""
 
     def wrap(target: Callable) -> Callable:
+        setattr(target, _APPLIED, applied(target) | {name})
         from cafstore.runner.authoring import config_values
 
         if any(k.startswith(config_values.UNPACK_KEY) for k in kwargs) or config_values.is_delayed(kwargs):
@@ -156,16 +200,25 @@ def retry(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
     """``@retry(times=3, minutes_between_retries=2)``: run a failing step again.
 
     Each attempt is a fresh task process (so a crash or a timeout is retried
-    too); only the last attempt's artifacts are kept.  ``minutes_between_retries=0``
-    retries at once.
+    too); only the last attempt's artifacts are kept.  Metaflow's local runtime
+    retries at once whatever the delay says; here a delay given explicitly is
+    honoured and the default (Metaflow's 2 minutes, meant for remote schedulers)
+    is not, so a ported flow that leaves it out behaves as it did locally.
     """
 
     def apply(target: Callable, opts: Dict[str, Any]) -> None:
-        times = opts.get("times", 3)
-        minutes = opts.get("minutes_between_retries", 2)
+        times = _whole(opts.get("times", 3))
+        minutes = _real(opts.get("minutes_between_retries", 0))
         if not isinstance(times, int) or isinstance(times, bool) or times < 0:
             _complain(target, f"@retry(times={times!r}): times must be a whole number of at least 0.")
             times = 0
+        elif times + 2 > MAX_ATTEMPTS:
+            _complain(
+                target,
+                f"@retry(times={times}): the maximum number of retries is @retry(times={MAX_ATTEMPTS - 2}) "
+                f"(a task has at most {MAX_ATTEMPTS} attempts, counting the first and @catch's fallback).",
+            )
+            times = MAX_ATTEMPTS - 2
         if not _number(minutes):
             _complain(target, f"@retry(minutes_between_retries={minutes!r}) must be a number of at least 0.")
             minutes = 0
@@ -177,9 +230,11 @@ def retry(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
 def catch(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
     """``@catch(var='error', print_exception=True)``: let the flow go on when the step fails.
 
-    After the last attempt fails, the task succeeds with the artifacts it
-    started with; the exception (a :class:`CaughtException`) is stored in
-    ``var`` if given.
+    When the step raises on its last attempt, the task succeeds with the
+    artifacts the step had set before the exception, and the exception (a
+    :class:`~cafstore.exception.MetaflowExceptionWrapper`) is stored in ``var``
+    (None when the step succeeds). When the task's process dies instead, a
+    fallback attempt stores :class:`~cafstore.exception.FailureHandledByCatch`.
     """
 
     def apply(target: Callable, opts: Dict[str, Any]) -> None:
@@ -187,7 +242,9 @@ def catch(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
         if var is not None and (not isinstance(var, str) or not var.isidentifier() or var.startswith("_")):
             _complain(target, f"@catch(var={var!r}): var must name an artifact, like var='error'.")
             var = None
-        _options(target).update(catch=True, catch_var=var, print_exception=bool(opts.get("print_exception", True)))
+        _options(target).update(
+            catch=True, catch_var=var, print_exception=bool(_flag(opts.get("print_exception", True)))
+        )
 
     return _decorator("catch", apply, func, kwargs, ["var", "print_exception"])
 
@@ -198,14 +255,16 @@ def timeout(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
     def apply(target: Callable, opts: Dict[str, Any]) -> None:
         total = 0.0
         for unit, factor in (("seconds", 1), ("minutes", 60), ("hours", 3600)):
-            value = opts.get(unit, 0)
+            value = _real(opts.get(unit, 0))
             if not _number(value):
                 _complain(target, f"@timeout({unit}={value!r}): {unit} must be a number of at least 0.")
                 continue
             total += value * factor
         if total <= 0 and not getattr(target, _ERRORS, None):
             _complain(target, "@timeout needs a positive duration, e.g. @timeout(seconds=30).")
-        _options(target)["timeout"] = total
+        _options(target).update(
+            timeout=total, timeout_given=tuple(_real(opts.get(unit, 0)) for unit in ("hours", "minutes", "seconds"))
+        )
 
     return _decorator("timeout", apply, func, kwargs, ["seconds", "minutes", "hours"])
 
@@ -262,43 +321,30 @@ def parallel(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
     return _decorator("parallel", apply, func, kwargs, [])
 
 
+def applied(func: Callable) -> frozenset:
+    """The names of the step decorators on ``func`` (``--with`` skips the ones it already has)."""
+    return frozenset(getattr(func, _APPLIED, ()))
+
+
 def step_options(func: Callable) -> StepOptions:
     """The options the decorators of ``func`` recorded."""
     return StepOptions(**getattr(func, _OPTIONS, {}))
 
 
-class CaughtException:
-    """What ``@catch(var=...)`` stores: the failed attempt's exception, as text.
-
-    The exception object itself may not be picklable (or importable where the
-    artifact is read), so its type, message and traceback are kept as strings.
-    """
-
-    def __init__(self, type: str, message: str, traceback: str) -> None:
-        self.type = type
-        self.message = message
-        self.traceback = traceback
-
-    @property
-    def exception(self) -> str:  # Metaflow's wrapper spells the message so
-        return self.message
-
-    def __str__(self) -> str:
-        return f"{self.type}: {self.message}"
-
-    def __repr__(self) -> str:
-        return f"CaughtException({self.type}: {self.message!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, CaughtException) and (self.type, self.message) == (other.type, other.message)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
 def check_options(flow_cls: type, graph: Any) -> None:
-    """Raise FlowError for the first bad decorator option of any step (file:line and step)."""
+    """Raise FlowError for the first bad decorator option of any step (file:line and step).
+
+    ``@catch`` on a foreach split is refused here, before anything runs, as
+    Metaflow does: a caught split would have no list of items to split over.
+    """
     for node in graph:
         func = getattr(flow_cls, node.name, None)
         errors = getattr(func, _ERRORS, None)
         if errors:
             raise FlowError(f"{node.file}:{node.lineno}: step {node.name!r}: {errors[0]}")
+        if func is not None and node.type == "foreach" and step_options(func).catch:
+            raise FlowError(
+                f"{node.file}:{node.lineno}: step {node.name!r}: @catch is not supported on a foreach split "
+                "step (a caught split would have no list of items to split over). Move the risky code to "
+                "a step before the split, or catch the exception inside the step."
+            )

@@ -96,6 +96,38 @@ class Channels:
         self.out_read = self.out_write = self.err_read = self.err_write = self.journal = -1
 
 
+def crash_note(error: Dict[str, Any]) -> bytes:
+    """The stamped stderr line that says what ended a task whose process died without a result.
+
+    Metaflow's runtime adds "Task failed with a segmentation fault." to such a
+    task's stderr; this says the same, and names any other signal or the exit
+    status, so ``logs`` alone tells why the task's output stops where it does.
+    """
+    if not error.get("lost"):
+        return b""
+    sig, code = error.get("signal"), error.get("exit_code")
+    if sig is not None:
+        name = _signal_name(int(sig))
+        if name == "SIGSEGV":
+            text = f"Task failed with a segmentation fault (killed by signal {sig}, {name})."
+        else:
+            text = f"Task failed: its process was killed by signal {sig} ({name})."
+    elif code is not None:
+        text = f"Task failed: its process exited with status {code} without reporting a result."
+    else:
+        text = f"Task failed: {error.get('message') or 'its process died without reporting a result'}"
+    return f"{utc_stamp(time.time())} {text}\n".encode("utf-8", "replace")
+
+
+def _signal_name(sig: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
 def _memory_file() -> int:
     """A file descriptor of an anonymous file: in memory where the system offers it (Linux memfd)."""
     if hasattr(os, "memfd_create"):

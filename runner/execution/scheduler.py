@@ -27,10 +27,11 @@ import time
 from typing import Any, Callable, Deque, Dict, List, Optional, TextIO, Tuple
 
 from cafstore.runner.authoring.decorators import StepOptions, step_options
+from cafstore.runner.authoring.with_option import applied_specs
 from cafstore.runner.execution import switch
 from cafstore.runner.execution.config import RunnerConfig
 from cafstore.runner.execution.executors.base import Executor
-from cafstore.runner.execution.logs import local_stamp
+from cafstore.runner.execution.logs import crash_note, local_stamp
 from cafstore.runner.execution.runs import RunInfo, record_lost_task
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
@@ -74,6 +75,7 @@ class Scheduler:
         self.graph, self.ctx, self.store, self.executor, self.config = graph, ctx, store, executor, config
         self.reuse = reuse
         self.out, self.err = out, err
+        self.with_decorators = applied_specs(flow_cls)  # task processes that import the flow anew redo them
         self.options: Dict[str, StepOptions] = {n.name: step_options(getattr(flow_cls, n.name)) for n in graph}
         self.ready: Deque[TaskSpec] = collections.deque()
         self.timers: List[Tuple[float, int, TaskSpec]] = []
@@ -133,10 +135,13 @@ class Scheduler:
                     self._handle(reused, announce=False)
                     continue
             options = self.options[spec.step]
-            self._say(
-                f"[{spec.pathspec}] Task is starting"
-                + (f" (attempt {spec.attempt + 1} of {spec.max_attempts})." if spec.attempt else ".")
-            )
+            if options.is_fallback(spec.attempt):
+                self._say(f"[{spec.pathspec}] Task fallback is starting to handle the failure (@catch).")
+            else:
+                self._say(
+                    f"[{spec.pathspec}] Task is starting"
+                    + (f" (attempt {spec.attempt + 1} of {options.attempts})." if spec.attempt else ".")
+                )
             hard_limit = options.timeout + self.config.kill_grace if options.timeout else None
             started = time.perf_counter()
             self.executor.submit(spec, timeout=hard_limit)
@@ -157,13 +162,22 @@ class Scheduler:
         error = result.error or {"type": "TaskFailed", "message": "unknown failure", "traceback": ""}
         closed = bool(error.get("run_closed"))  # the run takes no more tasks: no record, no retry
         if result.record is None and not closed:
-            output = (TaskResult.log_bytes(result.stdout), TaskResult.log_bytes(result.stderr))
+            stderr = TaskResult.log_bytes(result.stderr) + crash_note(error)
+            output = (TaskResult.log_bytes(result.stdout), stderr)
             result.record = self._write_lost_record(spec, error["message"], *output)
         if spec.attempt + 1 < spec.max_attempts and not self.failed and not closed:
-            delay = self.options[spec.step].minutes_between_retries * 60
+            options = self.options[spec.step]
+            fallback = options.is_fallback(spec.attempt + 1)  # @catch stands in for a process that kept dying
+            delay = 0.0 if fallback else options.minutes_between_retries * 60
+            of = (
+                f"attempt {spec.attempt + 1} of {options.attempts}"
+                if not options.is_fallback(spec.attempt)
+                else "fallback"
+            )
             self._say(
-                f"{label} Task failed (attempt {spec.attempt + 1} of {spec.max_attempts}): "
-                f"{_short(error)}. Retrying" + (f" in {delay:g} s." if delay else " now.")
+                f"{label} Task failed ({of}): {_short(error).rstrip('.')}. "
+                + ("@catch's fallback attempt follows." if fallback else "Retrying")
+                + ("" if fallback else (f" in {delay:g} s." if delay else " now."))
             )
             retry = dataclasses.replace(spec, attempt=spec.attempt + 1, previous_attempt=result.record)
             self._specs[retry.task_id] = retry
@@ -238,7 +252,7 @@ class Scheduler:
             step=step,
             task_id=self.next_task_id,
             attempt=0,
-            max_attempts=self.options[step].attempts,
+            max_attempts=self.options[step].max_attempts,
             store_path=ctx.store_path,
             flow_file=ctx.flow_file,
             flow_class=ctx.flow_class,
@@ -254,6 +268,7 @@ class Scheduler:
             tags=run.tags,
             recheck_max_bytes=self.config.recheck_max_bytes,
             origin_run_id=ctx.origin_run_id,
+            with_decorators=self.with_decorators,
         )
         self.next_task_id += 1
         self._specs[spec.task_id] = spec
@@ -270,6 +285,8 @@ class Scheduler:
 
     def _report_failure(self, spec: TaskSpec, result: TaskResult, error: Dict[str, Any]) -> None:
         attempts = f", attempt {spec.attempt + 1} of {spec.max_attempts}" if spec.max_attempts > 1 else ""
+        if self.options[spec.step].is_fallback(spec.attempt):
+            attempts = f", @catch's fallback attempt {spec.attempt + 1}"
         if error.get("user_error"):
             where = f" at {error['where']}" if error.get("where") else ""
             self._error(

@@ -40,6 +40,7 @@ class TaskSpec:
     previous_attempt: Optional[str] = None
     origin_run_id: Optional[int] = None
     recheck_max_bytes: int = 1 << 20
+    with_decorators: List[str] = dataclasses.field(default_factory=list)  # the run's --with specs
 
     @property
     def pathspec(self) -> str:

@@ -10,26 +10,25 @@ Retries are the scheduler's business: each attempt is a fresh process.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import signal
 import socket
-import sys
-import threading
 import time
 import traceback
 from typing import Any, Dict, List, Optional, Tuple
 
 import cafstore
 from cafstore import schema
-from cafstore.exception import CafstoreError, ForeachError, RunClosed, TaskTimeout, TransitionError
+from cafstore.exception import CafstoreError, ForeachError, RunClosed, TransitionError, exception_type_name
 from cafstore.runner.authoring.artifacts import Inputs, InputView, TaskState
 from cafstore.runner.authoring.configs import configure_from_artifacts
 from cafstore.runner.authoring.constants import constant_ids
 from cafstore.runner.authoring.current import bind_current, clear_current
-from cafstore.runner.authoring.decorators import CaughtException, StepOptions, step_options
+from cafstore.runner.authoring.decorators import StepOptions, step_options
 from cafstore.runner.authoring.project import project_fields
 from cafstore.runner.authoring.user_decorators import call_wrapped, user_decorators
-from cafstore.runner.execution import logs
+from cafstore.runner.authoring.with_option import apply_specs
+from cafstore.runner.execution import failures, logs
 from cafstore.runner.execution.foreach import count_splits
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.runner.execution.switch import chosen_step
@@ -79,6 +78,8 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optiona
     clock = _Clock()
     try:
         store = _store(spec.store_path)
+        if spec.with_decorators:  # a no-op where the scheduler's process already applied them (fork)
+            apply_specs(flow_cls, spec.with_decorators)
         flow, state = _build(spec, flow_cls, store)
         configure_from_artifacts(flow_cls, state.load)  # the run's configurations, before any option is read
         options = step_options(getattr(flow_cls, spec.step))
@@ -95,12 +96,8 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optiona
     capture.start()
     clock.lap("capture_start")
     try:
-        error = _run_step(flow, spec, options)
+        error = _run_step(flow, state, spec, options)
         clock.lap("step")
-        if error is not None and options.catch and spec.attempt + 1 >= spec.max_attempts:
-            rescued, rescued_state, error = _rescue(spec, flow_cls, store, options, error)
-            if rescued is not None:
-                flow, state = rescued, rescued_state
         if error is None:
             num_splits, foreach_var = _check_transition(flow, state, spec)
             ids, new, small = _persist(store, flow, state, spec.recheck_max_bytes)
@@ -209,59 +206,48 @@ def _set_current(spec: TaskSpec, flow_cls: type) -> None:
 
 
 # -- running it -------------------------------------------------------------------
-def _run_step(flow: Any, spec: TaskSpec, options: StepOptions) -> Optional[Dict[str, Any]]:
-    """Call the step; None if it returned, else a description of what it raised."""
-    method = getattr(flow, spec.step)
-    use_alarm = options.timeout > 0 and threading.current_thread() is threading.main_thread()
-    if use_alarm:
-
-        def on_alarm(signum: int, frame: Any) -> None:
-            raise TaskTimeout(
-                f"Step {spec.step!r} timed out: it ran longer than its @timeout of "
-                f"{_duration(options.timeout)} and was stopped."
-            )
-
-        previous = signal.signal(signal.SIGALRM, on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, options.timeout)
-    saved_env = {name: os.environ.get(name) for name in options.environment}
-    os.environ.update(options.environment)  # @environment(vars=...): seen by the step and what it starts
+def _run_step(flow: Any, state: TaskState, spec: TaskSpec, options: StepOptions) -> Optional[Dict[str, Any]]:
+    """Call the step (under @timeout, @catch: failures.py); None if the task goes on, else what it raised."""
+    body = failures.step_body(flow, spec, options)
+    if not options.is_fallback(spec.attempt) and user_decorators(getattr(type(flow), spec.step)):
+        body = _wrapped(flow, state, spec, body)
     try:
-        state = flow.__dict__["_cafstore_state"]
-        inputs = state.inputs if spec.is_join else None
-        call = (lambda: method(inputs)) if spec.is_join else method
-        if user_decorators(getattr(type(flow), spec.step)):
-            if call_wrapped(flow, spec.step, call, inputs) and state.transition is None:
-                state.transition = (list(spec.node.get("out_funcs", [])), spec.node.get("foreach"))
-        else:
-            call()
-        return None
+        with _environment(options.environment):
+            failures.call_with_timeout(body, spec, options)
     except BaseException as exc:  # noqa: BLE001 - the step's own failure, reported in full
-        return _describe(exc)
+        error = _describe(exc)
+        if isinstance(exc, Exception) and failures.catches(spec, options):
+            failures.rescue(flow, state, spec, options, exc, error)
+            return None
+        return error
+    failures.succeeded(flow, options)
+    return None
+
+
+def _wrapped(flow: Any, state: TaskState, spec: TaskSpec, call: Any) -> Any:
+    """The step under its user decorators; a skipped step goes on to its successors as if it had called next."""
+
+    def body() -> None:
+        inputs = state.inputs if spec.is_join else None
+        if call_wrapped(flow, spec.step, call, inputs) and state.transition is None:
+            state.transition = (list(spec.node.get("out_funcs", [])), spec.node.get("foreach"))
+
+    return body
+
+
+@contextlib.contextmanager
+def _environment(variables: Dict[str, str]) -> Any:
+    """@environment(vars=...): seen by the step and what it starts, put back afterwards."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
     finally:
-        for name, value in saved_env.items():
+        for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-
-
-def _rescue(
-    spec: TaskSpec, flow_cls: type, store: Store, options: StepOptions, error: Dict[str, Any]
-) -> Tuple[Any, TaskState, Optional[Dict[str, Any]]]:
-    """``@catch`` on the last attempt: a fresh ``self`` (the failed attempt's artifacts are dropped)."""
-    if options.print_exception:
-        sys.stderr.write(f"@catch caught this exception; the flow goes on:\n{error['traceback']}")
-    if spec.node.get("foreach") is not None:
-        note = "(@catch cannot rescue a foreach split: the list of items to split over was never made)"
-        return None, None, dict(error, message=f"{error['message']} {note}")
-    flow, state = _build(spec, flow_cls, store)
-    if options.catch_var:
-        setattr(flow, options.catch_var, CaughtException(error["type"], error["message"], error["traceback"]))
-    state.transition = (list(spec.node.get("out_funcs", [])), None)
-    return flow, state, None
 
 
 def _check_transition(flow: Any, state: TaskState, spec: TaskSpec) -> Tuple[Optional[int], Optional[str]]:
@@ -393,7 +379,7 @@ def describe_failure(exc: BaseException) -> Dict[str, Any]:
     frames = list(summary.stack)
     user_error = isinstance(exc, CafstoreError)
     return {
-        "type": f"{type(exc).__module__}.{type(exc).__qualname__}".replace("builtins.", ""),
+        "type": exception_type_name(exc).replace("builtins.", ""),
         "message": str(exc),
         "traceback": "".join(summary.format()),
         "headline": getattr(exc, "headline", ""),
@@ -429,11 +415,3 @@ def _say_quietly(text: str) -> None:
 def _stamped(text: str) -> bytes:
     now = logs.utc_stamp(time.time())
     return "".join(f"{now} {line}\n" for line in text.rstrip("\n").splitlines()).encode("utf-8", "replace")
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds / 3600:g} hour(s)"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{seconds / 60:g} minute(s)"
-    return f"{seconds:g} second(s)"

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from cafstore import JSONType, Parameter, current
-from cafstore.exception import CommandLineError, ParameterError
-from cafstore.runner.authoring.decorators import CaughtException, catch, retry, step, step_options, timeout
+from cafstore.exception import CommandLineError, MetaflowExceptionWrapper, ParameterError
+from cafstore.runner.authoring.decorators import catch, retry, step, step_options, timeout
 from cafstore.runner.authoring.parameters import IncludeFile, ParameterContext, builtin_type_of
 from cafstore.runner.execution import logs
 from cafstore.runner.execution.config import RunnerConfig
@@ -107,10 +107,12 @@ def test_decorators_stack_in_any_order():
 
     oa, ob = step_options(a), step_options(b)
     assert (oa.attempts, oa.minutes_between_retries, oa.catch_var, oa.timeout) == (5, 0.0, "e", 65.0)
-    assert (ob.attempts, ob.minutes_between_retries, ob.catch, ob.catch_var) == (4, 2.0, True, None)
+    # no delay unless one is given: Metaflow's local runtime retries at once
+    assert (ob.attempts, ob.minutes_between_retries, ob.catch, ob.catch_var) == (4, 0.0, True, None)
+    assert (oa.max_attempts, ob.max_attempts) == (6, 6)  # @catch's fallback attempts, within Metaflow's limit of 6
     assert a.is_step and b.is_step
-    caught = CaughtException("ValueError", "bad", "tb")
-    assert str(caught) == "ValueError: bad" and caught.exception == "bad"
+    caught = MetaflowExceptionWrapper(ValueError("bad"))
+    assert str(caught) == "[no stacktrace]\nbuiltins.ValueError: bad" and caught.exception == "bad"
 
 
 def test_capture_stamps_lines_when_printed(capfd, monkeypatch):

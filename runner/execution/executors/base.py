@@ -65,12 +65,22 @@ class Executor(abc.ABC):
         """Release resources once the run is over."""
 
 
-def lost_attempt(spec: TaskSpec, pid: int, message: str, traceback: str = "", internal: bool = False) -> TaskResult:
+def lost_attempt(
+    spec: TaskSpec,
+    pid: int,
+    message: str,
+    traceback: str = "",
+    internal: bool = False,
+    signal: Optional[int] = None,
+    exit_code: Optional[int] = None,
+) -> TaskResult:
     """The result of an attempt that ended without reporting one, as every executor must build it.
 
     ``message`` says how it died (one sentence for the user).  ``internal``:
     the attempt's process reported a failure of cafstore's own (``traceback``
-    is then printed in full) instead of just disappearing.
+    is then printed in full) instead of just disappearing.  ``signal`` /
+    ``exit_code``: what ended the process, for the line the task's stderr log
+    gets (``logs.crash_note``).
     """
     error = {
         "type": "cafstore.exception.TaskFailed",
@@ -83,4 +93,8 @@ def lost_attempt(spec: TaskSpec, pid: int, message: str, traceback: str = "", in
     }
     if internal:
         error["internal"] = True
+    if signal is not None:
+        error["signal"] = signal
+    if exit_code is not None:
+        error["exit_code"] = exit_code
     return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=error, pid=pid)

@@ -217,7 +217,7 @@ class LocalProcessExecutor(Executor):
 
     def _death(self, proc: _Proc) -> TaskResult:
         status = proc.exited or 0
-        code = None
+        code = sig = None
         if os.WIFSIGNALED(status):
             sig = os.WTERMSIG(status)
             how = f"was killed by signal {sig} ({_signal_name(sig)})"
@@ -241,7 +241,7 @@ class LocalProcessExecutor(Executor):
         else:
             why = " (out of memory, a crash in a C extension, or os._exit / a signal from the step?)."
         message = f"The task process (pid {proc.pid}) {how} without reporting a result{why}"
-        return lost_attempt(proc.spec, proc.pid, message)
+        return lost_attempt(proc.spec, proc.pid, message, signal=sig, exit_code=code)
 
     def kill(self) -> None:
         """SIGTERM every attempt's process group, SIGKILL the groups after ``kill_grace``, reap.
