@@ -334,8 +334,9 @@ def step_options(func: Callable) -> StepOptions:
 def check_options(flow_cls: type, graph: Any) -> None:
     """Raise FlowError for the first bad decorator option of any step (file:line and step).
 
-    ``@catch`` on a foreach split is refused here, before anything runs, as
-    Metaflow does: a caught split would have no list of items to split over.
+    ``@catch`` on a foreach split or a switch is refused here, before anything
+    runs, as Metaflow does: a caught split would have no list of items to split
+    over, a caught switch no value to choose by.
     """
     for node in graph:
         func = getattr(flow_cls, node.name, None)
@@ -347,4 +348,10 @@ def check_options(flow_cls: type, graph: Any) -> None:
                 f"{node.file}:{node.lineno}: step {node.name!r}: @catch is not supported on a foreach split "
                 "step (a caught split would have no list of items to split over). Move the risky code to "
                 "a step before the split, or catch the exception inside the step."
+            )
+        if func is not None and node.type == "split-switch" and step_options(func).catch:
+            raise FlowError(
+                f"{node.file}:{node.lineno}: step {node.name!r}: @catch is not supported on a switch step "
+                "(a caught switch would have no condition value to choose its next step by). Move the risky "
+                "code to a step before the switch, or catch the exception inside the step."
             )
