@@ -235,6 +235,24 @@ SWITCH_SHAPES: Dict[str, Shape] = {
 }
 SHAPES.update(SWITCH_SHAPES)
 
+# The tasks each step of each shape runs, as its foreach lists and switch conditions
+# imply (a step a switch skips is absent).
+TASKS: Dict[str, Dict[str, int]] = {
+    "linear": {"start": 1, "middle": 1, "end": 1},
+    "branch": {"start": 1, "left": 1, "right": 1, "join": 1, "end": 1},
+    "nested_branches": {name: 1 for name in SHAPES["nested_branches"].nodes},
+    "foreach": {"start": 1, "body": 3, "join": 1, "end": 1},
+    "nested_foreach": {"start": 1, "outer": 2, "inner": 4, "inner_join": 2, "outer_join": 1, "end": 1},
+    "switch": {"start": 1, "choose": 1, "chosen": 1, "end": 1},
+    "switch_in_branch": {"start": 1, "left": 1, "chosen": 1, "right": 1, "join": 1, "end": 1},
+    "switch_in_foreach": {"start": 1, "body": 3, "even": 2, "odd": 1, "join": 1, "end": 1},
+    "branch_in_switch": {"start": 1, "fan": 1, "left": 1, "right": 1, "fan_join": 1, "end": 1},
+    "foreach_in_switch": {"start": 1, "fan": 1, "body": 2, "fan_join": 1, "end": 1},
+    "nested_switch": {"start": 1, "choose": 1, "chosen": 1, "end": 1},
+    "recursive_switch": {"start": 1, "loop": 3, "after": 1, "end": 1},
+    "recursive_switch_in_foreach": {"start": 1, "prep": 3, "loop": 6, "after": 3, "join": 1, "end": 1},
+}
+
 #: Shapes every behaviour runs across.
 SHAPE_NAMES: List[str] = list(SHAPES)
 #: The switch shapes only (conditional branches in every nesting, and loops).

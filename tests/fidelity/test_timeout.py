@@ -15,12 +15,13 @@ def test_timeout_raises_timeoutexception_that_catch_catches(lab, shape):
     roles = ["inner", "end"] if SHAPES[shape].foreach_depth else ["join", "end"]
     caught = ['catch(var="ex", print_exception=False)', "timeout(seconds=1)"]
     bodies = {role: SLEEPS for role in roles}
-    decorators = dict({role: caught for role in roles}, split=[])
-    lab.run(render_flow(shape, dict(bodies, split="pass"), header=HEADER, decorators=decorators))
+    decorators = dict({role: caught for role in roles}, split=[], switch=[])  # neither can be caught
+    lab.run(render_flow(shape, dict(bodies, split="pass", switch="pass"), header=HEADER, decorators=decorators))
     run = lab.latest()
+    ran = {step.id for step in run}
     timed_out = 0
     for name, node in SHAPES[shape].nodes.items():
-        if not set(node.roles(name)) & set(roles) or (node.kind == "foreach" and name != "end"):
+        if not set(node.roles(name)) & set(roles) or node.kind in ("foreach", "switch") or name not in ran:
             continue
         for task in run[name]:
             assert task["check"].data is True
