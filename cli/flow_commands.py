@@ -27,6 +27,7 @@ class FlowState:
         self.flow_cls = flow_cls
         self.store_path = store_path
         self.namespace = namespace
+        self.quiet = False  # --quiet: no banner, no headers (Metaflow's echo goes silent)
         self._graph: Any = None
 
     @property
@@ -88,9 +89,17 @@ def build_cli(flow_cls: type) -> click.Group:
     @_metaflow_top_options
     @click.pass_context
     def group(
-        ctx: click.Context, pylint: bool, store_path: Optional[str], namespace: Optional[str], **_ignored: Any
+        ctx: click.Context,
+        pylint: bool,
+        store_path: Optional[str],
+        namespace: Optional[str],
+        quiet: bool = False,
+        **_ignored: Any,
     ) -> None:
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
+        state.quiet = quiet
+        if not quiet and ctx.invoked_subcommand is not None:
+            _banner(flow_cls.__name__)
         if ctx.invoked_subcommand is None:
             state.checked_graph()
             click.echo(ctx.get_help())
@@ -296,7 +305,17 @@ _IGNORED_TOP_OPTIONS = ("--metadata", "--datastore", "--datastore-root", "--envi
 def _metaflow_top_options(command: Any) -> Any:
     for name in _IGNORED_TOP_OPTIONS:
         command = click.option(name, default=None, metavar="NAME", hidden=True, expose_value=False)(command)
-    return click.option("--quiet/--not-quiet", default=False, hidden=True, expose_value=False)(command)
+    return click.option(
+        "--quiet/--not-quiet", default=False, help="Suppress unnecessary messages (the banner, headers)."
+    )(command)
+
+
+def _banner(flow_name: str) -> None:
+    """Metaflow's first line on stderr, which scripts reading stderr skip: who runs which flow."""
+    from cafstore import __version__
+    from cafstore.schema import current_user
+
+    click.secho(f"cafstore {__version__} executing {flow_name} for user:{current_user()}", err=True, fg="magenta")
 
 
 def _say(text: str) -> None:
