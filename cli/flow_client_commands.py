@@ -14,6 +14,7 @@ from typing import Any, List, Optional
 
 import click
 
+from cafstore.cli import checks
 from cafstore.cli import flow_client_formats as fmt
 from cafstore.cli.context import friendly_errors
 from cafstore.exception import ClientError, NamespaceMismatch, NotFound
@@ -45,10 +46,19 @@ def _echo() -> fmt.Echo:
     return fmt.Echo(False)
 
 
+def _banner(flow_name: str) -> None:
+    """Metaflow's first stderr line, which scripts reading these commands' stderr skip. Printed once the
+    command line parsed (so a usage error stays one paragraph), and not with ``--quiet``."""
+    from cafstore import __version__
+    from cafstore.schema import current_user
+
+    _echo().say(f"cafstore {__version__} executing {flow_name} for user:{current_user()}", fg="magenta")
+
+
 def add_client_commands(group: click.Group, flow_name: str) -> None:
     """Attach logs, dump and tag for ``flow_name`` to the flow's click group."""
 
-    def tasks_at(input_path: str, attempt: Optional[int] = None) -> List[Any]:
+    def tasks_at(input_path: str, attempt: Optional[int] = None, artifact_ok: bool = False) -> List[Any]:
         """The tasks ``RUN/STEP`` (all, by id) or ``RUN/STEP/TASK`` names, in any namespace."""
         from cafstore.client import Run, Task
         from cafstore.client.pathspecs import split
@@ -56,6 +66,8 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
         parts = [p for p in input_path.strip().split("/") if p]
         if len(parts) > 1 and parts[0] == flow_name:
             parts = parts[1:]
+        if len(parts) == 4 and artifact_ok:  # RUN/STEP/TASK/NAME: that task, that artifact (cafstore's extension)
+            parts = parts[:3]
         if not 1 <= len(parts) <= 3:
             raise ClientError(
                 f"Cannot read {input_path!r}: give RUN_ID/STEP_NAME or RUN_ID/STEP_NAME/TASK_ID (e.g. 5/start)."
@@ -81,6 +93,7 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
     @click.option("--attempt", type=click.IntRange(min=0), default=None, help="This attempt (default: the last).")
     @friendly_errors
     def logs(input_path: str, stdout: bool, stderr: bool, both: bool, timestamps: bool, attempt: Optional[int]) -> None:
+        _banner(flow_name)
         fmt.logs(_echo(), tasks_at(input_path, attempt), fmt.chosen_streams(stdout, stderr, both), timestamps)
 
     @group.command(help="Get the artifacts of a task or all tasks in a step: RUN_ID/STEP_NAME[/TASK_ID].")
@@ -97,6 +110,14 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
     @click.option("--file", default=None, help="Write {task pathspec: {name: value}} to this file as a pickle.")
     @friendly_errors
     def dump(input_path: str, private: bool, max_value_size: int, include: str, file: Optional[str]) -> None:
+        _banner(flow_name)
+        parts = [p for p in input_path.strip().split("/") if p]
+        if len(parts) == 4 + (parts[0] == flow_name):
+            include, private = parts[-1], True  # one artifact, named outright
+            (task,) = tasks_at(input_path, artifact_ok=True)
+            task[parts[-1]]  # NotFound naming the task's artifacts when it has no such one
+            fmt.dump(_echo(), [task], private, max_value_size, include, file)
+            return
         fmt.dump(_echo(), tasks_at(input_path), private, max_value_size, include, file)
 
     @group.group(help="Commands related to tagging.")
@@ -127,14 +148,26 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
                 "Give --namespace to look elsewhere."
             ) from None
         except NotFound:
-            raise ClientError(f"No run {flow_name}/{run_id} found for flow {flow_name}.") from None
+            raise NotFound(f"No run {flow_name}/{run_id} found for flow {flow_name}.") from None
+
+    def refuse_bad_tags(run: Any, tags: Any) -> None:
+        """A tag to add that no user tag may be is a usage error (exit 2) naming the rule -- except one the
+        run has as a system tag, which Metaflow accepts and leaves as it is."""
+        from cafstore import schema
+
+        for tag in tags:
+            problem = None if tag in run.system_tags else schema.user_tag_problem(tag)
+            if problem is not None:
+                raise click.BadParameter(f"Cannot use tag {tag!r}: {problem}.", param_hint="tag")
 
     def default_ns(given: Optional[str]) -> Optional[str]:
         from cafstore.client.namespaces import user_namespace
 
         return user_namespace() if given is None else given
 
-    run_id_option = click.option("--run-id", default=None, help="Run ID of the run to tag. [required]")
+    run_id_option = click.option(
+        "--run-id", default=None, callback=checks.run_id, help="Run ID of the run to tag. [required]"
+    )
     ns_option = click.option(
         "--namespace", "user_namespace", default=None, help="Look for the run in this namespace (default: yours)."
     )
@@ -145,7 +178,9 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
     @click.argument("tags", nargs=-1, required=True)
     @friendly_errors
     def tag_add(run_id: Optional[str], user_namespace: Optional[str], tags: tuple) -> None:
+        _banner(flow_name)
         run = run_for_tags(run_id, default_ns(user_namespace))
+        refuse_bad_tags(run, tags)
         run.add_tags(tags)
         echo = _echo()
         echo.say("Operation successful. New tags:", err=False)
@@ -157,6 +192,7 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
     @click.argument("tags", nargs=-1, required=True)
     @friendly_errors
     def tag_remove(run_id: Optional[str], user_namespace: Optional[str], tags: tuple) -> None:
+        _banner(flow_name)
         run = run_for_tags(run_id, default_ns(user_namespace))
         run.remove_tags(tags)
         echo = _echo()
@@ -172,6 +208,7 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
     def tag_replace(
         run_id: Optional[str], user_namespace: Optional[str], tags_to_add: tuple, tags_to_remove: tuple
     ) -> None:
+        _banner(flow_name)
         if not tags_to_add and not tags_to_remove:
             raise ClientError("Specify at least one tag to add (--add) and one tag to remove (--remove).")
         if not tags_to_remove:
@@ -179,13 +216,14 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
         if not tags_to_add:
             raise ClientError("Specify at least one tag to add, else please use `tag remove`.")
         run = run_for_tags(run_id, default_ns(user_namespace))
+        refuse_bad_tags(run, tags_to_add)
         run.replace_tags(tags_to_remove, tags_to_add)
         echo = _echo()
         echo.say("Operation successful. New tags:")
         fmt.print_one_run(echo, run)
 
     @tag.command("list", help="List tags of a run, or of every run of this flow.")
-    @click.option("--run-id", default=None, help="Run ID of the run to list.")
+    @click.option("--run-id", default=None, callback=checks.run_id, help="Run ID of the run to list.")
     @click.option("--all", "list_all", is_flag=True, help="List tags across all runs of this flow.")
     @click.option("--my-runs", is_flag=True, help="List tags across your runs of this flow.")
     @click.option("--hide-system-tags", is_flag=True, help="Hide system tags.")
@@ -204,6 +242,7 @@ def add_client_commands(group: click.Group, flow_name: str) -> None:
         flat: bool,
         arg_run_id: Optional[str],
     ) -> None:
+        _banner(flow_name)
         if run_id is None and arg_run_id is None and not list_all and not my_runs:
             list_all = True
         if list_all and my_runs:

@@ -98,8 +98,6 @@ def build_cli(flow_cls: type) -> click.Group:
     ) -> None:
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         state.quiet = quiet
-        if not quiet and ctx.invoked_subcommand is not None:
-            _banner(flow_cls.__name__)
         if ctx.invoked_subcommand is None:
             state.checked_graph()
             click.echo(ctx.get_help())
@@ -308,14 +306,6 @@ def _metaflow_top_options(command: Any) -> Any:
     return click.option(
         "--quiet/--not-quiet", default=False, help="Suppress unnecessary messages (the banner, headers)."
     )(command)
-
-
-def _banner(flow_name: str) -> None:
-    """Metaflow's first line on stderr, which scripts reading stderr skip: who runs which flow."""
-    from cafstore import __version__
-    from cafstore.schema import current_user
-
-    click.secho(f"cafstore {__version__} executing {flow_name} for user:{current_user()}", err=True, fg="magenta")
 
 
 def _say(text: str) -> None:

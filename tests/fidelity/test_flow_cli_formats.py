@@ -72,8 +72,11 @@ def test_tag_commands_in_metaflow_formats(lab):
         (("tag", "replace", "--run-id", "1", "--add", "d"), "at least one tag to remove"),
         (("tag", "add", "d"), "--run-id"),
         (("tag", "remove", "--run-id", "1", "user:tester"), "system tags"),
-        (("tag", "add", "--run-id", "1", ""), "empty"),
         (("tag", "add", "--run-id", "1", "--namespace", "user:nobody", "d"), "namespace user:nobody"),
     ]:
         proc = lab.cli(*args)
         assert proc.returncode == 1 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    empty = lab.cli("tag", "add", "--run-id", "1", "")  # a tag no run may carry: a usage error
+    assert empty.returncode == 2 and "empty" in empty.stderr
+    own = lab.cli("tag", "add", "--run-id", "1", "user:tester", "e")  # the run's own system tag: no error
+    assert own.returncode == 0 and flat("--hide-system-tags") == {"keep", "c", "e"}
