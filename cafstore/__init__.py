@@ -53,6 +53,9 @@ _EXPORTS = {
     "namespace": "cafstore.client",
     "get_namespace": "cafstore.client",
     "default_namespace": "cafstore.client",
+    "get_metadata": "cafstore.client",
+    "metadata": "cafstore.client",
+    "default_metadata": "cafstore.client",
     # errors
     "CafstoreError": "cafstore.exception",
     "MetaflowException": "cafstore.exception",

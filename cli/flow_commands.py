@@ -30,6 +30,7 @@ class FlowState:
         self.store_path = store_path
         self.namespace = namespace
         self.project_options: Tuple[Optional[str], bool] = (None, False)  # --branch, --production (@project)
+        self.quiet = False  # --quiet: no banner, no headers (Metaflow's echo goes silent)
         self._graph: Any = None
 
     @property
@@ -109,6 +110,7 @@ def build_cli(flow_cls: type) -> click.Group:
         config_files: Any = (),
         config_values: Any = (),
         with_specs: Tuple[str, ...] = (),
+        quiet: bool = False,
         **_ignored: Any,
     ) -> None:
         read_flow_configs(flow_cls, config_files, config_values)
@@ -118,6 +120,7 @@ def build_cli(flow_cls: type) -> click.Group:
             apply_specs(flow_cls, list(with_specs))
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         state.project_options = (_ignored.get("project_branch"), bool(_ignored.get("project_production")))
+        state.quiet = quiet
         if ctx.invoked_subcommand is None:
             state.checked_graph()
             click.echo(ctx.get_help())
@@ -330,7 +333,9 @@ _IGNORED_TOP_OPTIONS = ("--metadata", "--datastore", "--datastore-root", "--envi
 def _metaflow_top_options(command: Any) -> Any:
     for name in _IGNORED_TOP_OPTIONS:
         command = click.option(name, default=None, metavar="NAME", hidden=True, expose_value=False)(command)
-    return click.option("--quiet/--not-quiet", default=False, hidden=True, expose_value=False)(command)
+    return click.option(
+        "--quiet/--not-quiet", default=False, help="Suppress unnecessary messages (the banner, headers)."
+    )(command)
 
 
 def _add_project_options(group: click.Group) -> None:

@@ -14,7 +14,7 @@ rendering lives in views/ and ref names in cafstore.schema.
 
 from cafstore.client import views  # noqa: F401 - registers the notebook HTML of Run and Task
 from cafstore.client.artifacts import DataArtifact
-from cafstore.client.connection import get_store, use_store
+from cafstore.client.connection import default_metadata, get_metadata, get_store, metadata, use_store
 from cafstore.client.data import FlowCode, Metadata, MetaflowArtifacts, MetaflowData, TaskException
 from cafstore.client.flows import Flow, Metaflow, Run
 from cafstore.client.namespaces import current_user, default_namespace, get_namespace, namespace
@@ -33,9 +33,12 @@ __all__ = [
     "Task",
     "TaskException",
     "current_user",
+    "default_metadata",
     "default_namespace",
+    "get_metadata",
     "get_namespace",
     "get_store",
+    "metadata",
     "namespace",
     "use_store",
 ]

@@ -81,3 +81,46 @@ def reopen(kind: str, pathspec: str, path: str) -> Any:
     if kind == "Metaflow":
         return client.Metaflow(store=store_at(path))
     return getattr(client, kind)(pathspec, _namespace_check=False, store=store_at(path))
+
+
+# -- Metaflow's metadata provider switch ---------------------------------------------------------
+# Metaflow names where its client reads runs "the metadata provider", described as "<type>@<info>"
+# ("local@/home/anne/project"). cafstore has one kind, the local store, so the description is
+# "local@<store path>" and switching providers is switching stores.
+METADATA_TYPE = "local"
+
+
+def get_metadata() -> str:
+    """Where client calls read runs, as Metaflow describes it: ``local@<store path>``."""
+    store = find_store()
+    if store is None:
+        return f"{METADATA_TYPE}@<no cafstore store found: set CAFSTORE_HOME or run a flow first>"
+    return f"{METADATA_TYPE}@{store.path}"
+
+
+def metadata(ms: str) -> str:
+    """Make the client read another store: ``local@<path>`` or a plain path (the store directory, or
+    a directory holding a ``.cafstore/`` store). Returns ``get_metadata()``, like Metaflow's."""
+    if not isinstance(ms, str) or not ms:
+        from cafstore.exception import ClientError
+
+        raise ClientError(f"metadata() takes 'local@<path>' or a store path, not {ms!r}.")
+    kind, sep, info = ms.partition("@")
+    if sep and kind != METADATA_TYPE:
+        from cafstore.exception import ClientError
+
+        raise ClientError(
+            f"Cannot use metadata provider {kind!r} ({ms!r}): cafstore reads runs from a local store only; "
+            "pass 'local@<path of the store>'."
+        )
+    path = Path(info if sep else ms).expanduser()
+    if not (path / "index").is_dir() and (path / ".cafstore" / "index").is_dir():
+        path = path / ".cafstore"
+    use_store(path)
+    return get_metadata()
+
+
+def default_metadata() -> str:
+    """Back to the store found by discovery (undoing ``metadata()``); returns ``get_metadata()``."""
+    use_store(None)
+    return get_metadata()

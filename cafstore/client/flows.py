@@ -257,8 +257,9 @@ class Run(ClientObject):
 
     @property
     def origin_pathspec(self) -> Optional[str]:
-        """For a resumed run, the run it originally came from (through chains of resumes)."""
-        origin = self._meta.get("origin_run_id")
+        """For a resumed run, the run it was resumed from (like Metaflow: the one resume read, not the
+        first of a chain of resumes); None for a run that was not resumed."""
+        origin = self._meta.get("resumed_from")
         return None if origin is None else f"{self._flow}/{origin}"
 
     @property
@@ -340,23 +341,33 @@ class Run(ClientObject):
         return make_child("step", self, name)
 
     # -- tags --------------------------------------------------------------
-    def add_tag(self, tag: str) -> None:
-        """Add one user tag (visible to every reader at once)."""
-        self.replace_tags([], [tag])
+    # Like Metaflow, the one-tag methods also take a list of tags (an older form code still uses).
+    def add_tag(self, tag: "str | Iterable[str]") -> None:
+        """Add one user tag (visible to every reader at once); a system tag is not added again."""
+        self.replace_tags([], _as_list(tag))
 
     def add_tags(self, tags: Iterable[str]) -> None:
         self.replace_tags([], tags)
 
-    def remove_tag(self, tag: str) -> None:
+    def remove_tag(self, tag: "str | Iterable[str]") -> None:
         """Remove one user tag; removing a system tag raises TaggingError."""
-        self.replace_tags([tag], [])
+        self.replace_tags(_as_list(tag), [])
 
     def remove_tags(self, tags: Iterable[str]) -> None:
         self.replace_tags(tags, [])
 
-    def replace_tag(self, tag_to_remove: str, tag_to_add: str) -> None:
-        self.replace_tags([tag_to_remove], [tag_to_add])
+    def replace_tag(self, tag_to_remove: "str | Iterable[str]", tag_to_add: "str | Iterable[str]") -> None:
+        self.replace_tags(_as_list(tag_to_remove), _as_list(tag_to_add))
 
     def replace_tags(self, tags_to_remove: Iterable[str], tags_to_add: Iterable[str]) -> None:
-        """Remove some user tags and add others in one atomic change of the run's ref."""
+        """Remove some user tags, then add others, in one atomic change of the run's ref.
+
+        Changing nothing (both empty) is refused like in Metaflow: it is always a mistake.
+        """
         self._meta = change_tags(self._store, self._flow, self._run_id, add=tags_to_add, remove=tags_to_remove)
+
+
+def _as_list(tag: Any) -> Any:
+    """Tags given as a list (Metaflow's older form) as they are; anything else is one tag (validated by
+    change_tags, so a bad one is a TaggingError naming it)."""
+    return list(tag) if isinstance(tag, (list, tuple, set, frozenset)) else [tag]

@@ -41,11 +41,14 @@ def change_tags(store: Any, flow: str, run_id: int, add: Iterable[str] = (), rem
     """Remove then add user tags of ``flow/run_id`` atomically; returns the run ref's new value.
 
     A tag under a system prefix (``user:``, ``production:``...) cannot be
-    added (TaggingError; nothing is changed); removing a system tag raises
+    added (TaggingError; nothing is changed), unless the run already has it as
+    a system tag, which is silently not added again (like Metaflow); removing a system tag raises
     TaggingError too; removing an absent tag is a no-op.
     """
-    add, remove = validate(add), validate(remove, strict=False)
+    add, remove = validate(add, strict=False), validate(remove, strict=False)
     pathspec = f"{flow}/{run_id}"
+    if not add and not remove:
+        raise TaggingError(f"Nothing to change on {pathspec}: give at least one tag to add or to remove.")
 
     def change(meta: Any) -> dict:
         if not runstate.visible(meta):
@@ -58,8 +61,10 @@ def change_tags(store: Any, flow: str, run_id: int, add: Iterable[str] = (), rem
                 "was made and never change. Only user tags can be removed "
                 f"(this run's: {', '.join(sorted(user)) or 'none'})."
             )
+        new = [t for t in add if t not in system]  # a tag the run has as a system tag is no error
+        validate(new)
         tags = set(user) - set(remove)
-        tags.update(t for t in add if t not in system)
+        tags.update(new)
         return {**meta, "user_tags": sorted(tags)}
 
     return store.update_ref(schema.run_ref(flow, run_id), change)

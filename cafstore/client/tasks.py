@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 from types import MappingProxyType
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from cafstore import schema
-from cafstore.client import damaged, logtext, pathspecs
+from cafstore.client import damaged, logtext, pathspecs, taskmeta
 from cafstore.client.base import (
     UNSET,
     ClientObject,
@@ -153,6 +153,32 @@ class Step(ParentTags, ClientObject):
         task = self.task
         return None if task is None else task.environment_info
 
+    # -- graph neighbours and origin --------------------------------------
+    def _graph_nodes(self) -> Dict[str, dict]:
+        return {node["name"]: node for node in self._run.graph_steps() or ()}
+
+    def _steps_named(self, names: Iterable[str]) -> Iterator["Step"]:
+        for name in names:
+            if first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, name)) is not None:
+                yield Step._attach(self._run, name)  # a step that has not run yet has no Step
+
+    @property
+    def parent_steps(self) -> Iterator["Step"]:
+        """The steps that lead to this one in the flow's graph (none for start)."""
+        nodes = self._graph_nodes()
+        return self._steps_named(n for n, node in nodes.items() if self._name in (node.get("next") or ()))
+
+    @property
+    def child_steps(self) -> Iterator["Step"]:
+        """The steps this one leads to in the flow's graph (none for end)."""
+        return self._steps_named((self._graph_nodes().get(self._name) or {}).get("next") or ())
+
+    @property
+    def origin_pathspec(self) -> Optional[str]:
+        """For a step of a resumed run: the same step of the run it was resumed from, else None."""
+        run_origin = self._run.origin_pathspec
+        return None if run_origin is None else f"{run_origin}/{self._name}"
+
 
 class Task(ParentTags, ClientObject):
     """One execution of a step: its artifacts, logs, status and lineage."""
@@ -164,6 +190,7 @@ class Task(ParentTags, ClientObject):
     _oid: ObjectId  # the task record of the attempt shown
     _record_cache: Optional[dict]  # that record, once read
     _values: Dict[str, Any]  # artifact values already unpickled, by name
+    _attempt_selected: bool  # Task(..., attempt=N): metadata shows that attempt only
     _data_view: Optional[MetaflowData]
 
     def __init__(
@@ -185,6 +212,7 @@ class Task(ParentTags, ClientObject):
     def _attach(cls, step: Step, task_id: int, oid: Any, record: Optional[dict] = None) -> "Task":
         task = new_handle(cls, [*step.path_components, str(task_id)], step)
         task._step, task._task_id, task._oid, task._record_cache = step, task_id, oid, record
+        task._attempt_selected = False
         task._values = {}
         task._data_view = None
         return task
@@ -200,6 +228,7 @@ class Task(ParentTags, ClientObject):
                 )
             oid, record = previous, self._store.get_record(previous)
         self._oid, self._record_cache, self._values = oid, record, {}
+        self._attempt_selected = True
 
     @property
     def _record(self) -> dict:
@@ -260,11 +289,15 @@ class Task(ParentTags, ClientObject):
 
     @property
     def origin_pathspec(self) -> Optional[str]:
-        """For a task a resume reused from an earlier run: where it was computed."""
-        origin = self._record.get("run_id")
-        if origin is None or origin == self._step._run_id:
-            return None
-        return f"{self._step._flow}/{origin}/{self._step._name}/{self._record.get('task_id', self._task_id)}"
+        """For a task reused from an earlier run, that run's task (None for a task this run ran).
+
+        In a resumed run it is the task of the run resumed from (like Metaflow's clones); for a task
+        ``run --cache`` reused, the task that computed the record.
+        """
+        origin = taskmeta.origin_of(
+            self._store, self._step._flow, self._run.ref_value, self._step._name, self._oid, self._record
+        )
+        return None if origin is None else f"{self._step._flow}/{origin[0]}/{self._step._name}/{origin[1]}"
 
     # -- logs --------------------------------------------------------------
     def log_bytes(self, stream: str) -> bytes:
@@ -296,31 +329,32 @@ class Task(ParentTags, ClientObject):
         return logtext.lines(self.log_bytes(stream))
 
     # -- metadata ----------------------------------------------------------
-    @property
-    def metadata(self) -> List[Metadata]:
-        """Facts about the task as (name, value, created_at, type, task) tuples."""
-        rec = self._record
-        when = rec.get("finished")
-        items: Dict[str, Any] = {
-            "attempt": rec.get("attempt", 0),
-            "status": rec.get("status"),
-            "started": rec.get("started"),
-            "finished": when,
-        }
-        items.update(rec.get("env") or {})
-        if rec.get("foreach_stack"):
-            items["foreach-stack"] = [{k: v for k, v in f.items() if k != "values"} for f in rec["foreach_stack"]]
-        if self.origin_pathspec:
-            items["origin-run-id"] = rec.get("run_id")
-            items["origin-task-id"] = rec.get("task_id")  # a clone: which task of the origin it is
-        for key in ("num_splits", "cache_key"):
-            if rec.get(key) is not None:
-                items[key.replace("_", "-")] = rec[key]
-        return [Metadata(k, v, when, "task", self.pathspec) for k, v in items.items()]
+    def _attempt_records(self) -> List[tuple]:
+        """(record id, record) of every attempt shown, oldest first: all of them, or only the one
+        selected with ``Task(..., attempt=N)`` (like Metaflow's ``metadata``)."""
+        chain = [(self._oid, self._record)]
+        if not self._attempt_selected:
+            while chain[-1][1].get("previous_attempt") is not None:
+                previous = chain[-1][1]["previous_attempt"]
+                chain.append((previous, self._store.get_record(previous)))
+        return chain[::-1]
 
     @property
-    def metadata_dict(self) -> dict:
-        return {m.name: m.value for m in self.metadata}
+    def metadata(self) -> List[Metadata]:
+        """Metaflow's task metadata (``attempt``, ``origin-run-id``, ``attempt_ok``, ...) as
+        (name, value, created_at, type, task) tuples, values as strings, across the task's attempts
+        (docs/client.md lists the names)."""
+        run_meta = self._run.ref_value
+        out: List[Metadata] = []
+        for oid, record in self._attempt_records():
+            facts = taskmeta.task_facts(self._store, self._step._flow, run_meta, self._step._name, oid, record)
+            out.extend(Metadata(name, value, when, kind, self) for name, value, when, kind in facts)
+        return out
+
+    @property
+    def metadata_dict(self) -> Dict[str, Any]:
+        """Each metadata name's newest value (the last attempt's)."""
+        return {m.name: m.value for m in sorted(self.metadata, key=lambda m: m.created_at or 0)}
 
     # -- lineage -----------------------------------------------------------
     def _task_for_record(self, oid: Any) -> "Task":

@@ -20,30 +20,41 @@ def flow_cli(store, *args, user="anne"):
 
 
 def test_logs_and_dump(real_store):
-    proc = flow_cli(real_store, "logs", "1")
-    assert proc.returncode == 0 and "--- TagFlow/1/start/1 ---" in proc.stdout and "total 5" in proc.stdout
-    assert flow_cli(real_store, "logs", "1/start/1", "--stdout").stdout == "starting 3\n"
-    assert flow_cli(real_store, "logs", "TagFlow/1/start/1", "--stderr").stderr == "a warning\n"
-    dumped = json.loads(flow_cli(real_store, "dump", "1/start/1", "--json", "--include", "items").stdout)
-    assert dumped == {"TagFlow/1/start/1": [dict(dumped["TagFlow/1/start/1"][0], name="items", value=[0, 1, 2])]}
+    # Metaflow's formats: the log text alone on stdout, its headers on stderr (none with --quiet).
+    proc = flow_cli(real_store, "logs", "1/square")
+    assert proc.returncode == 0 and proc.stdout == "square of 0 is 0\nsquare of 1 is 1\nsquare of 2 is 4\n"
+    assert "Dumping logs of run_id=1 step=square task_id=2" in proc.stderr
+    assert flow_cli(real_store, "--quiet", "logs", "1/start/1", "--stdout").stdout == "starting 3\n"
+    quiet = flow_cli(real_store, "--quiet", "logs", "TagFlow/1/start/1", "--stderr")
+    assert quiet.stdout == "a warning\n" and quiet.stderr == ""
+    dumped = flow_cli(real_store, "dump", "1/start/1", "--include", "items").stdout
+    assert (
+        dumped == "items [size: %d type: <class 'list'>] = [0, 1, 2]\n" % Run("TagFlow/1")["start"].task["items"].size
+    )
     assert "count" in flow_cli(real_store, "dump", "1/end").stdout
-    proc = flow_cli(real_store, "logs", "9")
+    proc = flow_cli(real_store, "logs", "9/start")
     assert proc.returncode == 1 and "not found" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_tag_commands(real_store):
-    out = flow_cli(real_store, "tag", "add", "--run-id", "1", "x", "y").stdout
-    assert "user tags:   crazy_test, x, y" in out
-    assert "crazy_test, y" in flow_cli(real_store, "tag", "remove", "--run-id", "1", "x").stdout
-    assert "crazy_test, z" in flow_cli(real_store, "tag", "replace", "--run-id", "1", "y", "z").stdout
+    def tags_of(run_id, *extra):
+        listed = flow_cli(real_store, "tag", "list", "--flat", *extra, "--run-id", run_id)
+        return set(listed.stderr.splitlines()[1:])  # after the banner line, like Metaflow
+
+    assert flow_cli(real_store, "tag", "add", "--run-id", "1", "x", "y").returncode == 0
+    assert tags_of("1", "--hide-system-tags") == {"crazy_test", "x", "y"}
+    assert flow_cli(real_store, "tag", "remove", "--run-id", "1", "x").returncode == 0
+    assert flow_cli(real_store, "tag", "replace", "--run-id", "1", "--remove", "y", "--add", "z").returncode == 0
     assert Run("TagFlow/1").user_tags == {"crazy_test", "z"}
-    listed = flow_cli(real_store, "tag", "list").stdout
-    assert "TagFlow/2" in listed and "TagFlow/1" in listed and "TagFlow/3" not in listed
-    assert "TagFlow/3" in flow_cli(real_store, "tag", "list", "--all").stdout
-    assert "TagFlow/3" in flow_cli(real_store, "tag", "list", "--run-id", "3").stdout
+    assert "runtime:dev" in tags_of("1") and "z" in tags_of("1")
+    listed = flow_cli(real_store, "tag", "list", "--my-runs", "--group-by-run").stdout
+    assert "For run TagFlow/2" in listed and "For run TagFlow/1" in listed and "TagFlow/3" not in listed
+    assert "For run TagFlow/3" in flow_cli(real_store, "tag", "list", "--all", "--group-by-run").stdout
+    assert "runtime:dev" in flow_cli(real_store, "tag", "list", "--run-id", "3").stdout
     proc = flow_cli(real_store, "tag", "remove", "--run-id", "1", "runtime:dev")
     assert proc.returncode == 1 and "system tag" in proc.stderr
-    assert flow_cli(real_store, "tag", "add", "x").returncode == 2  # --run-id is required
+    no_run = flow_cli(real_store, "tag", "add", "x")
+    assert no_run.returncode == 1 and "--run-id" in no_run.stderr
 
 
 def test_namespace_option_reaches_the_steps(real_store):
@@ -100,7 +111,7 @@ def test_resumed_runs_show_their_origin(real_store):
     out = run_flow(TAGFLOW, store, "will", "resume", "square").stdout  # from will's latest run: the resumed one
     assert "succeeded" in out
     chained = Flow("TagFlow").latest_run
-    assert chained.origin_pathspec == f"TagFlow/{prod_id}"  # the first origin of the chain
+    assert chained.origin_pathspec == resumed.pathspec  # like Metaflow: the run this resume read
     log = subprocess.run(
         [sys.executable, "-m", "cafstore.cli.main", "log", "TagFlow", "--json", "-n", "1"],
         env=flow_env(store, "will"),

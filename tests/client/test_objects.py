@@ -62,7 +62,7 @@ def test_step_task_artifact(hello):
     assert [line for _, line in task.loglines()] == ["start says hello", "second line of start"]
     assert all(isinstance(when, datetime.datetime) for when, _ in task.loglines("stderr"))
     assert task.index is None and task.environment_info["user"] == "anne"
-    assert task.metadata_dict["attempt"] == 0 and task.metadata[0].task == task.pathspec
+    assert task.metadata_dict["attempt"] == "0" and task.metadata[0].task == task
     assert task.code.startswith("class HelloFlow") and task.tags == Run("HelloFlow/1").tags
     assert sorted(a.id for a in task) == ["name", "x"] and len(task) == 2 and "x" in task
     assert task.data.x == 1 and task["x"].data == 1 and task.artifacts.x.data == 1

@@ -42,8 +42,10 @@ def test_system_tags_are_immutable(run):
         run.replace_tag("runtime:dev", "runtime:prod")
     assert Run("TagFlow/1").system_tags == {"user:anne", "runtime:dev"}
     assert Run("TagFlow/1").user_tags == {"keep"}  # the failed replace changed nothing
+    run.add_tag("user:anne")  # the run's own system tag: not added again, no error (Metaflow's rule)
+    assert Run("TagFlow/1").user_tags == {"keep"}
     with pytest.raises(TaggingError, match="reserved"):
-        run.add_tag("user:anne")  # even the run's own system tag: system prefixes are not user tags
+        run.add_tag("user:will")  # another system-prefixed tag is never a user tag
     assert Run("TagFlow/1").user_tags == {"keep"}
 
 

@@ -65,14 +65,15 @@ def test_logs_with_both_stream_flags_shows_both(one_run):
     for proc in (
         cafstore(one_run, "logs", "TinyFlow/1/start/1", "--stdout", "--stderr"),
         cafstore(one_run, "logs", "TinyFlow/1/start/1", "--stderr", "--stdout"),
-        flow(one_run, "logs", "1/start/1", "--stdout", "--stderr"),
     ):
         assert proc.returncode == 0, proc.stderr
         assert "out from start" in proc.stdout and "err from start" in proc.stderr
+    both = flow(one_run, "logs", "1/start/1", "--stdout", "--stderr")  # Metaflow's format: all text on stdout
+    assert both.returncode == 0 and "out from start\nerr from start\n" in both.stdout
     only_out = cafstore(one_run, "logs", "TinyFlow/1/start/1", "--stdout")
     assert "out from start" in only_out.stdout and "err from start" not in only_out.stderr
     only_err = flow(one_run, "logs", "1/start/1", "--stderr")
-    assert "out from start" not in only_err.stdout and "err from start" in only_err.stderr
+    assert "out from start" not in only_err.stdout and "err from start" in only_err.stdout
 
 
 # -- ls and dump ----------------------------------------------------------------
@@ -86,10 +87,12 @@ def test_ls_of_a_task_lists_its_artifacts_or_says_it_has_none(one_run):
 def test_dump_of_an_artifact_pathspec_shows_that_artifact(one_run):
     import json
 
-    for proc in (cafstore(one_run, "dump", "TinyFlow/1/end/3/x"), flow(one_run, "dump", "1/end/3/x")):
-        assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.splitlines()[0] == "--- TinyFlow/1/end/3 ---"
-        assert re.match(r"x\s+int\s+21 B\s+42$", proc.stdout.splitlines()[1]), proc.stdout
+    proc = cafstore(one_run, "dump", "TinyFlow/1/end/3/x")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "--- TinyFlow/1/end/3 ---"
+    assert re.match(r"x\s+int\s+21 B\s+42$", proc.stdout.splitlines()[1]), proc.stdout
+    in_flow = flow(one_run, "dump", "1/end/3/x")  # the flow's command line prints Metaflow's format
+    assert in_flow.returncode == 0 and in_flow.stdout == "x [size: 21 type: <class 'int'>] = 42\n", in_flow.stderr
     as_json = json.loads(cafstore(one_run, "dump", "TinyFlow/1/end/3/x", "--json").stdout)
     assert [row["value"] for row in as_json["TinyFlow/1/end/3"]] == [42]
     missing = cafstore(one_run, "dump", "TinyFlow/1/end/3/nope")

@@ -133,7 +133,7 @@ def test_the_flows_own_command_line_refuses(store_path):
         CLI_BAD_TAGS,
         (
             ["tag", "add", "--run-id", "1", "fine"],
-            ["tag", "replace", "--run-id", "1", "keep"],
+            ["tag", "replace", "--run-id", "1", "--remove", "keep", "--add"],
             ["run", "--tag"],
             ["resume", "--tag"],
         ),

@@ -144,7 +144,7 @@ def test_origin_run_id_stays_the_first_run_through_a_chain_of_resumes(flow, stor
     assert {(o.split("/")[1], s) for o, s in reused_from(third.stdout)["b"]} == {("1", "from LinearFlow/2")}
     meta = run_meta(store_path, "LinearFlow", 3)
     assert meta["origin_run_id"] == 1 and meta["resumed_from"] == 2
-    assert client.Run("LinearFlow/3").origin_pathspec == "LinearFlow/1"
+    assert client.Run("LinearFlow/3").origin_pathspec == "LinearFlow/2"  # Metaflow's: the run resumed
     assert client.Run("LinearFlow/1").origin_pathspec is None
     # An explicit --origin-run-id is what current.origin_run_id says.
     explicit = linear("resume", "--origin-run-id", "2")
