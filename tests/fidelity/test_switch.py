@@ -71,8 +71,7 @@ def test_a_loop_inside_a_foreach_keeps_each_item_apart(lab):
     assert run["join"].task["laps_per_item"].data == [(1, 1), (2, 2), (3, 3)]
     per_item = {}
     for task in run["loop"]:
-        (frame,) = task.metadata_dict["foreach-stack"]
-        per_item.setdefault(frame["index"], []).append(task["laps"].data)
+        per_item.setdefault(task.index, []).append(task["laps"].data)
     assert {k: sorted(v) for k, v in per_item.items()} == {0: [1], 1: [1, 2], 2: [1, 2, 3]}
 
 
@@ -123,11 +122,7 @@ def test_resume_of_a_loop_inside_a_foreach(lab):
     assert proc.returncode == 0, proc.stderr
     run = lab.latest()
     assert len(list(run["loop"])) == 6
-    clones = sorted(
-        (t.metadata_dict["foreach-stack"][0]["index"], t["laps"].data)
-        for t in run["loop"]
-        if "origin-task-id" in t.metadata_dict
-    )
+    clones = sorted((t.index, t["laps"].data) for t in run["loop"] if "origin-task-id" in t.metadata_dict)
     assert clones == [(0, 1), (1, 1), (1, 2), (2, 1)]
 
 
