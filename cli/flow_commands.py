@@ -363,11 +363,15 @@ def _add_project_options(group: click.Group) -> None:
 def _project_tags(flow_cls: type, state: FlowState, production: bool) -> List[str]:
     """The system tags of a ``@project`` flow's run (none for other flows); ``run --production`` also
     selects the production branch."""
+    from cafstore.runner.authoring.current import bind_launch_project
+    from cafstore.runner.authoring.project import project_fields
     from cafstore.schema import current_user
 
     branch, top_production = state.project_options
     found = resolve_project(flow_cls, branch, top_production or production, current_user())
-    return found.tags if found is not None else []
+    tags = found.tags if found is not None else []
+    bind_launch_project(project_fields(flow_cls.__name__, tags))  # parameter default functions may read them
+    return tags
 
 
 def _say(text: str) -> None:

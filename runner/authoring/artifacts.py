@@ -13,7 +13,7 @@ read-only :class:`InputView` objects, each backed by one parent record.
 from __future__ import annotations
 
 from itertools import islice
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
 from cafstore.exception import ReadOnlyAttributeError, UnmergedArtifactError
 from cafstore.store import ObjectId, serialize
@@ -37,6 +37,16 @@ def item_at(values: Any, index: int) -> Any:
         return values[index]
     except TypeError:
         return next(islice(values, index, index + 1))
+
+
+class ForeachFrame(NamedTuple):
+    """One enclosing foreach, with the fields of Metaflow's ``flow._foreach_stack`` entries."""
+
+    step: str
+    var: str
+    num_splits: int
+    index: int
+    value: Any
 
 
 class _ForeachFrames:
@@ -63,6 +73,11 @@ class _ForeachFrames:
 
     def stack(self) -> List[tuple]:
         return [(f["index"], f["num_splits"], self._item(f)) for f in self.frames]
+
+    def named(self) -> List[ForeachFrame]:
+        return [
+            ForeachFrame(f.get("step", ""), f["var"], f["num_splits"], f["index"], self._item(f)) for f in self.frames
+        ]
 
 
 class TaskState:

@@ -39,6 +39,8 @@ class Current:
 
     def __init__(self) -> None:
         self._values: dict = {}
+        # @project's fields while the command line prepares a run (parameter default functions read them)
+        self._launch_project: Optional[dict] = None
 
     @property
     def is_running_flow(self) -> bool:
@@ -126,7 +128,7 @@ class Current:
 
     # -- @project: present only in a flow decorated with it (AttributeError otherwise, as in Metaflow)
     def _project(self, key: str) -> Any:
-        project = self._values.get("project")
+        project = self._values.get("project") if self._values else self._launch_project
         if not project:
             raise AttributeError(
                 f"current.{key} is set only in a flow decorated with @project(name=...)"
@@ -266,6 +268,16 @@ def bind_current(**values: Any) -> None:
     if unknown:
         raise TypeError(f"unknown fields of current: {sorted(unknown)}")
     current._values = dict(values)
+
+
+def bind_launch_project(fields: Optional[Dict[str, Any]]) -> None:
+    """The ``@project`` fields of the run the command line is about to start.
+
+    Metaflow's project decorator sets them when the flow's command line
+    starts, so a parameter's default function can read
+    ``current.project_name``; outside a step every other field stays None.
+    """
+    current._launch_project = dict(fields) if fields else None
 
 
 def clear_current() -> None:

@@ -135,6 +135,13 @@ class FlowSpec:
         state = self.__dict__.get("_cafstore_state")
         return state.foreach.index if state is not None else None
 
+    @property
+    def _foreach_stack(self) -> List[Any]:
+        """The enclosing foreaches as frames with ``step``, ``var``, ``num_splits``, ``index``, ``value``:
+        Metaflow's private attribute, which flows written for Metaflow read."""
+        state = self.__dict__.get("_cafstore_state")
+        return state.foreach.named() if state is not None else []
+
     def foreach_stack(self) -> List[tuple]:
         """``(index, num_splits, value)`` for each enclosing foreach, outermost first."""
         state = self.__dict__.get("_cafstore_state")

@@ -58,7 +58,7 @@ class IncludeFile(Parameter):
             ) from exc
 
     def resolve(self, cli_value: Optional[str], environ: Mapping[str, str], context: ParameterContext) -> Any:
-        if cli_value is None and environ.get(self.env_var) is None:
+        if cli_value is None and self.env_value(environ)[1] is None:
             default = self.default
             if callable(default):
                 default = call_default(default, context, self)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional
 
 from cafstore.exception import FlowError
+from cafstore.runner.authoring import config_values
 
 _ATTR = "_cafstore_project"
 _INVALID = re.compile("[^a-z0-9_]")
@@ -76,7 +77,7 @@ def resolve_project(flow_cls: type, branch: Optional[str], production: bool, use
     if not has_project(flow_cls):
         return None
     found = getattr(flow_cls, _ATTR)
-    attrs: Dict[str, Any] = found["attributes"]
+    attrs: Dict[str, Any] = config_values.resolve_kwargs(found["attributes"])  # config_expr(...) values
     if found["unknown"]:
         raise ProjectError(
             f"@project on {flow_cls.__name__} takes name=, branch= and production=, not {', '.join(found['unknown'])}."

@@ -73,6 +73,19 @@ def test_cafstore_environment_name_wins_over_metaflow_name(lab):
     lab.run(source, env={"CAFSTORE_RUN_P": "ours", "METAFLOW_RUN_P": "theirs"})
 
 
+def test_an_include_file_reads_the_metaflow_environment_name_before_its_default(lab):
+    (lab.root / "default.txt").write_text("the default")
+    (lab.root / "override.txt").write_text("from the environment")
+    source = render_flow(
+        "linear",
+        {"all": "assert self.doc == 'from the environment', self.doc"},
+        class_body="doc = IncludeFile('doc', default='default.txt')",
+        header="from cafstore import IncludeFile",
+    )
+    lab.run(source, env={"METAFLOW_RUN_DOC": "override.txt"})
+    assert lab.latest()["end"].task["doc"].data == "from the environment"
+
+
 @pytest.mark.parametrize(
     ("declaration", "expected"),
     [

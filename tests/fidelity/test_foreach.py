@@ -22,6 +22,9 @@ stack = self.foreach_stack()
 assert all(type(frame) is tuple and len(frame) == 3 for frame in stack), stack
 expected = (stack[-1][0], stack[-1][2]) if stack else (None, None)
 assert (self.index, self.input) == expected, (self.index, self.input, stack)
+named = self._foreach_stack  # Metaflow's private frames, which flows written for it read
+assert [(f.index, f.num_splits, f.value) for f in named] == stack, named
+assert all(f.step and f.var in ("items", "xs", "ys") for f in named), named
 self.depth = len(stack)
 self.stack = stack
 """

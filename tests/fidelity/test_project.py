@@ -78,3 +78,39 @@ def test_users_cannot_forge_project_tags(lab):
     lab.write(project_flow())
     proc = lab.cli("run", "--tag", "project:other")
     assert proc.returncode == 2 and "project:" in proc.stderr
+
+
+CONFIGURED = """
+from cafstore import FlowSpec, step, current, project, Config, Parameter, config_expr
+
+
+def from_project(ctx):
+    # Metaflow sets the project's fields before parameter defaults are computed
+    return current.project_name + ':' + current.branch_name
+
+
+@project(name=config_expr('settings').project)
+class FidelityFlow(FlowSpec):
+    settings = Config('settings', default_value={'project': 'from_config'})
+    tagged = Parameter('tagged', default=from_project)
+
+    @step
+    def start(self):
+        assert current.project_name == 'from_config', current.project_name
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == '__main__':
+    FidelityFlow()
+"""
+
+
+def test_the_project_name_can_come_from_a_config_and_defaults_see_the_project(lab):
+    lab.run(CONFIGURED)
+    run = lab.latest()
+    assert "project:from_config" in run.system_tags
+    assert run["start"].task["tagged"].data == "from_config:user.tester"
