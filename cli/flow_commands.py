@@ -253,7 +253,7 @@ def build_cli(flow_cls: type) -> click.Group:
     ) -> int:
         from cafstore.exception import ParameterError
         from cafstore.runner.execution.launch import run_flow
-        from cafstore.runner.reuse.resume import ResumePlan, find_origin, first_origin_id, origin_parameters
+        from cafstore.runner.reuse.resume import ResumePlan, find_origin, origin_parameters
         from cafstore.schema import current_user as username
 
         by_attr = dict(flow_parameters(flow_cls))
@@ -282,7 +282,8 @@ def build_cli(flow_cls: type) -> click.Group:
             {},
             params=values,
             extra_system_tags=_project_tags(flow_cls, state, False),
-            origin_run_id=origin_run_id if origin_run_id is not None else first_origin_id(origin),
+            # the run resumed (not the first of a chain of resumes), as Metaflow's current.origin_run_id
+            origin_run_id=int(origin["run_id"]),
             resumed_from=int(origin["run_id"]),
             reuse=reuse_factory(flow_cls, graph, plan, use_cache, _say),
             executor=executor,

@@ -67,11 +67,6 @@ def find_origin(store: Any, flow: str, user: str, origin_run_id: Optional[int]) 
     )
 
 
-def first_origin_id(origin: dict) -> int:
-    """``current.origin_run_id`` for a run resumed from ``origin``: stays the first run of a chain."""
-    return int(origin.get("origin_run_id") or origin["run_id"])
-
-
 class ResumePlan:
     """Which tasks of the new run are the origin's, by task key."""
 

@@ -131,19 +131,19 @@ def test_resume_from_a_step_after_a_failed_split_is_a_clear_error(flow):
 # -- which run is the origin ------------------------------------------------------------------
 
 
-def test_origin_run_id_stays_the_first_run_through_a_chain_of_resumes(flow, store_path, client):
+def test_origin_run_id_is_the_run_resumed_through_a_chain_of_resumes(flow, store_path, client):
     linear = flow("linear.py")
     first = linear("run", env=FAIL_C)
     assert first.returncode == 1 and "origin_run_id=None" in first.stdout  # None for plain runs
     second = linear("resume", env=FAIL_C)  # still failing: run 2, resumed from 1
     assert second.returncode == 1, both(second)
     assert "origin_run_id=1" in second.stdout
-    third = linear("resume")  # default origin: my latest run (2); origin_run_id stays 1
+    third = linear("resume")  # default origin: my latest run (2), which Metaflow's origin_run_id names
     assert third.returncode == 0, both(third)
-    assert re.search(r"\[LinearFlow/3/c/\d+ \(pid \d+\)\] RAN c pid=\d+ origin_run_id=1\b", third.stdout)
+    assert re.search(r"\[LinearFlow/3/c/\d+ \(pid \d+\)\] RAN c pid=\d+ origin_run_id=2\b", third.stdout)
     assert {(o.split("/")[1], s) for o, s in reused_from(third.stdout)["b"]} == {("1", "from LinearFlow/2")}
     meta = run_meta(store_path, "LinearFlow", 3)
-    assert meta["origin_run_id"] == 1 and meta["resumed_from"] == 2
+    assert meta["origin_run_id"] == 2 and meta["resumed_from"] == 2
     assert client.Run("LinearFlow/3").origin_pathspec == "LinearFlow/2"  # Metaflow's: the run resumed
     assert client.Run("LinearFlow/1").origin_pathspec is None
     # An explicit --origin-run-id is what current.origin_run_id says.

@@ -63,13 +63,13 @@ def test_resume_from_a_step_reruns_it_and_everything_after(env):
     assert bad.returncode != 0 and "no such step" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_origin_run_id_stays_the_first_run_through_a_chain(env):
+def test_origin_run_id_is_the_run_resumed_through_a_chain(env):
     environ, marker = env
     assert flow(environ, "run").returncode == 1
     assert flow(environ, "resume").returncode == 1  # still failing: run 2
     marker.unlink()
     third = flow(environ, "resume")
-    assert third.returncode == 0 and "origin 1" in third.stdout
+    assert third.returncode == 0 and "origin 2" in third.stdout  # the run resumed, as in Metaflow
     explicit = flow(environ, "resume", "--origin-run-id", "3", "end")  # an explicit origin is what it says
     assert explicit.returncode == 0 and "origin 3" in explicit.stdout
     too_late = flow(environ, "resume", "--origin-run-id", "2", "end")  # split 1 of work failed in run 2
