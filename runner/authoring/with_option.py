@@ -26,6 +26,7 @@ _DECORATORS: Dict[str, Callable[..., Callable]] = {
     "catch": decorators.catch,
     "timeout": decorators.timeout,
     "cache": decorators.cache,
+    "resources": decorators.resources,  # accepted and ignored locally, as in Metaflow
 }
 
 

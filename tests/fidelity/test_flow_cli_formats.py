@@ -80,3 +80,23 @@ def test_tag_commands_in_metaflow_formats(lab):
     assert empty.returncode == 2 and "empty" in empty.stderr
     own = lab.cli("tag", "add", "--run-id", "1", "user:tester", "e")  # the run's own system tag: no error
     assert own.returncode == 0 and flat("--hide-system-tags") == {"keep", "c", "e"}
+
+
+def test_metaflow_local_mode_top_options_are_accepted(lab):
+    # the options Metaflow's own local-mode test harness passes to every flow
+    lab.write(render_flow("linear", {"all": "self.x = 1"}))
+    top = [
+        "--metadata=local",
+        "--datastore=local",
+        "--environment=local",
+        "--event-logger=nullSidecarLogger",
+        "--monitor=nullSidecarMonitor",
+        "--no-pylint",
+        "--quiet",
+        "--with",
+        "resources:cpu=2",
+    ]
+    done = lab.cli(*top, "run", "--max-workers=50", "--max-num-splits=10000", "--tag=刺身 means sashimi")
+    assert done.returncode == 0, done.stderr
+    run = lab.latest()
+    assert run.successful and "刺身 means sashimi" in run.user_tags
