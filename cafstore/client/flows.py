@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
 from cafstore import schema
-from cafstore.client import damaged, pathspecs, runstate
+from cafstore.client import damaged, inflight, pathspecs, runstate
 from cafstore.client.base import (
     UNSET,
     ClientObject,
@@ -300,24 +300,21 @@ class Run(ClientObject):
         return self._graph
 
     def step_names(self) -> list:
-        """Names of the steps that have at least one finished task, in run order (start first)."""
+        """Names of the steps that have at least one task (finished, or running in this process), in run order."""
         if self._steps is not None:
             return self._steps
         graph = self.graph_steps()
         if graph:
-            names = [
-                node["name"]
-                for node in graph
-                if first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, node["name"]))
-            ]
+            names = [node["name"] for node in graph if self.has_step(node["name"])]
         else:  # no graph stored: the steps that have tasks, start first and end last
-            names = sorted(
-                {
-                    parsed_ref(schema.parse_task_ref(key), key)[2]
-                    for key, _raw in self._store.iter_raw_refs(schema.tasks_prefix(self._flow, self._run_id))
-                },
-                key=lambda n: (n != "start", n == "end", n),
-            )
+            found = {
+                parsed_ref(schema.parse_task_ref(key), key)[2]
+                for key, _raw in self._store.iter_raw_refs(schema.tasks_prefix(self._flow, self._run_id))
+            }
+            running = inflight.running(self._store, self._flow, self._run_id)
+            if running is not None:
+                found.add(running.step)
+            names = sorted(found, key=lambda n: (n != "start", n == "end", n))
         if self.finished:
             self._steps = names  # a finished run's steps never change again
         return names
@@ -332,8 +329,15 @@ class Run(ClientObject):
         for name in reversed(self.step_names()):
             yield make_child("step", self, name)
 
+    def has_step(self, name: str) -> bool:
+        """Whether step ``name`` has a task: a finished one, or the one running in this process
+        (cafstore.client.inflight)."""
+        if first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, name)) is not None:
+            return True
+        return inflight.running(self._store, self._flow, self._run_id, name) is not None
+
     def _child(self, name: str) -> Any:
-        if first_ref(self._store, schema.tasks_prefix(self._flow, self._run_id, name)) is None:
+        if not self.has_step(name):
             raise NotFound(
                 f"Run {self.pathspec} has no step {name!r} (steps that ran: "
                 f"{', '.join(self.step_names()) or 'none yet'})."

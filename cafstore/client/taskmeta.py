@@ -119,7 +119,8 @@ def task_facts(store: Any, flow: str, run_meta: Mapping[str, Any], step: str, oi
     origin = origin_of(store, flow, run_meta, step, oid, record)
     if origin is not None:
         items["origin-run-id"], items["origin-task-id"] = str(origin[0]), origin[1]
-    items["attempt_ok"] = str(record.get("status") == "ok")
+    if record.get("finished") is not None:  # Metaflow records attempt_ok when the attempt ends
+        items["attempt_ok"] = str(record.get("status") == "ok")
     kinds = {"attempt_ok": "internal_attempt_status"}
     return [
         (name, value, finished if name == "attempt_ok" else started, kinds.get(name, name))

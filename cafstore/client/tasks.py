@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from cafstore import schema
-from cafstore.client import damaged, logtext, pathspecs, taskmeta
+from cafstore.client import damaged, inflight, logtext, pathspecs, taskmeta
 from cafstore.client.base import (
     UNSET,
     ClientObject,
@@ -91,9 +91,21 @@ class Step(ParentTags, ClientObject):
             (parsed_ref(schema.parse_task_ref(key), key)[3], oid) for key, oid in damaged.task_refs(self._store, prefix)
         ]
 
+    def _running(self) -> Optional[inflight.RunningTask]:
+        """This step's task running in this process, if any (cafstore.client.inflight)."""
+        return inflight.running(self._store, self._flow, self._run_id, self._name)
+
     def _children(self) -> Iterator["Task"]:
-        for task_id, oid in reversed(self._task_refs()):
-            yield Task._attach(self, task_id, oid)
+        running = self._running()
+        listed: List[tuple] = [
+            (task_id, oid, None)
+            for task_id, oid in self._task_refs()
+            if running is None or task_id != running.task_id  # a retry: its new attempt is the one shown
+        ]
+        if running is not None:
+            listed = sorted([*listed, (running.task_id, None, running.record)], key=lambda item: item[0])
+        for task_id, oid, record in reversed(listed):
+            yield Task._attach(self, task_id, oid, record)
 
     def tasks(self, *tags: str) -> Iterator["Task"]:
         """The step's tasks, most recent first; ``tags`` must all be on the run."""
@@ -103,6 +115,9 @@ class Step(ParentTags, ClientObject):
 
     def _child(self, task_id: str) -> "Task":
         number = pathspecs.number(task_id, "task", f"{self.pathspec}/{task_id}")
+        running = self._running()
+        if running is not None and running.task_id == number:
+            return Task._attach(self, number, None, running.record)
         oid = damaged.task_record_id(self._store, schema.task_ref(self._flow, self._run_id, self._name, number))
         if oid is None:
             raise NotFound(
@@ -118,6 +133,9 @@ class Step(ParentTags, ClientObject):
 
     def _edge_task(self, reverse: bool) -> "Optional[Task]":
         """The step's first (or, ``reverse``, last) task by id: one short scan."""
+        if self._running() is not None:  # the running task may be either edge: list them all (one process, rare)
+            tasks = list(self._children())
+            return tasks[0] if reverse else tasks[-1]
         prefix = schema.tasks_prefix(self._flow, self._run_id, self._name)
         with contextlib.closing(damaged.task_refs(self._store, prefix, reverse=reverse)) as scan:
             found = next(scan, None)
@@ -187,7 +205,7 @@ class Task(ParentTags, ClientObject):
     # Set by _attach (the constructor copies them from the Task its step makes).
     _step: Step
     _task_id: int
-    _oid: ObjectId  # the task record of the attempt shown
+    _oid: Optional[ObjectId]  # the task record of the attempt shown (None: running, not stored yet)
     _record_cache: Optional[dict]  # that record, once read
     _values: Dict[str, Any]  # artifact values already unpickled, by name
     _attempt_selected: bool  # Task(..., attempt=N): metadata shows that attempt only
@@ -233,6 +251,7 @@ class Task(ParentTags, ClientObject):
     @property
     def _record(self) -> dict:
         if self._record_cache is None:
+            assert self._oid is not None  # a running task's provisional record is given, never read
             self._record_cache = self._store.get_record(self._oid)
         return self._record_cache
 
@@ -255,8 +274,9 @@ class Task(ParentTags, ClientObject):
 
     @property
     def finished(self) -> bool:
-        """Always True: a task is recorded only once it has finished (successfully or not)."""
-        return True
+        """True once the attempt shown has ended (successfully or not); False only for the task
+        running in this process, opened from inside its own step (cafstore.client.inflight)."""
+        return self._record.get("finished") is not None
 
     @property
     def successful(self) -> bool:

@@ -85,6 +85,8 @@ from cafstore.schema.taskrecord import (
     TASK_FAILED,
     TASK_OK,
     TASK_RECORD_FIELDS,
+    TASK_RUNNING,
+    running_task_record,
     task_record,
 )
 
@@ -141,6 +143,8 @@ __all__ = [
     "EXCEPTION_FIELDS",
     "TASK_RECORD_FIELDS",
     "task_record",
+    "TASK_RUNNING",
+    "running_task_record",
     "ENV_USER",
     "current_user",
     "hostname",

@@ -9,6 +9,7 @@ import cafstore
 from cafstore.store import ObjectId
 
 TASK_OK, TASK_FAILED = "ok", "failed"  # a task record's "status"
+TASK_RUNNING = "running"  # the status of a running task's provisional record, which is never stored
 EXCEPTION_FIELDS = ("type", "message", "traceback")
 TASK_RECORD_FIELDS = (
     "kind",
@@ -46,11 +47,11 @@ def task_record(
     parents: Iterable[Any],
     artifacts: Mapping[str, ObjectId],
     new_artifacts: Iterable[str],
-    stdout: ObjectId,
-    stderr: ObjectId,
+    stdout: Optional[ObjectId],
+    stderr: Optional[ObjectId],
     code: Any,
     started: float,
-    finished: float,
+    finished: Optional[float],
     exception: Optional[Mapping[str, Any]],
     foreach_stack: Iterable[Mapping[str, Any]],
     num_splits: Optional[int],
@@ -66,6 +67,8 @@ def task_record(
     whoever writes them (the task process, or the scheduler for a task whose
     process died). Ids given as hex text (as task specs carry them across
     processes) become ObjectIds here, so gc and fsck see every reference.
+    ``stdout``, ``stderr`` and ``finished`` are None only in a running task's
+    provisional record (:func:`running_task_record`).
     """
     return {
         "kind": "task",
@@ -97,3 +100,50 @@ def task_record(
         "cache_key": cache_key,
         "previous_attempt": ObjectId(previous_attempt) if previous_attempt else None,
     }
+
+
+def running_task_record(
+    *,
+    flow: str,
+    run_id: int,
+    step: str,
+    task_id: int,
+    attempt: int,
+    parents: Iterable[Any],
+    code: Any,
+    foreach_stack: Iterable[Mapping[str, Any]],
+    user: str,
+    started: float,
+    hostname: str,
+    pid: int,
+    previous_attempt: Any = None,
+) -> Dict[str, Any]:
+    """What the client shows of a task while it runs, in its own process (never stored).
+
+    The record the task will commit, less what only its end decides: status
+    ``running``, no artifacts, no logs, not finished (as Metaflow shows a task
+    that has started: its artifacts and ``_task_ok`` come when it ends).
+    """
+    return task_record(
+        flow=flow,
+        run_id=run_id,
+        step=step,
+        task_id=task_id,
+        attempt=attempt,
+        status=TASK_RUNNING,
+        parents=parents,
+        artifacts={},
+        new_artifacts=(),
+        stdout=None,
+        stderr=None,
+        code=code,
+        started=started,
+        finished=None,
+        exception=None,
+        foreach_stack=foreach_stack,
+        num_splits=None,
+        user=user,
+        hostname=hostname,
+        pid=pid,
+        previous_attempt=previous_attempt,
+    )

@@ -182,11 +182,11 @@ class Current:
 class TaskHandle:
     """``current.task`` / ``current.run``: a client object found when first used.
 
-    The running task has no record until it finishes, so the client cannot
-    open it yet; this handle has its ``pathspec`` now and opens the client
-    object on the first other use (after the task finished, or from a later
-    step). Pickled (stored as an artifact), it becomes the client object
-    itself, opened without a namespace check, as Metaflow's does.
+    This handle has its ``pathspec`` now and opens the client object on the
+    first other use: inside the step that is the running task (the runner
+    registers it with cafstore.client.inflight), later the committed one.
+    Pickled (stored as an artifact), it becomes the client object itself,
+    opened without a namespace check, as Metaflow's does.
     """
 
     def __init__(self, kind: str, pathspec: str, store_path: Optional[str]) -> None:

@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import cafstore
 from cafstore import schema
+from cafstore.client import inflight
 from cafstore.exception import CafstoreError, ForeachError, RunClosed, TransitionError, exception_type_name
 from cafstore.runner.authoring.artifacts import Inputs, InputView, TaskState
 from cafstore.runner.authoring.configs import configure_from_artifacts
@@ -84,7 +85,10 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optiona
         configure_from_artifacts(flow_cls, state.load)  # the run's configurations, before any option is read
         options = step_options(getattr(flow_cls, spec.step))
         _set_current(spec, flow_cls)
+        _show_running(spec, started)
     except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
+        clear_current()
+        inflight.clear()
         return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=_describe(exc), pid=pid)
     clock.lap("setup")
     capture = logs.Capture(f"{spec.pathspec} (pid {pid})", echo=echo, channels=channels)
@@ -107,6 +111,7 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optiona
         clock.lap("persist")
         out, err = capture.stop()
         clear_current()
+        inflight.clear()
         clock.lap("capture_stop")
     if error is not None:  # a failed task splits nothing, whichever phase failed (storing a split's list too)
         ids, new, small, num_splits, foreach_var = dict(state.ids), [], [], None, None
@@ -202,6 +207,15 @@ def _set_current(spec: TaskSpec, flow_cls: type) -> None:
         project=project_fields(spec.flow_name, spec.tags),
         flow_class=flow_cls,
         store_path=spec.store_path,
+    )
+
+
+def _show_running(spec: TaskSpec, started: float) -> None:
+    """Let the step open its own task, step and run through the client while it runs
+    (cafstore.client.inflight): registered in this process only, nothing is written."""
+    inflight.register(
+        spec.store_path,
+        schema.running_task_record(**spec.record_fields(), started=started, hostname=_HOST or "", pid=os.getpid()),
     )
 
 
