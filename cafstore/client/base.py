@@ -145,7 +145,9 @@ class ClientObject:
     __str__ = __repr__
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.pathspec == self.pathspec
+        if type(other) is type(self):
+            return other.pathspec == self.pathspec
+        return NotImplemented  # lets the other side decide (``current.run`` is a handle to a Run)
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self.pathspec))

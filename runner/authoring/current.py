@@ -162,6 +162,12 @@ class Current:
         return self._project("is_user_branch")
 
     @property
+    def tempdir(self) -> Optional[str]:
+        """Where a step may put scratch files: ``CAFSTORE_TEMPDIR``, else Metaflow's ``METAFLOW_TEMPDIR``,
+        else ``.``, the directory the flow runs in (Metaflow's default)."""
+        return os.environ.get("CAFSTORE_TEMPDIR") or os.environ.get("METAFLOW_TEMPDIR") or "."
+
+    @property
     def card(self) -> Any:
         """Not supported: cafstore has no cards."""
         raise AttributeError("current.card is not available: cafstore does not support @card.")

@@ -22,12 +22,16 @@ self.step_seen = current.step_name
 self.task_obj = current.task
 self.run_obj = current.run
 assert self.task_obj.pathspec == current.pathspec
+assert Run(current.run.pathspec) == current.run and current.run == Run(current.run.pathspec)
+assert current.tempdir == '.'
 """
 
 
 @pytest.mark.parametrize("shape", SHAPE_NAMES)
 def test_current_describes_each_task_and_its_client_objects_pickle(lab, shape):
-    lab.run(render_flow(shape, {"all": RECORD}), "--tag", "t1", "--tag", "second tag")
+    lab.run(
+        render_flow(shape, {"all": RECORD}, header="from cafstore import Run"), "--tag", "t1", "--tag", "second tag"
+    )
     run = lab.latest()
     run_id = run.pathspec.split("/")[1]
     for step in run:
