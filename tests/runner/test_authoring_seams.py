@@ -29,6 +29,7 @@ CURRENT_API = {
     "tags",
     "pathspec",
     "is_running_flow",
+    "tempdir",
     "get",
     "task",
     "run",
