@@ -343,9 +343,9 @@ class MutableFlow:
 
     def __getattr__(self, name: str) -> Any:
         """``mutable_flow.start`` (a step), ``mutable_flow.alpha`` (a parameter or configuration)."""
-        from cafstore.runner.authoring.parameters import Parameter
-
         import inspect
+
+        from cafstore.runner.authoring.parameters import Parameter
 
         if not name.startswith("_"):
             attr = inspect.getattr_static(self._flow_cls, name, None)

@@ -154,9 +154,7 @@ def mutator_classes() -> Dict[str, type]:
 def has_mutators(flow_cls: type) -> bool:
     from cafstore.runner.authoring.mutable import step_names
 
-    return bool(flow_mutators(flow_cls)) or any(
-        step_mutators(getattr(flow_cls, name)) for name in step_names(flow_cls)
-    )
+    return bool(flow_mutators(flow_cls)) or any(step_mutators(getattr(flow_cls, name)) for name in step_names(flow_cls))
 
 
 def pre_mutate(flow_cls: type) -> None:
