@@ -96,9 +96,9 @@ class MutableStep:
             defaults = BUILTINS.get(name, (None, {}))[1]
             yield name, f"{decorators.__name__}.{name}", [], {**defaults, **kwargs}
         for deco in user_decorators.attached(self._func):
-            yield deco.decorator_name, _full_name(deco), list(deco._args), dict(deco._kwargs)
+            yield (deco.decorator_name, _full_name(deco), *deco.get_args_kwargs())
         for mutator in mutators.step_mutators(self._func):
-            yield mutator.decorator_name, _full_name(mutator), list(mutator._args), dict(mutator._kwargs)
+            yield (mutator.decorator_name, _full_name(mutator), *mutator.get_args_kwargs())
 
     def has_decorator(self, name: str) -> bool:
         """Whether the step has a decorator called ``name`` (a full name if it has a dot)."""
@@ -203,7 +203,7 @@ class MutableStep:
         wanted = (list(deco_args or []), dict(deco_kwargs or {}))
 
         def drop(deco: Any) -> bool:
-            return deco.decorator_name == deco_name and (every or (list(deco._args), deco._kwargs) == wanted)
+            return deco.decorator_name == deco_name and (every or deco.get_args_kwargs() == wanted)
 
         removed = False
         for found in (user_decorators.attached(self._func), mutators.step_mutators(self._func)):
@@ -268,7 +268,7 @@ class MutableFlow:
         from cafstore.runner.authoring import mutators
 
         for mutator in mutators.flow_mutators(self._flow_cls):
-            yield mutator.decorator_name, _full_name(mutator), list(mutator._args), dict(mutator._kwargs)
+            yield (mutator.decorator_name, _full_name(mutator), *mutator.get_args_kwargs())
 
     def has_decorator(self, name: str) -> bool:
         return any(_matches(spec, name) for spec in self.decorator_specs)

@@ -21,7 +21,7 @@ mutator, the method and the step or flow.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 from cafstore.exception import CafstoreError, FlowError
 
@@ -50,6 +50,10 @@ class _Mutator:
     @property
     def decorator_name(self) -> str:
         return type(self).__name__
+
+    def get_args_kwargs(self) -> Tuple[List[Any], Dict[str, Any]]:
+        """The decorator's arguments as written (Metaflow's name for it)."""
+        return list(self._args), dict(self._kwargs)
 
     def init(self, *args: Any, **kwargs: Any) -> None:
         """Override to take the mutator's arguments (``@MyMutator(1, key=2)``)."""

@@ -14,7 +14,7 @@ decorator classes by name with :func:`decorator_classes`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from cafstore.exception import FlowError
 
@@ -59,6 +59,10 @@ class UserStepDecorator:
     @property
     def decorator_name(self) -> str:
         return type(self).__name__
+
+    def get_args_kwargs(self) -> Tuple[List[Any], Dict[str, Any]]:
+        """The decorator's arguments as written (Metaflow's name for it)."""
+        return list(self._args), dict(self._kwargs)
 
     def init(self, *args: Any, **kwargs: Any) -> None:
         """Called once with the decorator's arguments; override to check or keep them."""
