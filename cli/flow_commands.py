@@ -65,9 +65,6 @@ class FlowState:
         validate(self.graph)
         check_options(self.flow_cls, self.graph)
         check_declarations(self.flow_cls, self.graph)
-        from cafstore.runner.authoring.user_decorators import check_mutators
-
-        check_mutators(self.flow_cls, self.graph)
         return self.graph
 
 
@@ -113,11 +110,16 @@ def build_cli(flow_cls: type) -> click.Group:
         quiet: bool = False,
         **_ignored: Any,
     ) -> None:
+        from cafstore.runner.authoring import mutators
+
         read_flow_configs(flow_cls, config_files, config_values)
+        mutators.pre_mutate(flow_cls)  # once the configurations are known, as Metaflow does
         if with_specs:
             from cafstore.runner.authoring.with_option import apply_specs
 
             apply_specs(flow_cls, list(with_specs))
+        mutators.mutate(flow_cls)
+        _parameter_options(ctx.command, flow_cls)  # a mutator may have added or removed parameters
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         state.project_options = (_ignored.get("project_branch"), bool(_ignored.get("project_production")))
         state.quiet = quiet
@@ -289,15 +291,7 @@ def build_cli(flow_cls: type) -> click.Group:
             executor=executor,
         )
 
-    taken = {opt for p in run.params for opt in getattr(p, "opts", [])}
-    for attr, param in reversed(flow_parameters(flow_cls)):
-        if param.IS_CONFIG_PARAMETER:
-            continue  # set by the top-level --config/--config-value options
-        if not param.errors and param.option not in taken:  # bad ones are reported by check_declarations
-            taken.add(param.option)
-            run.params.insert(0, _option(attr, param))
-            # resume accepts them only to refuse them clearly: parameters cannot change on resume.
-            resume.params.insert(0, _option(attr, param, hidden=True))
+    _parameter_options(group, flow_cls)
 
     @group.command(help="Show the steps of the flow, their docstrings and where each goes next.")
     @click.pass_obj
@@ -308,6 +302,23 @@ def build_cli(flow_cls: type) -> click.Group:
 
     add_client_commands(group, flow_cls.__name__)
     return group
+
+
+def _parameter_options(group: click.Group, flow_cls: type) -> None:
+    """``run``'s ``--name`` option for each parameter of the flow as it is now (mutators may add
+    some once the configurations are read, before ``run``'s own options are parsed)."""
+    run, resume = group.commands["run"], group.commands["resume"]
+    for command in (run, resume):
+        command.params[:] = [p for p in command.params if not (p.name or "").startswith("param__")]
+    taken = {opt for p in run.params for opt in getattr(p, "opts", [])}
+    for attr, param in reversed(flow_parameters(flow_cls)):
+        if param.IS_CONFIG_PARAMETER:
+            continue  # set by the top-level --config/--config-value options
+        if not param.errors and param.option not in taken:  # bad ones are reported by check_declarations
+            taken.add(param.option)
+            run.params.insert(0, _option(attr, param))
+            # resume accepts them only to refuse them clearly: parameters cannot change on resume.
+            resume.params.insert(0, _option(attr, param, hidden=True))
 
 
 def _executor_option(command: Any) -> Any:

@@ -28,6 +28,7 @@ _OPTIONS = "_cafstore_options"
 _APPLIED = "_cafstore_decorators"  # the names of the decorators a step carries
 _ERRORS = "_cafstore_option_errors"
 _DEFERRED_ATTR = "_cafstore_deferred"
+_SPECS = "_cafstore_decorator_specs"  # [(name, kwargs as written)], in the order applied
 #: Functions with options that wait for the configurations (resolve_deferred applies them).
 _DEFERRED: List[Callable] = []
 #: The attribute ``@step`` sets to True on the function it marks: Metaflow's
@@ -135,6 +136,7 @@ def _decorator(
 
     def wrap(target: Callable) -> Callable:
         setattr(target, _APPLIED, applied(target) | {name})
+        target.__dict__.setdefault(_SPECS, []).append((name, dict(kwargs)))
         from cafstore.runner.authoring import config_values
 
         if any(k.startswith(config_values.UNPACK_KEY) for k in kwargs) or config_values.is_delayed(kwargs):
@@ -324,6 +326,20 @@ def parallel(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
 def applied(func: Callable) -> frozenset:
     """The names of the step decorators on ``func`` (``--with`` skips the ones it already has)."""
     return frozenset(getattr(func, _APPLIED, ()))
+
+
+def written_specs(func: Callable) -> List[tuple]:
+    """``(name, kwargs)`` of each step decorator on ``func``, in the order applied (mutators list them)."""
+    return [(name, dict(kwargs)) for name, kwargs in getattr(func, _SPECS, ())]
+
+
+def forget_decorators(func: Callable) -> None:
+    """Drop every step decorator's options from ``func``, so the ones kept can be applied afresh
+    (a mutator's ``remove_decorator``); options waiting for configurations are dropped too."""
+    for attr in (_OPTIONS, _APPLIED, _ERRORS, _DEFERRED_ATTR, _SPECS):
+        func.__dict__.pop(attr, None)
+    if func in _DEFERRED:
+        _DEFERRED.remove(func)
 
 
 def step_options(func: Callable) -> StepOptions:

@@ -7,20 +7,18 @@ Outermost first, each decorator's ``pre_step`` runs, then what it wraps,
 then its ``post_step``, which sees the exception (if any) and decides
 whether it stands.
 
-``StepMutator`` and ``FlowMutator`` (decorators that rewrite a flow's
-decorators and parameters before it runs) are importable so that flows
-written for Metaflow load, but cafstore does not run them: a flow that uses
-one is refused with a clear error when it is checked.
+Mutators (``StepMutator``, ``FlowMutator``), which add and remove these
+decorators before the flow runs, live in :mod:`.mutators`; they find the
+decorator classes by name with :func:`decorator_classes`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from cafstore.exception import FlowError
 
 _USER = "_cafstore_user_decorators"
-_MUTATORS = "_cafstore_mutators"
 
 
 def _is_step_function(obj: Any) -> bool:
@@ -61,6 +59,10 @@ class UserStepDecorator:
     @property
     def decorator_name(self) -> str:
         return type(self).__name__
+
+    def get_args_kwargs(self) -> Tuple[List[Any], Dict[str, Any]]:
+        """The decorator's arguments as written (Metaflow's name for it)."""
+        return list(self._args), dict(self._kwargs)
 
     def init(self, *args: Any, **kwargs: Any) -> None:
         """Called once with the decorator's arguments; override to check or keep them."""
@@ -147,6 +149,7 @@ def user_step_decorator(func: Optional[Callable] = None, **kwargs: Any) -> Any:
             raise FlowError(f"@{func.__name__} yielded more than once; a user step decorator yields once.")
 
     _GeneratorDecorator.__name__ = _GeneratorDecorator.__qualname__ = func.__name__
+    _GeneratorDecorator.__module__ = func.__module__
 
     def apply(*args: Any, **attributes: Any) -> Any:
         if len(args) == 1 and not attributes and _is_step_function(args[0]):
@@ -155,81 +158,30 @@ def user_step_decorator(func: Optional[Callable] = None, **kwargs: Any) -> Any:
 
     apply.__name__ = func.__name__
     apply.__doc__ = func.__doc__
+    apply.decorator_class = _GeneratorDecorator  # type: ignore[attr-defined]  # mutators add it by this
     return apply
-
-
-class StepMutator:
-    """Importable for compatibility; a flow that uses one is refused (cafstore does not run mutators)."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        self = super().__new__(cls)
-        if len(args) == 1 and not kwargs and _is_step_function(args[0]):
-            return self(args[0])
-        return self
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._args, self._kwargs = args, kwargs
-
-    def __call__(self, step: Callable) -> Callable:
-        step.__dict__.setdefault(_MUTATORS, []).append(type(self).__name__)
-        return step
-
-    def init(self, *args: Any, **kwargs: Any) -> None:
-        """Override to take the mutator's arguments."""
-
-    def pre_mutate(self, mutable_step: Any) -> None:
-        """Metaflow calls it before the flow runs; cafstore refuses flows with mutators."""
-
-    def mutate(self, mutable_step: Any) -> None:
-        """Metaflow calls it before the flow runs; cafstore refuses flows with mutators."""
-
-
-class FlowMutator:
-    """Importable for compatibility; a flow that uses one is refused (cafstore does not run mutators)."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        self = super().__new__(cls)
-        if len(args) == 1 and not kwargs and isinstance(args[0], type):
-            return self(args[0])
-        return self
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._args, self._kwargs = args, kwargs
-
-    def __call__(self, flow_cls: type) -> type:
-        flow_cls.__dict__.get(_MUTATORS) or setattr(flow_cls, _MUTATORS, [])
-        getattr(flow_cls, _MUTATORS).append(type(self).__name__)
-        return flow_cls
-
-    def init(self, *args: Any, **kwargs: Any) -> None:
-        """Override to take the mutator's arguments."""
-
-    def pre_mutate(self, mutable_flow: Any) -> None:
-        """Metaflow calls it before the flow runs; cafstore refuses flows with mutators."""
-
-    def mutate(self, mutable_flow: Any) -> None:
-        """Metaflow calls it before the flow runs; cafstore refuses flows with mutators."""
-
-
-def check_mutators(flow_cls: type, graph: Any) -> None:
-    """Refuse a flow that uses a StepMutator or FlowMutator, naming it."""
-    names = list(getattr(flow_cls, _MUTATORS, []))
-    where = f"flow {flow_cls.__name__}"
-    for node in graph:
-        found = getattr(getattr(flow_cls, node.name, None), _MUTATORS, None)
-        if found and not names:
-            names, where = list(found), f"step {node.name!r} of {flow_cls.__name__}"
-    if names:
-        raise FlowError(
-            f"{where} uses the mutator @{names[0]}: StepMutator and FlowMutator (decorators that rewrite "
-            "the flow before it runs) are not supported by cafstore. Apply the decorators or parameters "
-            "directly in the flow file instead."
-        )
 
 
 def user_decorators(func: Callable) -> List[UserStepDecorator]:
     """The user decorators of a step, outermost first."""
     return list(reversed(getattr(func, _USER, [])))
+
+
+def attached(func: Callable) -> List[UserStepDecorator]:
+    """The step's own list of user decorators, innermost first: mutators edit it in place."""
+    found: List[UserStepDecorator] = func.__dict__.setdefault(_USER, [])
+    return found
+
+
+def decorator_classes() -> Dict[str, type]:
+    """Every ``UserStepDecorator`` subclass defined so far, by name (mutators add them by name)."""
+    found: Dict[str, type] = {}
+    pending = list(UserStepDecorator.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.__name__, cls)
+        pending.extend(cls.__subclasses__())
+    return found
 
 
 def call_wrapped(flow: Any, step_name: str, call: Callable[[], Any], inputs: Any = None) -> bool:

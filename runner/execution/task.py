@@ -21,6 +21,7 @@ import cafstore
 from cafstore import schema
 from cafstore.client import inflight
 from cafstore.exception import CafstoreError, ForeachError, RunClosed, TransitionError, exception_type_name
+from cafstore.runner.authoring import mutators
 from cafstore.runner.authoring.artifacts import Inputs, InputView, TaskState
 from cafstore.runner.authoring.configs import configure_from_artifacts
 from cafstore.runner.authoring.constants import constant_ids
@@ -79,10 +80,14 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optiona
     clock = _Clock()
     try:
         store = _store(spec.store_path)
-        if spec.with_decorators:  # a no-op where the scheduler's process already applied them (fork)
-            apply_specs(flow_cls, spec.with_decorators)
         flow, state = _build(spec, flow_cls, store)
         configure_from_artifacts(flow_cls, state.load)  # the run's configurations, before any option is read
+        # Mutators, then --with, then mutators' second phase, as the flow command did; each is a
+        # no-op where the scheduler's process already did it (fork).
+        mutators.pre_mutate(flow_cls)
+        if spec.with_decorators:
+            apply_specs(flow_cls, spec.with_decorators)
+        mutators.mutate(flow_cls)
         options = step_options(getattr(flow_cls, spec.step))
         _set_current(spec, flow_cls)
         _show_running(spec, started)

@@ -1,5 +1,5 @@
 """User step decorators (``@user_step_decorator``, ``UserStepDecorator``) and the decorators
-cafstore accepts (``@resources``) or refuses (``@parallel``, mutators), as Metaflow 2.19 runs them."""
+cafstore accepts (``@resources``) or refuses (``@parallel``), as Metaflow 2.19 runs them."""
 
 from __future__ import annotations
 
@@ -64,14 +64,7 @@ def test_a_decorator_can_swallow_the_exception_or_skip_the_step(lab):
 
 @pytest.mark.parametrize(
     ("header", "decorator", "expected"),
-    [
-        ("from cafstore import parallel", "parallel", "@parallel"),
-        (
-            "from cafstore import StepMutator\nclass M(StepMutator):\n    pass",
-            "M",
-            "StepMutator and FlowMutator",
-        ),
-    ],
+    [("from cafstore import parallel", "parallel", "@parallel")],
 )
 def test_unsupported_decorators_are_refused_clearly(lab, header, decorator, expected):
     proc = lab.run(render_flow("linear", {}, header=header, decorators={"all": [decorator]}), ok=False)
