@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Optional, TypeVar
 
 from cafstore.exception import CorruptObject, ObjectNotFound, StoreError
 from cafstore.store.backends.base import BlobBackend, files_older_than
@@ -61,8 +61,22 @@ def parse_url(url: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
+def options_from_url(url: str, endpoint_url: Optional[str] = None, cache_bytes: Optional[int] = None) -> dict:
+    """The options ``store.json`` records for ``cafstore init PATH --blobs s3://BUCKET/PREFIX``."""
+    bucket, prefix = parse_url(url)
+    options: dict = {"bucket": bucket, "prefix": prefix}
+    if endpoint_url:
+        options["endpoint_url"] = endpoint_url
+    if cache_bytes is not None:
+        options["cache_bytes"] = cache_bytes
+    return options
+
+
 class S3BlobBackend(BlobBackend):
     """Blobs as objects ``s3://bucket/prefix/<id>``, read through a local cache under the store directory."""
+
+    delete_under_index_lock: ClassVar[bool] = True
+    remote: ClassVar[bool] = True
 
     def __init__(self, root: Path, bucket: str, prefix: str = "", endpoint_url: Optional[str] = None,
                  region: Optional[str] = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
@@ -77,6 +91,7 @@ class S3BlobBackend(BlobBackend):
         self._client: Any = None
         self._client_pid = -1
         self._lock = threading.Lock()
+        self._reused: dict[ObjectId, Any] = {}  # oid -> its bytes or local copy, until confirm()
 
     @classmethod
     def from_settings(cls, root: Path, config: Any, options: Mapping[str, Any]) -> "S3BlobBackend":
@@ -128,6 +143,20 @@ class S3BlobBackend(BlobBackend):
         except (bex.BotoCoreError, bex.ClientError) as exc:
             endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS"
             raise translate(exc, action, self.where, endpoint) from exc
+
+    def check_reachable(self) -> None:
+        """Raise the store error a first write would meet (credentials, endpoint, bucket), or return."""
+        import botocore.exceptions as bex
+
+        def head_bucket() -> None:
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except bex.ClientError as exc:
+                if http_status(exc) == 404:  # HEAD has no body: a 404 on the bucket means it is missing
+                    exc.response["Error"]["Code"] = "NoSuchBucket"
+                raise
+
+        self._call("use the bucket", head_bucket)
 
     def _head(self, oid: ObjectId) -> Optional[dict]:
         import botocore.exceptions as bex
@@ -189,6 +218,7 @@ class S3BlobBackend(BlobBackend):
                 if http_status(exc) != 412 and error_code(exc) != "PreconditionFailed":
                     raise
                 self._touch(oid)
+                self._reused[oid] = body
 
         self._call(f"write object {oid.short}", put)
 
@@ -197,6 +227,7 @@ class S3BlobBackend(BlobBackend):
         try:
             if self._head(oid) is not None:
                 self._call(f"write object {oid.short}", lambda: self._touch(oid))
+                self._reused[oid] = self.cache.path(oid)  # the copy kept below
             else:
                 from boto3.s3.transfer import TransferConfig
 
@@ -213,6 +244,27 @@ class S3BlobBackend(BlobBackend):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
+
+    def confirm(self, oid: ObjectId) -> None:
+        """If the put of ``oid`` found it present (sent nothing), check it survived until the index
+        entry was committed, and upload it again if a gc deleted it in between."""
+        kept = self._reused.pop(oid, None)
+        if kept is None or self._head(oid) is not None:
+            return
+        if isinstance(kept, Path):
+            temp = self.cache.temp_path()
+            try:
+                os.link(kept, temp)
+            except FileNotFoundError as exc:
+                raise StoreError(
+                    f"Object {oid} was removed from {self.where} by a concurrent gc while being stored, and its "
+                    "local copy is gone too; store the value again."
+                ) from exc
+            self.cache.discard(oid)
+            self._put_large(oid, temp)
+        else:
+            self._put_small(oid, kept)
+        self._reused.pop(oid, None)
 
     def _touch(self, oid: ObjectId) -> None:
         """Make an existing object young again (a rewrite of the same bytes, like the local backend's
@@ -281,22 +333,37 @@ class S3BlobBackend(BlobBackend):
             f"delete object {oid.short}", lambda: self.client.delete_object(Bucket=self.bucket, Key=self.key(oid))
         )
 
-    def iter_ids(self) -> Iterator[ObjectId]:
-        """Every object under the prefix, by paginated listing (1,000 keys a request)."""
+    def stored_sizes(self) -> dict:
+        """``{oid: bytes}`` of every object under the prefix, by paginated listing (1,000 keys a request)."""
         prefix = f"{self.prefix}/" if self.prefix else ""
 
         def pages() -> list:
             paginator = self.client.get_paginator("list_objects_v2")
             return list(paginator.paginate(Bucket=self.bucket, Prefix=prefix))
 
-        found = []
+        found = {}
         for page in self._call("list objects", pages):
             for item in page.get("Contents", ()):
                 name = item["Key"][len(prefix) :]
                 if len(name) == 64 and "/" not in name:
                     with contextlib.suppress(ValueError):
-                        found.append(ObjectId(name))
-        return iter(sorted(found))
+                        found[ObjectId(name)] = int(item["Size"])
+        return found
+
+    def iter_ids(self) -> Iterator[ObjectId]:
+        return iter(sorted(self.stored_sizes()))
+
+    def rehash_stored(self, oid: ObjectId) -> ObjectId:
+        """Download (streamed, not cached) and hash: what the bucket holds, whatever the cache has."""
+
+        def rehash() -> ObjectId:
+            body = self.client.get_object(Bucket=self.bucket, Key=self.key(oid))["Body"]
+            hasher = new_hasher()
+            for block in body.iter_chunks(8 << 20):
+                hasher.update(block)
+            return ObjectId(hasher.digest())
+
+        return self._call(f"read object {oid.short}", rehash)
 
     # -- optional capabilities ---------------------------------------------
     def stray_temp_files(self, older_than: float = 0.0) -> list[Path]:
