@@ -41,6 +41,8 @@ DEFAULT_MULTIPART_THRESHOLD = 64 << 20
 DEFAULT_PART_SIZE = 16 << 20
 DEFAULT_CONCURRENCY = 8
 DEFAULT_CACHE_BYTES = 8 << 30
+# About a minute of backoff in all: rides out a server restart, fails a dead endpoint in finite time.
+RETRY_ATTEMPTS = 10
 _OPTIONS = {
     "bucket",
     "prefix",
@@ -118,21 +120,25 @@ class S3BlobBackend(BlobBackend):
         if self._client is None or self._client_pid != os.getpid():
             with self._lock:
                 if self._client is None or self._client_pid != os.getpid():
-                    import boto3
-                    from botocore.config import Config
-
-                    config = Config(
-                        retries={"mode": "standard", "max_attempts": 5},
-                        connect_timeout=5,
-                        read_timeout=120,
-                        max_pool_connections=max(10, self.concurrency * 2),
-                    )
-                    session = boto3.session.Session()
-                    self._client = session.client(
-                        "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config
-                    )
+                    self._client = self._new_client(RETRY_ATTEMPTS)
                     self._client_pid = os.getpid()
         return self._client
+
+    def _new_client(self, attempts: int) -> Any:
+        """A client with botocore's "standard" retry mode: exponential backoff with jitter (capped at
+        20 s a wait) on throttling, 5xx and connection errors, ``attempts`` tries in all."""
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            retries={"mode": "standard", "max_attempts": attempts},
+            connect_timeout=5,
+            read_timeout=120,
+            max_pool_connections=max(10, self.concurrency * 2),
+        )
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config
+        )
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         """Run one S3 request; its failure becomes a store error naming ``action`` and the fix."""
@@ -148,9 +154,11 @@ class S3BlobBackend(BlobBackend):
         """Raise the store error a first write would meet (credentials, endpoint, bucket), or return."""
         import botocore.exceptions as bex
 
+        quick = self._new_client(2)  # a user waiting at `cafstore init` is told at once
+
         def head_bucket() -> None:
             try:
-                self.client.head_bucket(Bucket=self.bucket)
+                quick.head_bucket(Bucket=self.bucket)
             except bex.ClientError as exc:
                 if http_status(exc) == 404:  # HEAD has no body: a 404 on the bucket means it is missing
                     exc.response["Error"]["Code"] = "NoSuchBucket"
