@@ -17,6 +17,7 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── ArtifactSerializationError  a value that neither pickle nor cloudpickle can store
     │   ├── ArtifactLoadError         a stored value that cannot be unpickled here
     │   ├── StorageFull               the disk (or the store's quota) is full
+    │   ├── RemoteStoreError          the object store holding the blobs refused or cannot be reached
     │   ├── GcRefused                 gc cannot compute the live set completely: it deleted nothing
     │   ├── IndexLost                 the index is not the store's own or is older than it (fsck --repair)
     │   └── MaintenanceArgumentError  a run name or duration given to gc/retention that cannot be parsed
@@ -160,6 +161,13 @@ class ArtifactSerializationError(StoreError, TypeError):
 
 class ArtifactLoadError(StoreError):
     headline = "cannot load artifact"
+
+
+class RemoteStoreError(StoreError):
+    """The object store (S3 or compatible) holding a store's blobs cannot be used: no
+    credentials, access denied, bucket missing, or endpoint unreachable. The message says which and how to fix it."""
+
+    headline = "object store error"
 
 
 class StorageFull(StoreError, OSError):

@@ -139,6 +139,7 @@ def gc(
         f"{would}remove {len(report.removed)} objects"
         + (f" ({kinds})" if kinds else "")
         + f", {len(report.orphan_files)} orphan files, {len(report.temp_files)} temp files"
+        + (f", aborted {report.aborted_uploads} stale uploads" if report.aborted_uploads else "")
     )
     click.echo(
         f"gc{' (dry run)' if dry_run else ''}: {report.scanned} objects scanned, {report.live} live, "
@@ -272,12 +273,12 @@ def dedup(state: CliState, dry_run: bool, everything: bool, top: int, as_json: b
         )
 
 
-def fsck_report(store, progress: bool) -> tuple:
+def fsck_report(store, progress: bool, remote_sample: "int | None" = None) -> tuple:
     """(the store's fsck report, damaged refs): every damaged ref (``refcheck``) is one of its problems."""
     from cafstore import schema
     from cafstore.maintenance import refcheck, strays
 
-    report = store.fsck(progress=progress)
+    report = store.fsck(progress=progress, remote_sample=remote_sample)
     if report.index_lost:  # nothing in a rejected index can be judged; the rebuild comes first
         return report, []
     damaged = refcheck.find(store)

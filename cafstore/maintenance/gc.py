@@ -67,6 +67,7 @@ class GcReport:
     removed: list = dataclasses.field(default_factory=list)  # (oid, kind, bytes)
     orphan_files: list = dataclasses.field(default_factory=list)  # (name, bytes)
     temp_files: list = dataclasses.field(default_factory=list)  # (name, bytes)
+    aborted_uploads: int = 0  # multipart uploads a dead writer left unfinished (remote backends)
     seconds: float = 0.0
 
     @property
@@ -93,6 +94,7 @@ class GcReport:
             "removed_by_kind": self.by_kind(),
             "orphan_files": len(self.orphan_files),
             "temp_files": len(self.temp_files),
+            "aborted_uploads": self.aborted_uploads,
             "freed_bytes": self.freed_bytes,
             "notes": self.notes,
             "warnings": self.warnings,
@@ -377,9 +379,26 @@ def _sweep(
         for digest, meta in index.retrying(body):
             size = _bytes(meta)
             if meta[0] == LOCATION_FILE:
-                size = store.blobs.remove_if_older(ObjectId(digest), cutoff)
+                size = _remove_blob(store, ObjectId(digest), cutoff)
             report.removed.append((ObjectId(digest).short, _kind(meta), size))
     bar.show("sweeping", len(order), len(order), final=bool(order))
+
+
+def _remove_blob(store: Any, oid: ObjectId, cutoff: float) -> int:
+    """``remove_if_older``; for a backend whose put can reuse a blob without rewriting it (S3), inside
+    an index write transaction that first checks the blob is still unindexed. A writer commits its
+    entry only after its put, and re-checks the blob after that commit (``BlobBackend.confirm``), so
+    either gc sees the entry here, or the writer sees the blob gone and stores it again."""
+    if not store.blobs.delete_under_index_lock:
+        return int(store.blobs.remove_if_older(oid, cutoff))
+    index = store.index
+
+    def body(txn: Any) -> int:
+        if index.object_meta(txn, oid.digest) is not None:
+            return 0
+        return int(store.blobs.remove_if_older(oid, cutoff))
+
+    return int(index.retrying(body))
 
 
 def _remove_orphans(store: Any, cutoff: float, grace: float, dry_run: bool, report: GcReport) -> None:
@@ -393,10 +412,12 @@ def _remove_orphans(store: Any, cutoff: float, grace: float, dry_run: bool, repo
             continue
         size = store.blobs.size(oid) or 0
         if not dry_run:
-            size = store.blobs.remove_if_older(oid, cutoff)
+            size = _remove_blob(store, oid, cutoff)
             if not size and store.blobs.exists(oid):
                 continue
         report.orphan_files.append((oid.short, size))
+    if not dry_run:
+        report.aborted_uploads = store.blobs.abort_stale_uploads(older_than=grace)
     for temp in store.blobs.stray_temp_files(older_than=grace):
         try:
             size = temp.stat().st_size

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from cafstore.exception import CafstoreError, IndexLost
 from cafstore.store import records
@@ -72,6 +72,25 @@ def _rehash_file(store: Any, oid: ObjectId, size: int) -> ObjectId:
     return ObjectId(hasher.digest())
 
 
+class _RemoteCheck:
+    """fsck's view of a remote backend: sizes from one listing, hashes of a sample by download."""
+
+    def __init__(self, store: Any, stats: list, sample: Optional[int]) -> None:
+        import random
+
+        self.store = store
+        self.sizes = store.blobs.stored_sizes()
+        files = [st.oid for st in stats if st.location == "file"]
+        self.sampled = set(files if sample is None else random.sample(files, min(sample, len(files))))
+
+    def check(self, oid: ObjectId, size: int) -> ObjectId:
+        if oid not in self.sizes:
+            raise ValueError("missing from the object store")
+        if self.sizes[oid] != size:
+            raise ValueError(f"{self.sizes[oid]} bytes in the object store, {size} in the index")
+        return self.store.blobs.rehash_stored(oid) if oid in self.sampled else oid
+
+
 def _check_chunked(store: Any, st: Any, references: list) -> ObjectId:
     """A chunk list's chunks become references to check; returns the reassembled content's hash."""
     from cafstore.store import chunks
@@ -84,7 +103,9 @@ def _check_chunked(store: Any, st: Any, references: list) -> ObjectId:
     return chunks.rehash(store, st.oid, payload, st.size)
 
 
-def fsck(store: Any, progress: bool = False) -> FsckReport:
+def fsck(store: Any, progress: bool = False, remote_sample: Optional[int] = None) -> FsckReport:
+    """Check every object, ref and reference. On a remote backend (S3) every blob's presence and size
+    is checked by one listing, and ``remote_sample`` of them (None: all) are re-hashed by download."""
     report = FsckReport()
     try:
         store.index  # noqa: B018 - opening it runs identity.verify
@@ -94,6 +115,7 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
     indexed = {st.oid for st in stats}
     bar = _Progress(len(stats), progress, "checking objects")
     references: list[tuple[str, "ObjectId | None", ObjectId]] = []  # (holder, holder's id or None for a ref, target)
+    remote = _RemoteCheck(store, stats, remote_sample) if store.blobs.remote else None
     for st in stats:
         report.objects += 1
         bar.step()
@@ -108,6 +130,9 @@ def fsck(store: Any, progress: bool = False) -> FsckReport:
             elif st.location == "chunked":
                 data = None
                 actual = _check_chunked(store, st, references)
+            elif remote is not None:
+                data = None
+                actual = remote.check(st.oid, st.size)
             else:
                 data = None
                 actual = _rehash_file(store, st.oid, st.size)

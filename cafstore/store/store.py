@@ -170,6 +170,8 @@ class Store(RefVerbs):
             return chunks.put_chunked(self, txn, oid, pieces, size, encoding)
         self.blobs.put_pieces(oid, pieces, size)  # durable before the index refers to it
         self._index_file(txn, oid, size, encoding)
+        if txn is None:
+            self.blobs.confirm(oid)  # (inside a caller's write transaction no gc could interleave)
         return oid
 
     def _index_file(self, txn: Any, oid: ObjectId, size: int, encoding: int) -> None:
@@ -223,6 +225,7 @@ class Store(RefVerbs):
                     fsync_path(temp)
                 self.blobs.put_file(oid, temp)
                 self._index_file(None, oid, size, ENCODING_RAW)
+                self.blobs.confirm(oid)
             return oid
         except BaseException:
             # A failed read or write leaves no temp file behind (a consumed one is already gone).
@@ -353,10 +356,11 @@ class Store(RefVerbs):
         return records.decode_record(self.open(oid))
 
     # -- maintenance -------------------------------------------------------
-    def fsck(self, progress: bool = False):
+    def fsck(self, progress: bool = False, remote_sample: Optional[int] = None):
+        """Check the whole store (fsck.py); ``remote_sample``: how many remote blobs to re-hash by download."""
         from cafstore.store.fsck import fsck
 
-        return fsck(self, progress=progress)
+        return fsck(self, progress=progress, remote_sample=remote_sample)
 
     def stats(self) -> dict:
         """Counts and bytes: objects inline vs in files, logical vs physical."""

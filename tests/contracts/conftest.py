@@ -26,13 +26,21 @@ def backend_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def blobs(backend_name: str, tmp_path: Path) -> BlobBackend:
-    """A bare backend: the blob verbs alone, no index."""
-    return build_backend(backend_name, tmp_path / "blobs")
+def backend_options(backend_name: str, request: pytest.FixtureRequest) -> dict:
+    """The backend's own options: a fresh prefix on the session's real S3 server for s3, none otherwise."""
+    if backend_name == "s3":
+        return dict(request.getfixturevalue("s3_options"))
+    return {}
 
 
 @pytest.fixture
-def make_store(backend_name: str, tmp_path: Path) -> Callable[..., Store]:
+def blobs(backend_name: str, backend_options: dict, tmp_path: Path) -> BlobBackend:
+    """A bare backend: the blob verbs alone, no index."""
+    return build_backend(backend_name, tmp_path / "blobs", options=backend_options)
+
+
+@pytest.fixture
+def make_store(backend_name: str, backend_options: dict, tmp_path: Path) -> Callable[..., Store]:
     """``make_store(**config_overrides)``: a fresh Store on disk whose blobs live in this backend."""
     count = [0]
 
@@ -40,7 +48,10 @@ def make_store(backend_name: str, tmp_path: Path) -> Callable[..., Store]:
         count[0] += 1
         root = tmp_path / f"store{count[0]}"
         config = dataclasses.replace(CONFIG, **overrides)
-        return Store(root, config=config, blobs=build_backend(backend_name, root, config))
+        options = dict(backend_options)
+        if "prefix" in options:
+            options["prefix"] += f"/store{count[0]}"  # two stores of one test never share blobs
+        return Store(root, config=config, blobs=build_backend(backend_name, root, config, options))
 
     return make
 

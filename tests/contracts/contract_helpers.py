@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from cafstore.store import StoreConfig
 from cafstore.store.backends import BlobBackend, backend_class
@@ -12,7 +13,18 @@ INLINE = 256
 CONFIG = StoreConfig(inline_threshold=INLINE, durable=False)
 
 
-def build_backend(name: str, root: Path, config: StoreConfig = CONFIG) -> BlobBackend:
-    """The backend ``name`` for a store at ``root``, as the store's settings would build it."""
+def build_backend(name: str, root: Path, config: StoreConfig = CONFIG, options: Optional[dict] = None) -> BlobBackend:
+    """The backend ``name`` for a store at ``root``, as the store's settings would build it
+    (``options``: the backend's own, e.g. a bucket and prefix for S3)."""
     root.mkdir(parents=True, exist_ok=True)
-    return backend_class(name).from_settings(root, config, {})
+    return backend_class(name).from_settings(root, config, options or {})
+
+
+def rot(blobs: BlobBackend, oid, data: bytes) -> None:
+    """Replace the stored bytes of ``oid`` with ``data`` (bit rot). Through the backend's own put where
+    it overwrites; for S3, whose put never overwrites, by a raw PUT behind the store's back."""
+    if type(blobs).__name__ == "S3BlobBackend":
+        blobs.client.put_object(Bucket=blobs.bucket, Key=blobs.key(oid), Body=data)  # type: ignore[attr-defined]
+        blobs.cache.discard(oid)  # type: ignore[attr-defined]
+    else:
+        blobs.put_pieces(oid, [data], len(data))

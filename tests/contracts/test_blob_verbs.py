@@ -157,8 +157,12 @@ OPS = st.lists(st.tuples(st.sampled_from(["put", "delete", "get", "put_file"]), 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(payloads=st.lists(PAYLOADS, min_size=8, max_size=8), ops=OPS)
-def test_any_sequence_of_verbs_matches_a_dict(backend_name, tmp_path_factory, payloads, ops):
-    backend = build_backend(backend_name, tmp_path_factory.mktemp("model"))
+def test_any_sequence_of_verbs_matches_a_dict(backend_name, backend_options, tmp_path_factory, payloads, ops):
+    root = tmp_path_factory.mktemp("model")
+    options = dict(backend_options)
+    if "prefix" in options:
+        options["prefix"] += f"/{root.name}"  # each example starts empty
+    backend = build_backend(backend_name, root, options=options)
     model: dict = {}
     for op, i in ops:
         data = payloads[i]

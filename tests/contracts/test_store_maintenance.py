@@ -12,6 +12,7 @@ import os
 import time
 
 import pytest
+from contract_helpers import rot
 
 from cafstore.exception import GcRefused
 from cafstore.maintenance import gc, repair
@@ -93,7 +94,7 @@ def test_fsck_reports_a_missing_blob_and_repair_names_the_run(store):
 def test_repair_quarantines_a_corrupt_blob_and_a_re_put_heals_it(store):
     data = os.urandom(20_000)
     oid = store.put_bytes(data)
-    store.blobs.put_pieces(oid, [b"rotten" + data[6:]], len(data))
+    rot(store.blobs, oid, b"rotten" + data[6:])
     fixed = repair.repair(store)
     assert fixed.quarantined == [oid]
     assert (store.path / repair.QUARANTINE / str(oid)).read_bytes()[:6] == b"rotten"

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 import pytest
-from contract_helpers import INLINE
+from contract_helpers import INLINE, rot
 
 from cafstore.exception import CorruptObject, StoreError
 from cafstore.maintenance import dedup
@@ -72,7 +72,7 @@ def test_damaged_bytes_raise_corrupt_object_on_a_verified_read(store):
     oid = store.put_bytes(data)
     bad = bytearray(data)
     bad[1234] ^= 0xFF
-    store.blobs.put_pieces(oid, [bytes(bad)], len(bad))  # bit rot, through the backend's own verb
+    rot(store.blobs, oid, bytes(bad))  # bit rot
     with pytest.raises(CorruptObject) as info:
         store.get_bytes(oid, verify=True)
     assert info.value.oid == oid and str(oid) in str(info.value)
@@ -104,11 +104,11 @@ def test_rechunking_a_whole_object(store):
     assert store.fsck().ok
 
 
-def test_a_store_refuses_a_per_process_backend_in_its_settings(tmp_path, backend_name):
+def test_a_store_refuses_a_per_process_backend_in_its_settings(tmp_path, backend_name, backend_options):
     from cafstore.store import Store, StoreConfig
     from cafstore.store.backends import backend_class
 
-    config = StoreConfig(blob_backend=backend_name, durable=False)
+    config = StoreConfig(blob_backend=backend_name, blob_options=backend_options, durable=False)
     if backend_class(backend_name).shared:
         store = Store(tmp_path / "s", config)
         assert type(store.blobs) is backend_class(backend_name)

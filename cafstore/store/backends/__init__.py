@@ -24,6 +24,7 @@ DEFAULT_BACKEND = "local"
 BACKENDS: dict[str, Union[str, type[BlobBackend]]] = {
     "local": LocalBlobBackend,
     "memory": MemoryBlobBackend,
+    "s3": "cafstore.store.backends.s3:S3BlobBackend",
 }
 
 

@@ -40,6 +40,13 @@ class BlobBackend(abc.ABC):
     """
 
     shared: ClassVar[bool] = True
+    # Whether gc must delete a blob inside an index write transaction that re-checks the blob is
+    # still unindexed: for a backend whose put-if-absent can report "already there" without
+    # rewriting (S3), where an mtime check alone cannot see a writer reusing the blob.
+    delete_under_index_lock: ClassVar[bool] = False
+    # Whether the bytes live on another machine: fsck then checks every blob by one listing and
+    # re-hashes a sample by download (``--remote-sample``) instead of reading each one.
+    remote: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod
@@ -133,6 +140,33 @@ class BlobBackend(abc.ABC):
         size = self.size(oid) or 0
         self.delete(oid)
         return size
+
+    def confirm(self, oid: ObjectId) -> None:
+        """Called once the index entry of a just-put ``oid`` is committed: make sure its bytes are there.
+
+        A put that found the blob already present sent nothing; a gc that had
+        unindexed it may have deleted it before our entry was committed. Such a
+        backend re-checks here and stores the bytes again (gc re-checks the
+        index under its write lock before each delete, so the entry now
+        protects them). A backend whose put always writes has nothing to do.
+        """
+        return None
+
+    def stored_sizes(self) -> dict:
+        """``{oid: bytes}`` of every blob present (fsck of a remote backend: one listing, no reads)."""
+        return {oid: self.size(oid) for oid in self.iter_ids()}
+
+    def rehash_stored(self, oid: ObjectId) -> ObjectId:
+        """The hash of the bytes the backend itself holds (not a local cached copy); ObjectNotFound if absent."""
+        from cafstore.store.objectid import hash_bytes
+
+        with self.reading(oid) as view:
+            return hash_bytes(view)
+
+    def abort_stale_uploads(self, older_than: float) -> int:
+        """Abort uploads a dead writer left unfinished, started ``older_than`` seconds ago or more;
+        how many (gc). A backend whose writes cannot be left half-done has none."""
+        return 0
 
     def quarantine(self, oid: ObjectId, destination: Path) -> bool:
         """Move a corrupt blob's bytes out of the store to the local file ``destination``.
