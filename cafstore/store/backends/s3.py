@@ -35,8 +35,9 @@ from cafstore.store.objectid import ObjectId, new_hasher
 
 T = TypeVar("T")
 
-# Measured on 127.0.0.1 against SeaweedFS (benchmarks/s3_transfer.py, docs/storage.md): 16 MiB parts
-# with 8 threads reach the plain client's best rate; smaller parts cost per-request overhead.
+# A sweep with benchmarks/s3_transfer.py (256 MiB, SeaweedFS on 127.0.0.1, parts of 8/16/32 MiB x 4/8
+# threads, docs/storage.md) found no setting clearly faster than another on this 2-core machine; these
+# stay until a real network (larger latency) says otherwise.
 DEFAULT_MULTIPART_THRESHOLD = 64 << 20
 DEFAULT_PART_SIZE = 16 << 20
 DEFAULT_CONCURRENCY = 8
