@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -24,7 +25,12 @@ def rot(blobs: BlobBackend, oid, data: bytes) -> None:
     """Replace the stored bytes of ``oid`` with ``data`` (bit rot). Through the backend's own put where
     it overwrites; for S3, whose put never overwrites, by a raw PUT behind the store's back."""
     if type(blobs).__name__ == "S3BlobBackend":
-        blobs.client.put_object(Bucket=blobs.bucket, Key=blobs.key(oid), Body=data)  # type: ignore[attr-defined]
+        client, bucket, key = blobs.client, blobs.bucket, blobs.key(oid)  # type: ignore[attr-defined]
+        client.put_object(Bucket=bucket, Key=key, Body=data)
+        # An overwrite may be served from the server's own cache for a moment: wait until it is not.
+        deadline = time.monotonic() + 10
+        while client.get_object(Bucket=bucket, Key=key)["Body"].read() != data and time.monotonic() < deadline:
+            time.sleep(0.05)
         blobs.cache.discard(oid)  # type: ignore[attr-defined]
     else:
         blobs.put_pieces(oid, [data], len(data))
