@@ -46,9 +46,9 @@ def kill_at_random(path: Path, seed: int, rng: random.Random) -> set:
             proc.wait()
     # The writer only ever stops by our kill: anything else is a bug it hit.
     assert proc.returncode == -signal.SIGKILL, f"writer exited {proc.returncode}:\n{err}"
-    return {
-        f"crash/{seed:05d}/{int(line.split()[1]):05d}" for line in out.splitlines() if line.startswith("committed ")
-    }
+    # Only whole lines count: the kill can cut the last report short ("committed " without its number).
+    whole = out.split("\n")[:-1]
+    return {f"crash/{seed:05d}/{int(line.split()[1]):05d}" for line in whole if line.startswith("committed ")}
 
 
 def check_after_crash(path: Path, committed: set) -> int:
