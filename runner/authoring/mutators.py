@@ -165,7 +165,11 @@ def pre_mutate(flow_cls: type) -> None:
     """Phase 1 (see the module's docstring); does nothing the second time in a process."""
     from cafstore.runner.authoring.mutable import MutableFlow, MutableStep, step_names
 
-    if vars(flow_cls).get(_STAGE, 0) >= 1 or not has_mutators(flow_cls):
+    if vars(flow_cls).get(_STAGE, 0) >= 1:
+        return
+    if not has_mutators(flow_cls):
+        # Nothing to run: later calls here, and in tasks forked from this process, return at once.
+        setattr(flow_cls, _STAGE, 2)
         return
     setattr(flow_cls, _STAGE, 1)
     where = f"flow {flow_cls.__name__}"

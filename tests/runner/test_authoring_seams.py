@@ -165,3 +165,28 @@ def test_a_flow_built_without_its_command_line_offers_metaflows_legacy_api():
         == [n.name for n in _Legacy._graph.sorted_nodes()]
     )
     assert flow._current_step is None
+
+
+def test_a_flow_without_mutators_is_settled_once_without_parsing_its_source(monkeypatch):
+    # Every task calls pre_mutate; for the usual flow (no mutators) it must neither read the
+    # flow's source (the _graph descriptor parses it) nor look again in a task forked later.
+    from cafstore.runner import graph
+    from cafstore.runner.authoring import mutators
+
+    class _Plain(FlowSpec):
+        @step
+        def start(self):
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+    def refuse(cls: type) -> None:
+        raise AssertionError("pre_mutate parsed the flow's source")
+
+    monkeypatch.setattr(graph, "graph_from_class", refuse)
+    mutators.pre_mutate(_Plain)
+    monkeypatch.setattr(mutators, "has_mutators", refuse)
+    mutators.pre_mutate(_Plain)  # settled: not looked at again
+    mutators.mutate(_Plain)
