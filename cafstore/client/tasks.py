@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional
 
 from cafstore import schema
-from cafstore.client import damaged, inflight, logtext, pathspecs, taskmeta
+from cafstore.client import damaged, inflight, pathspecs, taskmeta
 from cafstore.client.base import (
     UNSET,
     ClientObject,
@@ -34,12 +34,11 @@ from cafstore.client.base import (
 )
 from cafstore.client.connection import get_store
 from cafstore.client.damage import raise_with_runs
-from cafstore.client.data import FlowCode, Metadata, MetaflowArtifacts, MetaflowData, TaskException
+from cafstore.client.data import FlowCode, MetaflowArtifacts, MetaflowData, TaskException
 from cafstore.client.flows import Run
+from cafstore.client.tasklogs import TaskLogsAndMetadata
 from cafstore.exception import CorruptObject, DamagedRef, NotFound
 from cafstore.store import ObjectId
-
-LOG_STREAMS = ("stdout", "stderr")
 
 
 def _run_of(pathspec: str, level: str, store: Any, check: bool, ns: Any) -> "tuple[Run, List[str]]":
@@ -198,7 +197,7 @@ class Step(ParentTags, ClientObject):
         return None if run_origin is None else f"{run_origin}/{self._name}"
 
 
-class Task(ParentTags, ClientObject):
+class Task(TaskLogsAndMetadata, ParentTags, ClientObject):
     """One execution of a step: its artifacts, logs, status and lineage."""
 
     _LEVEL = "task"
@@ -318,63 +317,6 @@ class Task(ParentTags, ClientObject):
             self._store, self._step._flow, self._run.ref_value, self._step._name, self._oid, self._record
         )
         return None if origin is None else f"{self._step._flow}/{origin[0]}/{self._step._name}/{origin[1]}"
-
-    # -- logs --------------------------------------------------------------
-    def log_bytes(self, stream: str) -> bytes:
-        """The log as stored: each line prefixed with its UTC time (docs/datamodel.md, "Task logs").
-
-        ``stdout``/``stderr`` give the text without the stamps; this is for
-        views that print the lines with their times.
-        """
-        if stream not in LOG_STREAMS:
-            raise ValueError("stream is 'stdout' or 'stderr'")
-        oid = self._record.get(stream)
-        if oid is None:
-            return b""
-        try:
-            return self._store.get_bytes(oid)
-        except CorruptObject as exc:
-            raise_with_runs(self._store, exc)
-
-    @property
-    def stdout(self) -> str:
-        return logtext.text(self.log_bytes("stdout"))
-
-    @property
-    def stderr(self) -> str:
-        return logtext.text(self.log_bytes("stderr"))
-
-    def loglines(self, stream: str = "stdout") -> Iterator[tuple]:
-        """(datetime, line) for each line the task printed to ``stream``."""
-        return logtext.lines(self.log_bytes(stream))
-
-    # -- metadata ----------------------------------------------------------
-    def _attempt_records(self) -> List[tuple]:
-        """(record id, record) of every attempt shown, oldest first: all of them, or only the one
-        selected with ``Task(..., attempt=N)`` (like Metaflow's ``metadata``)."""
-        chain = [(self._oid, self._record)]
-        if not self._attempt_selected:
-            while chain[-1][1].get("previous_attempt") is not None:
-                previous = chain[-1][1]["previous_attempt"]
-                chain.append((previous, self._store.get_record(previous)))
-        return chain[::-1]
-
-    @property
-    def metadata(self) -> List[Metadata]:
-        """Metaflow's task metadata (``attempt``, ``origin-run-id``, ``attempt_ok``, ...) as
-        (name, value, created_at, type, task) tuples, values as strings, across the task's attempts
-        (docs/client.md lists the names)."""
-        run_meta = self._run.ref_value
-        out: List[Metadata] = []
-        for oid, record in self._attempt_records():
-            facts = taskmeta.task_facts(self._store, self._step._flow, run_meta, self._step._name, oid, record)
-            out.extend(Metadata(name, value, when, kind, self) for name, value, when, kind in facts)
-        return out
-
-    @property
-    def metadata_dict(self) -> Dict[str, Any]:
-        """Each metadata name's newest value (the last attempt's)."""
-        return {m.name: m.value for m in sorted(self.metadata, key=lambda m: m.created_at or 0)}
 
     # -- lineage -----------------------------------------------------------
     def _task_for_record(self, oid: Any) -> "Task":

@@ -128,9 +128,11 @@ class MutableStep:
                     "takes no deco_args/deco_kwargs too."
                 )
             args, kwargs = (spec_args or args), (spec_kwargs or kwargs)
-            deco_type = BUILTINS[name][0] if name in BUILTINS else user_decorators.decorator_classes().get(name)
+            deco_type = (
+                BUILTINS[name][0] if name in BUILTINS else subclass_named(user_decorators.UserStepDecorator, name)
+            )
             if deco_type is None:
-                deco_type = mutators.mutator_classes().get(name)
+                deco_type = subclass_named(mutators.StepMutator, name)
             if deco_type is None:
                 known = ", ".join(sorted(BUILTINS))
                 raise FlowError(
@@ -364,6 +366,18 @@ class MutableFlow:
 
     def _who(self) -> str:
         return f"{self._inserted_by} on flow {self._flow_cls.__name__}"
+
+
+def subclass_named(base: type, name: str) -> Optional[type]:
+    """The subclass of ``base`` defined so far (at any depth) whose name is ``name``: decorators and
+    mutators are added by name, as Metaflow allows."""
+    pending = list(base.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        if cls.__name__ == name:
+            return cls
+        pending.extend(cls.__subclasses__())
+    return None
 
 
 def step_names(flow_cls: type) -> List[str]:

@@ -144,17 +144,6 @@ def flow_mutators(flow_cls: type) -> List[FlowMutator]:
     return found
 
 
-def mutator_classes() -> Dict[str, type]:
-    """Every StepMutator subclass defined so far, by name (``add_decorator("Name")``)."""
-    found: Dict[str, type] = {}
-    pending = list(StepMutator.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        found.setdefault(cls.__name__, cls)
-        pending.extend(cls.__subclasses__())
-    return found
-
-
 def has_mutators(flow_cls: type) -> bool:
     from cafstore.runner.authoring.mutable import step_names
 

@@ -9,7 +9,7 @@ whether it stands.
 
 Mutators (``StepMutator``, ``FlowMutator``), which add and remove these
 decorators before the flow runs, live in :mod:`.mutators`; they find the
-decorator classes by name with :func:`decorator_classes`.
+decorator classes by name (:func:`.mutable.subclass_named`).
 """
 
 from __future__ import annotations
@@ -170,17 +170,6 @@ def user_decorators(func: Callable) -> List[UserStepDecorator]:
 def attached(func: Callable) -> List[UserStepDecorator]:
     """The step's own list of user decorators, innermost first: mutators edit it in place."""
     found: List[UserStepDecorator] = func.__dict__.setdefault(_USER, [])
-    return found
-
-
-def decorator_classes() -> Dict[str, type]:
-    """Every ``UserStepDecorator`` subclass defined so far, by name (mutators add them by name)."""
-    found: Dict[str, type] = {}
-    pending = list(UserStepDecorator.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        found.setdefault(cls.__name__, cls)
-        pending.extend(cls.__subclasses__())
     return found
 
 
