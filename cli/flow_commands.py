@@ -16,8 +16,14 @@ import click
 
 from cafstore.cli import checks
 from cafstore.cli.config_options import config_options, keep_origin_configs, read_flow_configs
+from cafstore.cli.flow_options import (
+    add_project_options,
+    executor_option,
+    metaflow_top_options,
+    parameter_options,
+)
 from cafstore.exception import CafstoreError
-from cafstore.runner.authoring.parameters import IncludeFile, flow_parameters
+from cafstore.runner.authoring.parameters import flow_parameters
 from cafstore.runner.authoring.project import has_project, resolve_project
 from cafstore.runner.reuse.hook import reuse_factory
 
@@ -96,7 +102,7 @@ def build_cli(flow_cls: type) -> click.Group:
         metavar="DECORATOR[:OPTION=VALUE,...]",
         help="Add a step decorator to every step that lacks it, e.g. --with retry:times=3 (repeatable).",
     )
-    @_metaflow_top_options
+    @metaflow_top_options
     @config_options
     @click.pass_context
     def group(
@@ -119,7 +125,7 @@ def build_cli(flow_cls: type) -> click.Group:
 
             apply_specs(flow_cls, list(with_specs))
         mutators.mutate(flow_cls)
-        _parameter_options(ctx.command, flow_cls)  # a mutator may have added or removed parameters
+        parameter_options(ctx.command, flow_cls)  # a mutator may have added or removed parameters
         state = ctx.obj = FlowState(flow_cls, store_path, namespace)
         state.project_options = (_ignored.get("project_branch"), bool(_ignored.get("project_production")))
         state.quiet = quiet
@@ -128,7 +134,7 @@ def build_cli(flow_cls: type) -> click.Group:
             click.echo(ctx.get_help())
 
     if has_project(flow_cls):
-        _add_project_options(group)
+        add_project_options(group)
 
     @group.command(help="Run the flow.")
     @click.option(
@@ -174,7 +180,7 @@ def build_cli(flow_cls: type) -> click.Group:
         is_flag=True,
         help="Reuse any earlier task with the same step code and inputs instead of running it.",
     )
-    @_executor_option
+    @executor_option
     @click.pass_obj
     def run(
         state: FlowState,
@@ -239,7 +245,7 @@ def build_cli(flow_cls: type) -> click.Group:
     @click.option("--max-num-splits", type=int, default=None, metavar="N", help="Widest foreach allowed.")
     @click.option("--run-id-file", metavar="FILE", default=None, help="Write the new run id to FILE.")
     @click.option("--cache", "use_cache", is_flag=True, help="Also reuse earlier tasks with the same key.")
-    @_executor_option
+    @executor_option
     @click.pass_obj
     def resume(
         state: FlowState,
@@ -291,7 +297,7 @@ def build_cli(flow_cls: type) -> click.Group:
             executor=executor,
         )
 
-    _parameter_options(group, flow_cls)
+    parameter_options(group, flow_cls)
 
     @group.command(help="Show the steps of the flow, their docstrings and where each goes next.")
     @click.pass_obj
@@ -302,74 +308,6 @@ def build_cli(flow_cls: type) -> click.Group:
 
     add_client_commands(group, flow_cls.__name__)
     return group
-
-
-def _parameter_options(group: click.Group, flow_cls: type) -> None:
-    """``run``'s ``--name`` option for each parameter of the flow as it is now (mutators may add
-    some once the configurations are read, before ``run``'s own options are parsed)."""
-    run, resume = group.commands["run"], group.commands["resume"]
-    for command in (run, resume):
-        command.params[:] = [p for p in command.params if not (p.name or "").startswith("param__")]
-    taken = {opt for p in run.params for opt in getattr(p, "opts", [])}
-    for attr, param in reversed(flow_parameters(flow_cls)):
-        if param.IS_CONFIG_PARAMETER:
-            continue  # set by the top-level --config/--config-value options
-        if not param.errors and param.option not in taken:  # bad ones are reported by check_declarations
-            taken.add(param.option)
-            run.params.insert(0, _option(attr, param))
-            # resume accepts them only to refuse them clearly: parameters cannot change on resume.
-            resume.params.insert(0, _option(attr, param, hidden=True))
-
-
-def _executor_option(command: Any) -> Any:
-    """``--executor NAME``; the names come from the executors' registry (checked by RunnerConfig, with the
-    same message as a bad ``CAFSTORE_EXECUTOR``)."""
-    from cafstore.runner.execution import executors
-
-    choices = ", ".join(executors.names())
-    return click.option(
-        "--executor",
-        metavar="NAME",
-        default=None,
-        help=f"Where tasks run: {choices} [default: {executors.default_name()}, or $CAFSTORE_EXECUTOR].",
-    )(command)
-
-
-# Top-level options of Metaflow's command line that choose services cafstore
-# does not have (a metadata service, a remote datastore, an environment
-# manager, an event logger, a monitor): a flow run by a script written for
-# Metaflow's local mode passes them, so they are accepted and have no effect.
-_IGNORED_TOP_OPTIONS = ("--metadata", "--datastore", "--datastore-root", "--environment", "--event-logger", "--monitor")
-
-
-def _metaflow_top_options(command: Any) -> Any:
-    for name in _IGNORED_TOP_OPTIONS:
-        command = click.option(name, default=None, metavar="NAME", hidden=True, expose_value=False)(command)
-    return click.option(
-        "--quiet/--not-quiet", default=False, help="Suppress unnecessary messages (the banner, headers)."
-    )(command)
-
-
-def _add_project_options(group: click.Group) -> None:
-    """``--branch`` / ``--production``, top-level options of a ``@project`` flow only, as in Metaflow."""
-    group.params.append(
-        click.Option(
-            ["--branch", "project_branch"],
-            default=None,
-            metavar="NAME",
-            envvar=["CAFSTORE_BRANCH", "METAFLOW_BRANCH"],
-            help="The @project branch: test.NAME (prod.NAME with --production) [default: user.<you>].",
-        )
-    )
-    group.params.append(
-        click.Option(
-            ["--production", "project_production"],
-            is_flag=True,
-            default=False,
-            envvar=["CAFSTORE_PRODUCTION", "METAFLOW_PRODUCTION"],
-            help="Use the @project's production branch (prod, or prod.NAME with --branch).",
-        )
-    )
 
 
 def _project_tags(flow_cls: type, state: FlowState, production: bool) -> List[str]:
@@ -390,25 +328,6 @@ def _say(text: str) -> None:
     from cafstore.runner.execution.logs import local_stamp
 
     click.echo(f"{local_stamp()} {text}")
-
-
-def _option(attr: str, param: Any, hidden: bool = False) -> click.Option:
-    """A ``--name`` option for a parameter; values stay strings until the run converts them."""
-    kind = "PATH" if isinstance(param, IncludeFile) else param.type_name.upper()
-    parts = [param.help or ""]
-    if param.required:
-        parts.append("[required]")
-    elif param.default is not None and param.show_default and not callable(param.default):
-        parts.append(f"[default: {param.default}]")
-    parts.append(f"[env: {param.env_var}]")
-    return click.Option(
-        [param.option, "param__" + attr],
-        type=str,
-        default=None,
-        metavar=kind,
-        help=" ".join(p for p in parts if p),
-        hidden=hidden,
-    )
 
 
 def run_cli(flow_cls: type, args: List[str], prog_name: str) -> int:
