@@ -27,6 +27,8 @@ LAYERS = {
     "cafstore.schema": {"cafstore.exception", "cafstore.store"},
     "cafstore.maintenance": {"cafstore.exception", "cafstore.store", "cafstore.schema"},
     "cafstore.client": {"cafstore.exception", "cafstore.store", "cafstore.schema"},
+    # The web UI and report: a reader, like a view of the client, that the command line serves.
+    "cafstore.ui": {"cafstore.exception", "cafstore.store", "cafstore.schema", "cafstore.client"},
     "cafstore.runner": {
         "cafstore",
         "cafstore.exception",
@@ -43,6 +45,7 @@ LAYERS = {
         "cafstore.client",
         "cafstore.maintenance",
         "cafstore.runner",
+        "cafstore.ui",
     },
     # The package root only re-exports, lazily, by name.
     "cafstore": {"cafstore.exception", "cafstore.store", "cafstore.client", "cafstore.runner"},

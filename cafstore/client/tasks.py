@@ -255,6 +255,12 @@ class Task(TaskLogsAndMetadata, ParentTags, ClientObject):
         return self._record_cache
 
     @property
+    def record(self) -> Mapping[str, Any]:
+        """The task record of the attempt shown (docs/datamodel.md), for views and tools that need fields
+        the object model does not expose (``run_id``: where it was computed; ``num_splits``; ``env``)."""
+        return MappingProxyType(self._record)
+
+    @property
     def _run(self) -> Run:
         return self._step._run
 
