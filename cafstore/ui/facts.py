@@ -79,16 +79,45 @@ def _step_status(run_status: str, tasks: List[Dict[str, Any]], expected: Optiona
         return "pending" if run_status == "running" else "not run"
     if any(t["status"] == "failed" for t in tasks):
         return "failed"
-    if run_status == "running" and ((expected is not None and len(tasks) < expected) or not later_started):
+    if run_status == "running" and (len(tasks) < expected if expected is not None else not later_started):
         return "running"
     return "succeeded"
+
+
+def _expected(
+    node: Dict[str, Any],
+    nodes: Dict[str, Dict[str, Any]],
+    by_step: Dict[str, List[Dict[str, Any]]],
+    known: Dict[str, Optional[int]],
+) -> Optional[int]:
+    """How many tasks step ``node`` will have, when the graph and the tasks so far tell (None otherwise):
+    one outside a foreach; a foreach's fan-out for the step it splits into; a linear step inside a
+    foreach as many as the step before it. A switch may loop, so its steps are never counted."""
+    parents = [p for p in node.get("in_funcs") or () if p in nodes]
+    if any(nodes[p].get("type") == "split-switch" or p == node["name"] for p in parents) or node.get("type") == (
+        "split-switch"
+    ):
+        return None
+    inside = node.get("is_inside_foreach")
+    if inside is None:  # no recorded graph: nothing is known
+        return None
+    if not inside:
+        return 1
+    if len(parents) == 1 and nodes[parents[0]].get("foreach") is not None:
+        tasks = by_step.get(parents[0]) or []
+        return sum(t["num_splits"] or 0 for t in tasks) if tasks else None
+    if len(parents) == 1 and node.get("type") != "join":
+        return known.get(parents[0])
+    return None
 
 
 def run_page(store: Any, run: Run) -> Dict[str, Any]:
     """The run's summary, parameters, steps (status, task counts, fan-out) and every task's facts."""
     s = summary(run)
     run_id = int(run.id)
-    graph = run.graph_steps() or [{"name": name, "next": [], "type": "linear"} for name in run.step_names()]
+    graph = run.graph_steps() or [
+        {"name": name, "next": [], "type": "linear", "is_inside_foreach": None} for name in run.step_names()
+    ]
     by_step: Dict[str, List[Dict[str, Any]]] = {}
     for node in graph:
         step_tasks = []
@@ -96,13 +125,12 @@ def run_page(store: Any, run: Run) -> Dict[str, Any]:
             step_tasks = [_task_fact(task, run_id) for task in run[node["name"]]]
         by_step[node["name"]] = sorted(step_tasks, key=lambda t: int(t["id"]))
     nodes = {node["name"]: node for node in graph}
+    expectations: Dict[str, Optional[int]] = {}
     steps = []
     for node in graph:
         tasks = by_step[node["name"]]
-        expected = None
-        for parent in node.get("in_funcs") or ():
-            if (nodes.get(parent) or {}).get("foreach") is not None and by_step.get(parent):
-                expected = sum(t["num_splits"] or 0 for t in by_step[parent])
+        expected = _expected(node, nodes, by_step, expectations)
+        expectations[node["name"]] = expected
         later = any(by_step.get(n) for n in node.get("next") or () if n != node["name"])
         fanout = None
         if node.get("foreach") is not None and tasks:
