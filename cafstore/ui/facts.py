@@ -43,9 +43,8 @@ def runs_page(store: Any, flow: str, ns: Optional[str], tags: List[str], before:
     """One page of a flow's runs, newest first: those with an id below ``before`` (a cursor, so page 200
     of 10,000 runs costs what page 1 does, and a run started meanwhile does not shift the pages)."""
     Flow(flow, store=store, _current_namespace=None)  # NotFound for a flow that does not exist
-    listing: Iterator[Run] = Flow(flow, store=store, _current_namespace=ns).runs(*tags)
-    if before is not None:
-        listing = (run for run in listing if int(run.id) < before)
+    handle = Flow(flow, store=store, _current_namespace=ns)
+    listing: Iterator[Run] = handle.runs(*tags) if before is None else handle.runs_before(before, *tags)
     shown = list(itertools.islice(listing, RUNS_PER_PAGE + 1))
     more = len(shown) > RUNS_PER_PAGE
     shown = shown[:RUNS_PER_PAGE]
