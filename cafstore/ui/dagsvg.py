@@ -127,11 +127,12 @@ def render(steps: Sequence[Mapping[str, Any]], link: bool = True) -> str:
         step = by_name[name]
         status = step.get("status", "pending")
         fill, stroke = STATUS_COLORS.get(status, "#eee"), _BORDERS.get(status, "#999")
+        dashed = ' stroke-dasharray="5 3"' if step.get("type") == "split-switch" else ""  # a switch: one way taken
         box = (
             f'<g class="step" data-step="{escape(name)}" data-status="{escape(status)}">'
             f"<title>{escape(name)}: {escape(status)}</title>"
             f'<rect x="{x - NODE_W / 2:.1f}" y="{y - NODE_H / 2:.1f}" width="{NODE_W}" height="{NODE_H}" rx="8" '
-            f'fill="{fill}" stroke="{stroke}" stroke-width="1.5"/>'
+            f'fill="{fill}" stroke="{stroke}" stroke-width="1.5"{dashed}/>'
             f'<text x="{x:.1f}" y="{y - 4:.1f}" text-anchor="middle" class="step-name">{escape(name)}</text>'
             f'<text x="{x:.1f}" y="{y + 13:.1f}" text-anchor="middle" class="step-note">{escape(_note(step))}</text>'
         )
@@ -139,6 +140,8 @@ def render(steps: Sequence[Mapping[str, Any]], link: bool = True) -> str:
             box += (
                 f'<path d="M {x + NODE_W / 2:.1f} {y - 8:.1f} c 30 -14 30 30 0 16" fill="none" stroke="#555" '
                 'marker-end="url(#arrow)"/>'
+                f'<text class="edge-label" x="{x + NODE_W / 2 + 28:.1f}" y="{y + 4:.1f}">'
+                f"{escape(_edge_label(step, name))}</text>"
             )
         box += "</g>"
         if link:
