@@ -16,15 +16,18 @@ from typing import Any, Callable, List, Optional
 import click
 
 from cafstore.cli.context import CliState, friendly_errors, pass_state
-from cafstore.client.views import dag
 from cafstore.exception import ClientError
+
+# cafstore.client.views.dag.FORMATS, spelled here so that building the command lines imports no client
+# (tests/ui/test_ui_cli.py checks the two agree).
+FORMATS = ("text", "mermaid", "dot")
 
 
 def show_format_option(func: Callable) -> Callable:
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(dag.FORMATS),
+        type=click.Choice(FORMATS),
         default="text",
         show_default=True,
         help="text (steps and where each goes next), mermaid (a Mermaid flowchart) or dot (Graphviz).",
@@ -33,6 +36,8 @@ def show_format_option(func: Callable) -> Callable:
 
 def show_graph(graph: Any, fmt: str) -> str:
     """A parsed flow graph (``FlowGraph``) in ``fmt``."""
+    from cafstore.client.views import dag
+
     if fmt == "text":
         return graph.describe()
     return dag.render(fmt, graph.to_dict()["steps"], graph.name)
@@ -105,6 +110,7 @@ def show_command(state: CliState, target: str, fmt: str) -> None:
         click.echo(show_graph(graph_of_file(path, class_name or None), fmt), nl=False)
         return
     from cafstore.client import pathspecs
+    from cafstore.client.views import dag
 
     pathspecs.check(target, None)
     name, steps = recorded_steps(state.store, target)

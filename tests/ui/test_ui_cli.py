@@ -60,6 +60,12 @@ def test_cafstore_show_of_a_run_draws_its_recorded_graph(ui_store: Dict[str, Any
         assert "Traceback" not in done.stderr
 
 
+def test_show_offers_every_format_the_renderer_has() -> None:
+    from cafstore.cli.show_commands import FORMATS
+
+    assert FORMATS == dag.FORMATS
+
+
 def test_diagram_text_is_escaped_for_its_language() -> None:
     steps = [
         {"name": "start", "type": "split-switch", "next": ["a", "end"], "switch_cases": {'x"]<b>': "a", "y": "end"}},
