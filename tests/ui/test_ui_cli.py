@@ -128,3 +128,24 @@ def test_big_artifacts_are_listed_without_being_loaded(ui_store: Dict[str, Any])
     rows = {row["name"]: row for row in artifact_rows(store, task, load_limit=200)}
     assert rows["numbers"]["type"] == "(not loaded)" and "too big" in rows["numbers"]["preview"]["text"]
     assert rows["items"]["type"] == "list"  # a small one is loaded and previewed
+
+
+def test_a_remote_address_when_allowed_is_served_with_a_warning(ui_store: Dict[str, Any], ui_server: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cafstore.cli.main", "--store", str(ui_store["store"]), "ui", "--port", "0"]
+        + ["--host", "127.0.0.2", "--allow-remote"],  # another loopback address: not "this machine only"
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert "http://127.0.0.2:" in proc.stdout.readline()
+        assert "warning: serving the store" in proc.stderr.readline()
+    finally:
+        proc.kill()
+        proc.wait()
+    port = ui_server.rsplit(":", 1)[1]
+    taken = cafstore("--store", str(ui_store["store"]), "ui", "--port", port)
+    assert taken.returncode == 1 and f"cannot serve on 127.0.0.1:{port}" in taken.stderr
