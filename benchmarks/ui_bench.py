@@ -13,7 +13,8 @@ of real runs), plus one *real* run of examples/wide_foreach.py with
   (cafstore.client.views.text.history), what the page must at least read;
 - run page of the wide run (DAG picture, timeline, every task's record),
   next to ``cafstore ls Flow/N/multiply``'s listing (every task record read,
-  no rendering);
+  no rendering): as its first reader sees it, and again (the server keeps
+  what it derived from each immutable task record, by record id);
 
 and end to end over HTTP: a ``cafstore ui`` server (a subprocess, on a free
 port of 127.0.0.1) answering ``GET`` for both pages, timed by the client.
@@ -55,6 +56,15 @@ def median_ms(fn, calls: int, rounds: int = 3) -> float:
             samples.append(time.perf_counter() - started)
         best.append(statistics.median(samples))
     return min(best) * 1000
+
+
+def cold_run_page(store, pathspec: str) -> str:
+    """The run page as its first reader gets it: no task record's facts cached by an earlier view."""
+    from cafstore.client import Run
+    from cafstore.ui import facts, pages
+
+    facts.forget_record_facts()
+    return pages.run_page(store, Run(pathspec, store=store, _namespace_check=False))
 
 
 def http_ms(url: str, calls: int) -> float:
@@ -123,7 +133,13 @@ def main() -> None:
                 median_ms(lambda: text.history(store, FLOW, "user:bench", 50), args.calls),
             ),
             (
-                f"run page, {args.tasks}-task foreach",
+                f"run page, {args.tasks}-task foreach, first view",
+                median_ms(lambda: cold_run_page(store, wide.pathspec), 5),
+                "ls F/1/multiply",
+                median_ms(lambda: text.listing(store, "WideForeachFlow/1/multiply", None), 5),
+            ),
+            (
+                f"run page, {args.tasks}-task foreach, again",
                 median_ms(lambda: pages.run_page(store, Run(wide.pathspec, store=store, _namespace_check=False)), 5),
                 "ls F/1/multiply",
                 median_ms(lambda: text.listing(store, "WideForeachFlow/1/multiply", None), 5),
@@ -147,11 +163,11 @@ def main() -> None:
             server.wait(timeout=10)
 
     print()
-    print(f"{'page':<44} {'ms':>8} {'/300ms':>7}   {'read-only comparison':<22} {'ms':>8} {'ratio':>6}")
+    print(f"{'page':<50} {'ms':>8} {'/300ms':>7}   {'read-only comparison':<22} {'ms':>8} {'ratio':>6}")
     for name, ms, what, compared in rows:
-        print(f"{name:<44} {ms:8.1f} {ms / TARGET_MS:7.2f}   {what:<22} {compared:8.1f} {ms / compared:6.2f}")
+        print(f"{name:<50} {ms:8.1f} {ms / TARGET_MS:7.2f}   {what:<22} {compared:8.1f} {ms / compared:6.2f}")
     for name, ms in over_http:
-        print(f"{name:<44} {ms:8.1f} {ms / TARGET_MS:7.2f}   (over HTTP, end to end)")
+        print(f"{name:<50} {ms:8.1f} {ms / TARGET_MS:7.2f}   (over HTTP, end to end)")
     slow = [name for name, ms, _what, _compared in rows if ms > TARGET_MS] + [
         name for name, ms in over_http if ms > TARGET_MS
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import OrderedDict
 from typing import Any, Dict, Iterator, List, Optional
 
 from cafstore.client import Flow, Metaflow, Run, Task, logtext
@@ -54,23 +55,51 @@ def runs_page(store: Any, flow: str, ns: Optional[str], tags: List[str], before:
     }
 
 
-def _task_fact(task: Task, run_id: int) -> Dict[str, Any]:
+#: facts derived from a task record, by record id: records are immutable, so an entry never goes stale,
+#: and a live run page polled every second re-reads only the records of tasks that finished since
+_RECORD_FACTS: "OrderedDict[Any, Dict[str, Any]]" = OrderedDict()
+RECORD_FACTS_KEPT = 100_000
+
+
+def _record_facts(task: Task) -> Dict[str, Any]:
+    key = task.record_id
+    if key is not None and key in _RECORD_FACTS:
+        return _RECORD_FACTS[key]
     record = task.record
     env = record.get("env") or {}
-    computed_in = record.get("run_id")
-    return {
-        "id": task.id,
-        "step": task.path_components[2],
-        "pathspec": task.pathspec,
+    frames = record.get("foreach_stack") or []
+    facts = {
         "status": "succeeded" if record.get("status") == "ok" else "failed",
         "started": record.get("started"),
         "finished": record.get("finished"),
         "attempt": record.get("attempt", 0),
         "worker": f"{env.get('hostname', '?')}:{env.get('pid', '?')}",
-        "reused_from": computed_in if computed_in not in (None, run_id) else None,
+        "computed_in": record.get("run_id"),
         "num_splits": record.get("num_splits"),
-        "index": task.index,
+        "index": frames[-1].get("index") if frames else None,
     }
+    if key is not None:
+        _RECORD_FACTS[key] = facts
+        if len(_RECORD_FACTS) > RECORD_FACTS_KEPT:
+            _RECORD_FACTS.popitem(last=False)
+    return facts
+
+
+def forget_record_facts() -> None:
+    """Empty the cache of record facts (for measuring a page as its first reader sees it)."""
+    _RECORD_FACTS.clear()
+
+
+def _task_fact(task: Task, run_id: int) -> Dict[str, Any]:
+    fact = dict(_record_facts(task))
+    computed_in = fact.pop("computed_in")
+    fact.update(
+        id=task.id,
+        step=task.path_components[2],
+        pathspec=task.pathspec,
+        reused_from=computed_in if computed_in not in (None, run_id) else None,
+    )
+    return fact
 
 
 def _step_status(run_status: str, tasks: List[Dict[str, Any]], expected: Optional[int], later_started: bool) -> str:
