@@ -22,6 +22,7 @@ from cafstore.cli.flow_options import (
     metaflow_top_options,
     parameter_options,
 )
+from cafstore.cli.show_commands import show_format_option, show_graph
 from cafstore.exception import CafstoreError
 from cafstore.runner.authoring.parameters import flow_parameters
 from cafstore.runner.authoring.project import has_project, resolve_project
@@ -300,9 +301,10 @@ def build_cli(flow_cls: type) -> click.Group:
     parameter_options(group, flow_cls)
 
     @group.command(help="Show the steps of the flow, their docstrings and where each goes next.")
+    @show_format_option
     @click.pass_obj
-    def show(state: FlowState) -> None:
-        click.echo(state.graph.describe(), nl=False)
+    def show(state: FlowState, fmt: str) -> None:
+        click.echo(show_graph(state.graph, fmt), nl=False)
 
     from cafstore.cli.flow_client_commands import add_client_commands
 

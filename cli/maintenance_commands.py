@@ -245,7 +245,11 @@ def dedup(state: CliState, dry_run: bool, everything: bool, top: int, as_json: b
     store = state.store
     before = dedup_module.analyse(store, top=top)
     chosen = dedup_module.choose(store, before.whole_candidates, everything)
-    done = dedup_module.rechunk_all(store, chosen, dry_run=dry_run)
+    from cafstore.progress import progress
+
+    total = sum(size for _oid, size in chosen)
+    with progress("dedup: re-chunking", total, unit="B", enabled=not as_json) as bar:
+        done = dedup_module.rechunk_all(store, chosen, dry_run=dry_run, on_each=lambda _oid, size: bar.advance(size))
     report = before if dry_run or not done else dedup_module.analyse(store, top=top)
     report.rechunked = [(str(oid), size, added) for oid, size, added in done]
     if as_json:

@@ -33,6 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="run randomised stress tests with their full trial counts (slow)",
     )
+    parser.addoption("--screenshots", metavar="DIR", default=None, help="save the UI tests' screenshots in DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:

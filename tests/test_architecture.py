@@ -23,13 +23,18 @@ PACKAGE_DIRS = {"cafstore": "cafstore", "runner": "cafstore.runner", "cli": "caf
 # longest matching module prefix below.
 LAYERS = {
     "cafstore.exception": set(),
-    "cafstore.store": {"cafstore.exception"},
-    "cafstore.schema": {"cafstore.exception", "cafstore.store"},
-    "cafstore.maintenance": {"cafstore.exception", "cafstore.store", "cafstore.schema"},
-    "cafstore.client": {"cafstore.exception", "cafstore.store", "cafstore.schema"},
+    # Progress on a terminal: like the error tree, every layer may report through it.
+    "cafstore.progress": set(),
+    "cafstore.store": {"cafstore.exception", "cafstore.progress"},
+    "cafstore.schema": {"cafstore.exception", "cafstore.progress", "cafstore.store"},
+    "cafstore.maintenance": {"cafstore.exception", "cafstore.progress", "cafstore.store", "cafstore.schema"},
+    "cafstore.client": {"cafstore.exception", "cafstore.progress", "cafstore.store", "cafstore.schema"},
+    # The web UI and report: a reader, like a view of the client, that the command line serves.
+    "cafstore.ui": {"cafstore.exception", "cafstore.progress", "cafstore.store", "cafstore.schema", "cafstore.client"},
     "cafstore.runner": {
         "cafstore",
         "cafstore.exception",
+        "cafstore.progress",
         "cafstore.store",
         "cafstore.schema",
         "cafstore.client",
@@ -38,11 +43,13 @@ LAYERS = {
     "cafstore.cli": {
         "cafstore",
         "cafstore.exception",
+        "cafstore.progress",
         "cafstore.store",
         "cafstore.schema",
         "cafstore.client",
         "cafstore.maintenance",
         "cafstore.runner",
+        "cafstore.ui",
     },
     # The package root only re-exports, lazily, by name.
     "cafstore": {"cafstore.exception", "cafstore.store", "cafstore.client", "cafstore.runner"},

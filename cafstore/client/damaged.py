@@ -26,14 +26,17 @@ def describe(name: str, problem: str) -> str:
     return f"The ref {name!r}" + (f" (run {run})" if run else "") + f" is damaged: {problem}."
 
 
-def runs(store: Any, prefix: str, needles: Iterable[str] = ()) -> Iterator[tuple]:
-    """(ref name, run metadata) under ``prefix``, newest first, that may carry every needle (a tag).
+def runs(store: Any, prefix: str, needles: Iterable[str] = (), below: Optional[str] = None) -> Iterator[tuple]:
+    """(ref name, run metadata) under ``prefix``, newest first, that may carry every needle (a tag);
+    with ``below``, only refs whose names sort before it (older runs), the newer ones left undecoded.
 
     The store skips refs without the needles undecoded (cheap ``latest_run`` in a
     namespace whose newest run is far back); callers check tags exactly. A
     damaged ref is skipped with a warning.
     """
     for name, raw in store.iter_raw_refs(prefix, reverse=True, containing=needles):
+        if below is not None and name >= below:
+            continue
         meta, problem = schema.read_ref(name, raw)
         if problem is not None:
             warnings.warn(DamagedRefWarning(f"{describe(name, problem)} Skipped; {_ADVICE}"), stacklevel=2)

@@ -116,10 +116,11 @@ class Flow(ClientObject):
         """A flow is in a namespace when at least one of its runs is."""
         return self.latest_run is not None
 
-    def _scan(self, ns: Optional[str], tags: Iterable[str] = ()) -> Iterator["Run"]:
+    def _scan(self, ns: Optional[str], tags: Iterable[str] = (), before: Optional[int] = None) -> Iterator["Run"]:
         tags = list(tags)
         wanted = tags if ns is None else [ns, *tags]
-        for key, meta in damaged.runs(self._store, schema.runs_prefix(self.id), wanted):
+        below = None if before is None else schema.run_ref(self.id, before)
+        for key, meta in damaged.runs(self._store, schema.runs_prefix(self.id), wanted, below):
             if not runstate.visible(meta) or not runstate.in_namespace(meta, ns):
                 continue
             if tags:
@@ -131,6 +132,11 @@ class Flow(ClientObject):
     def runs(self, *tags: str) -> Iterator["Run"]:
         """Runs newest first that carry every tag in ``tags`` and are in the current namespace."""
         return self._scan(self._namespace(), tags)
+
+    def runs_before(self, run_id: int, *tags: str) -> Iterator["Run"]:
+        """Like ``runs(*tags)``, only runs with an id below ``run_id``: a cursor to page through a long
+        history (the newer runs' refs are skipped undecoded)."""
+        return self._scan(self._namespace(), tags, before=run_id)
 
     def _children(self) -> Iterator["Run"]:
         return self.runs()

@@ -255,6 +255,18 @@ class Task(TaskLogsAndMetadata, ParentTags, ClientObject):
         return self._record_cache
 
     @property
+    def record_id(self) -> Optional[ObjectId]:
+        """The id of that record (None for a task running in this process, whose record is not stored):
+        records never change, so a view may cache what it derives from one under this id."""
+        return self._oid
+
+    @property
+    def record(self) -> Mapping[str, Any]:
+        """The task record of the attempt shown (docs/datamodel.md), for views and tools that need fields
+        the object model does not expose (``run_id``: where it was computed; ``num_splits``; ``env``)."""
+        return MappingProxyType(self._record)
+
+    @property
     def _run(self) -> Run:
         return self._step._run
 

@@ -382,6 +382,18 @@ class MetaflowDataMissing(ClientError):
     headline = "Data missing"
 
 
+# --- ui ----------------------------------------------------------------------
+class UIError(CafstoreError):
+    """The web UI, the report or a DAG picture cannot be made (a missing optional dependency, a bad
+    address to serve on)."""
+
+    headline = "ui error"
+
+
+class MissingExtra(UIError):
+    headline = "optional dependency missing"
+
+
 class MetaflowInternalError(CafstoreError):
     headline = "Internal error"
 

@@ -39,10 +39,10 @@ from __future__ import annotations
 import collections
 import dataclasses
 import os
-import sys
 import time
 from typing import Any, Iterable, Optional
 
+import cafstore.progress as progress_bar
 from cafstore.exception import CafstoreError, GcRefused
 from cafstore.maintenance import retention, strays
 from cafstore.store import identity, records
@@ -103,18 +103,20 @@ class GcReport:
 
 
 class Progress:
-    """A one-line counter on stderr when it is a terminal; silent otherwise."""
+    """gc's phases (marking, sweeping) on a terminal, one cafstore.progress bar per phase."""
 
     def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self._last = 0.0
+        self.enabled = enabled
+        self._bar: Optional[progress_bar.Progress] = None
 
     def show(self, label: str, done: int, total: int, final: bool = False) -> None:
-        if not self.enabled or (not final and time.monotonic() - self._last < 0.1):
-            return
-        self._last = time.monotonic()
-        sys.stderr.write(f"\r{label}: {done}/{total}" + ("\n" if final else ""))
-        sys.stderr.flush()
+        if self._bar is None or self._bar.label != f"gc: {label}":
+            if self._bar is not None:
+                self._bar.close()
+            self._bar = progress_bar.progress(f"gc: {label}", total, enabled=self.enabled)
+        self._bar.update(done, total)
+        if final:
+            self._bar.close()
 
 
 class _Marker:

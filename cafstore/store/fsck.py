@@ -9,9 +9,9 @@ temp files, which ``gc`` removes).
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Any, Optional
 
+import cafstore.progress as progress_bar
 from cafstore.exception import CafstoreError, IndexLost
 from cafstore.store import records
 from cafstore.store.objectid import ObjectId, hash_bytes, new_hasher
@@ -44,23 +44,6 @@ class FsckReport:
             "notes": list(self.notes),
             "index_lost": self.index_lost,
         }
-
-
-class _Progress:
-    """A one-line progress counter on a terminal; silent otherwise."""
-
-    def __init__(self, total: int, enabled: bool, label: str) -> None:
-        self.total, self.label = total, label
-        self.enabled = enabled and sys.stderr.isatty()
-        self.done = 0
-
-    def step(self) -> None:
-        self.done += 1
-        if self.enabled and (self.done % 256 == 0 or self.done == self.total):
-            sys.stderr.write(f"\r{self.label}: {self.done}/{self.total}")
-            if self.done == self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
 
 
 def _rehash_file(store: Any, oid: ObjectId, size: int) -> ObjectId:
@@ -113,12 +96,12 @@ def fsck(store: Any, progress: bool = False, remote_sample: Optional[int] = None
         return _lost(store, report, exc)
     stats = list(store.iter_objects())
     indexed = {st.oid for st in stats}
-    bar = _Progress(len(stats), progress, "checking objects")
+    bar = progress_bar.progress("fsck: checking objects", len(stats), enabled=progress)
     references: list[tuple[str, "ObjectId | None", ObjectId]] = []  # (holder, holder's id or None for a ref, target)
     remote = _RemoteCheck(store, stats, remote_sample) if store.blobs.remote else None
     for st in stats:
         report.objects += 1
-        bar.step()
+        bar.advance()
         try:
             if st.location == "inline":
                 index = store.index
@@ -153,6 +136,7 @@ def fsck(store: Any, progress: bool = False, remote_sample: Optional[int] = None
                 report.problems.append(f"record {st.oid}: undecodable ({exc})")
                 continue
             references.extend((f"record {st.oid}", st.oid, ref) for ref in records.referenced_ids(record))
+    bar.close()
     for key, raw in store.scan("refs", b""):
         report.refs += 1
         name = key.decode("utf-8", "replace")

@@ -16,9 +16,10 @@ and then fail on later, in every child or while storing the list:
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Dict, TextIO
 
 from cafstore.exception import ForeachError
+from cafstore.progress import LINES, Progress
 
 
 def count_splits(items: Any, var: str, step: str) -> int:
@@ -50,3 +51,33 @@ def count_splits(items: Any, var: str, step: str) -> int:
     if count == 0:
         raise ForeachError(f"{where}: self.{var} is empty, so there would be no task to run and nothing to join.")
     return count
+
+
+class FanOutProgress:
+    """Each foreach's tasks done/total, with rate and ETA, on the run's terminal (nothing elsewhere).
+
+    A line every few seconds rather than a line redrawn in place: the tasks print their own log lines to
+    the same terminal, and would cut a redrawn one. Steps inside the same foreach fan out again per item,
+    so a step's total grows with each split that targets it.
+    """
+
+    def __init__(self, out: TextIO, run_pathspec: str) -> None:
+        self.out, self.run_pathspec = out, run_pathspec
+        self.bars: Dict[str, Progress] = {}
+
+    def split(self, step: str, count: int) -> None:
+        bar = self.bars.get(step)
+        if bar is None:
+            label = f"[{self.run_pathspec}/{step}] foreach tasks done"
+            bar = self.bars[step] = Progress(label, 0, mode=LINES, interval=2.0, delay=2.0, stream=self.out)
+        bar.update(bar.done, (bar.total or 0) + count)
+
+    def task_ended(self, step: str) -> None:
+        bar = self.bars.get(step)
+        if bar is not None:
+            bar.advance()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()

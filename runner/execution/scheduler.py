@@ -31,6 +31,7 @@ from cafstore.runner.authoring.with_option import applied_specs
 from cafstore.runner.execution import switch
 from cafstore.runner.execution.config import RunnerConfig
 from cafstore.runner.execution.executors.base import Executor
+from cafstore.runner.execution.foreach import FanOutProgress
 from cafstore.runner.execution.logs import crash_note, local_stamp
 from cafstore.runner.execution.runs import RunInfo, record_lost_task
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
@@ -87,6 +88,7 @@ class Scheduler:
         self.tasks_done = 0
         self._specs: Dict[int, TaskSpec] = {}  # by task id: started, waiting to start, or waiting to retry
         self.profile: Dict[str, float] = collections.defaultdict(float)  # seconds per phase, all tasks
+        self.fanout = FanOutProgress(out, f"{ctx.run.flow}/{ctx.run.run_id}")
 
     # -- the loop --------------------------------------------------------------
     def run(self) -> bool:
@@ -118,6 +120,7 @@ class Scheduler:
         finally:
             signal.signal(signal.SIGTERM, previous)
             self.executor.shutdown()
+            self.fanout.close()
         if not self.finished_end and not self.failed:
             waiting = ", ".join(sorted(join for join, _ in self.joins)) or "none"
             self._error(
@@ -155,6 +158,7 @@ class Scheduler:
         label = f"[{spec.pathspec} (pid {result.pid})]"
         if result.ok:
             self.tasks_done += 1
+            self.fanout.task_ended(spec.step)
             if announce:
                 self._say(f"{label} Task finished successfully.")
             self._advance(spec, result)
@@ -204,6 +208,7 @@ class Scheduler:
                 )
                 return
             target = node.out_funcs[0]
+            self.fanout.split(target, count)
             for index in range(count):
                 frame = {
                     "step": spec.step,
