@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, Iterator
 
@@ -65,10 +66,31 @@ def ui_server(ui_store: Dict[str, Any]) -> Iterator[str]:
                 proc.wait()
 
 
+def _wait_for_browser_install(limit: float = 600.0) -> None:
+    """.ci/run installs Chromium in the background while the other tests run; wait for its status file."""
+    status = os.environ.get("CAFSTORE_TEST_BROWSER_INSTALL")
+    if not status:
+        return
+    deadline = time.monotonic() + limit
+    while not os.path.exists(status):
+        if time.monotonic() > deadline:
+            pytest.fail(f"Chromium was still being installed after {limit:.0f} s (log: {status}.log)")
+        time.sleep(1.0)
+    code = Path(status).read_text().strip()
+    if code != "0":
+        log = Path(status + ".log")
+        tail = log.read_text()[-2000:] if log.exists() else ""
+        pytest.fail(f"installing Chromium failed (exit {code}):\n{tail}")
+
+
 @pytest.fixture(scope="session")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    _wait_for_browser_install()
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)")
+        message = f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)"
+        if os.environ.get("CAFSTORE_TEST_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
