@@ -22,6 +22,8 @@ Tables (LMDB named databases):
 - ``counters`` utf-8 name -> u64 (run ids)
 - ``meta``     utf-8 name -> bytes: facts about the index itself (the store id it
   belongs to, its generation; see identity.py)
+- ``similar``  8-byte fingerprint -> digest: which large object a sampled piece of
+  content was seen in (hints for chunking at put time; see similar.py)
 
 ``Store.index`` is this module's public face for the store's own helpers and
 for maintenance (gc, repair, dedup, fsck): transactions (``read``, ``write``,
@@ -47,8 +49,8 @@ from cafstore.store.config import StoreConfig
 
 T = TypeVar("T")
 ObjectMeta = tuple  # (location, encoding, size, created): unpack_meta's result
-TABLES = ("objects", "inline", "refs", "counters", "meta")
-OPTIONAL_TABLES = frozenset({"meta"})  # added after stores existed; a read-only opener may not find it
+TABLES = ("objects", "inline", "refs", "counters", "meta", "similar")
+OPTIONAL_TABLES = frozenset({"meta", "similar"})  # added after stores existed; a read-only opener may not find them
 
 LOCATION_INLINE = 1
 LOCATION_FILE = 2

@@ -81,7 +81,7 @@ def test_damaged_bytes_raise_corrupt_object_on_a_verified_read(store):
 
 
 def test_chunked_objects_read_back_and_share_chunks(make_store):
-    store = make_store(chunk_threshold=64 << 10, chunk_size=16 << 10)
+    store = make_store(chunk_threshold=64 << 10, chunk_similar_only=False, chunk_size=16 << 10)
     base = os.urandom(400_000)
     edited = base[:200_000] + b"an insertion" + base[200_000:]
     first, second = store.put_bytes(base), store.put_bytes(edited)
