@@ -45,10 +45,13 @@ sys.path.insert(0, str(HERE))
 
 # Runs the flow file given as argv[1] as ``python flow.py run ...`` and reports, on stderr, this
 # process's peak RSS (the scheduler's) and the largest of its children's (the tasks').
+# (VmHWM, not ru_maxrss, for the scheduler: Linux carries ru_maxrss across exec, so a large benchmark
+# process would lend its own size to the flow it starts.)
 _WRAPPER = """
 import atexit, resource, runpy, sys
 def report():
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    status = open("/proc/self/status").read().split("VmHWM:")[1].split()
+    own = int(status[0])
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     sys.stderr.write(f"\\nSCALE-RSS-KB {own} {kids}\\n")
 atexit.register(report)
