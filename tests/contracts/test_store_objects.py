@@ -92,6 +92,25 @@ def test_chunked_objects_read_back_and_share_chunks(make_store):
     assert store.fsck().ok
 
 
+def test_a_similar_value_is_chunked_at_put_time_with_the_one_it_resembles(make_store):
+    """The default policy (store/similar.py) over the backend: the stored value is re-chunked, blobs
+    and index agree, gc keeps the chunks the live version reaches."""
+    from cafstore.maintenance import gc
+
+    store = make_store(chunk_threshold=256 << 10, chunk_size=128 << 10)
+    base = os.urandom(2 << 20)
+    first = store.put_bytes(base)
+    assert store.stat(first).location == "file"
+    second = store.put_bytes(base[: 1 << 20] + b"an insertion" + base[1 << 20 :])
+    assert store.stat(first).location == store.stat(second).location == "chunked"
+    assert not store.blobs.exists(first)  # the whole blob went once its chunks were indexed
+    store.set_ref("keep", store.put_record({"v": second}))
+    gc.collect(store, grace=0)
+    assert not store.exists(first)
+    assert store.get_bytes(second, verify=True) == base[: 1 << 20] + b"an insertion" + base[1 << 20 :]
+    assert store.fsck().ok
+
+
 def test_rechunking_a_whole_object(store):
     data = os.urandom(300_000)
     oid = store.put_bytes(data)
