@@ -92,6 +92,7 @@ def speed(root: Path, mib: int, repeat: int) -> dict:
         for name in names[round_ % 3 :] + names[: round_ % 3]:  # each config goes first in turn
             store = Store(root / f"speed-{name}-{round_}", config=CONFIGS[name])  # removed after: disk stays flat
             rate = rates[name]
+            os.sync()  # the previous config's writes and deletions must not land in this one's timed put
             began = time.perf_counter()
             oid = store.put_artifact(array)
             rate["put"].append(size / MIB / (time.perf_counter() - began))
