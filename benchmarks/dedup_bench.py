@@ -1,15 +1,19 @@
 """Chunk-level dedup: what it saves, what it costs, and how fast gc is.
 
-    python benchmarks/dedup_bench.py [--mib 64] [--repeat 5] [--gc-objects 10000] [--json]
+    python benchmarks/dedup_bench.py [--mib 64] [--growth-mib 64] [--repeat 5] [--gc-objects 10000] [--json]
 
 Measured, each in a fresh store under a temp directory on the same disk as
 the current directory (``--dir`` to choose), with fsync on:
 
-1. growth targets of issue 8, with chunking on: a float64 array with a contiguous 1% changed
+1. growth targets (issues 8 and 18), with the default config (chunking at put time of
+   values that resemble a stored one): a float64 array with a contiguous 1% changed
    in place and stored again (< 10% growth), and 1 KiB inserted at the front
    of a byte string (< 5%);
-2. large-artifact put and get, whole-object path (``chunk_threshold=0``, the
-   default) vs chunked (``chunk_threshold=4 MiB``), best of ``--repeat``: put of new content; get +
+2. large-artifact put and get of unique content, three configs side by side, the
+   rounds interleaved, median of ``--repeat``: "whole" (``chunk_threshold=0``,
+   chunking off), "default" (the sketch is taken and looked up, the value stays
+   whole: targets put >= 85%, get >= 80% of "whole") and "chunked" (every large
+   value chunked, ``chunk_similar_only=False``): put of new content; get +
    reading every byte with the page cache warm; the same with the files
    evicted from the page cache (``posix_fadvise(DONTNEED)``); get_bytes;
 3. gc: seconds per 10,000 objects (half of them garbage) and fsck likewise.
@@ -20,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -31,7 +37,11 @@ from cafstore.maintenance import dedup, gc
 from cafstore.store import Store, StoreConfig, chunks
 
 MIB = 1 << 20
-CHUNKING_ON = 4 * MIB  # chunking is off by default (see StoreConfig); this is the threshold that turns it on
+CONFIGS = {
+    "whole": StoreConfig(chunk_threshold=0),
+    "default": StoreConfig(),
+    "chunked": StoreConfig(chunk_similar_only=False),
+}
 
 
 def _physical(store: Store) -> int:
@@ -39,7 +49,7 @@ def _physical(store: Store) -> int:
 
 
 def growth(root: Path, mib: int) -> dict:
-    store = Store(root / "growth-array", config=StoreConfig(chunk_threshold=CHUNKING_ON))
+    store = Store(root / "growth-array", config=StoreConfig())
     array = np.random.default_rng(0).random(mib * MIB // 8)
     store.put_artifact(array)
     before = _physical(store)
@@ -47,7 +57,7 @@ def growth(root: Path, mib: int) -> dict:
     array[start : start + len(array) // 100] = 0.5
     store.put_artifact(array)
     in_place = (_physical(store) - before) / (mib * MIB)
-    store = Store(root / "growth-bytes", config=StoreConfig(chunk_threshold=CHUNKING_ON))
+    store = Store(root / "growth-bytes", config=StoreConfig())
     data = np.random.default_rng(1).integers(0, 256, mib * MIB, dtype=np.uint8).tobytes()
     store.put_bytes(data)
     before = _physical(store)
@@ -70,29 +80,43 @@ def _evict(store: Store, oid) -> None:
                 os.close(fd)
 
 
-def speed(root: Path, mib: int, repeat: int, chunked: bool) -> dict:
-    config = StoreConfig(chunk_threshold=CHUNKING_ON) if chunked else StoreConfig(chunk_threshold=0)
-    store = Store(root / ("speed-chunked" if chunked else "speed-whole"), config=config)
+def speed(root: Path, mib: int, repeat: int) -> dict:
+    """MB/s per config and operation, the configs interleaved in every round; medians."""
     rng = np.random.default_rng(2)
-    best = {"put": 0.0, "get_touch_warm": 0.0, "get_touch_cold": 0.0, "get_bytes": 0.0}
+    keys = ("put", "get_touch_warm", "get_touch_cold", "get_bytes")
+    rates: dict = {name: {key: [] for key in keys} for name in CONFIGS}
     size = mib * MIB
-    for _ in range(repeat):
-        array = rng.random(size // 8)
-        began = time.perf_counter()
-        oid = store.put_artifact(array)
-        best["put"] = max(best["put"], size / MIB / (time.perf_counter() - began))
-        for key, evict in (("get_touch_warm", False), ("get_touch_cold", True)):
-            if evict:
-                _evict(store, oid)
+    for round_ in range(repeat):
+        array = rng.random(size // 8)  # new content every round, the same for every config
+        names = list(CONFIGS)
+        for name in names[round_ % 3 :] + names[: round_ % 3]:  # each config goes first in turn
+            store = Store(root / f"speed-{name}-{round_}", config=CONFIGS[name])  # removed after: disk stays flat
+            rate = rates[name]
+            os.sync()  # the previous config's writes and deletions must not land in this one's timed put
             began = time.perf_counter()
-            loaded = store.get_artifact(oid)
-            float(loaded.sum())  # read every byte: an mmap is free until touched
-            best[key] = max(best[key], size / MIB / (time.perf_counter() - began))
-            del loaded
-        began = time.perf_counter()
-        store.get_bytes(oid)
-        best["get_bytes"] = max(best["get_bytes"], size / MIB / (time.perf_counter() - began))
-    return best
+            oid = store.put_artifact(array)
+            rate["put"].append(size / MIB / (time.perf_counter() - began))
+            for key, evict in (("get_touch_warm", False), ("get_touch_cold", True)):
+                if evict:
+                    _evict(store, oid)
+                began = time.perf_counter()
+                loaded = store.get_artifact(oid)
+                float(loaded.sum())  # read every byte: an mmap is free until touched
+                rate[key].append(size / MIB / (time.perf_counter() - began))
+                del loaded
+            began = time.perf_counter()
+            store.get_bytes(oid)
+            rate["get_bytes"].append(size / MIB / (time.perf_counter() - began))
+            store.close()
+            shutil.rmtree(store.path)
+    out: dict = {name: {key: statistics.median(values) for key, values in rate.items()} for name, rate in rates.items()}
+    # Paired: each round's ratio to "whole" in that same round, then the median -- steadier than a
+    # ratio of medians when the machine's load drifts between rounds.
+    out["paired"] = {
+        name: {key: statistics.median(r / w for r, w in zip(rates[name][key], rates["whole"][key])) for key in keys}
+        for name in ("default", "chunked")
+    }
+    return out
 
 
 def gc_time(root: Path, objects: int) -> dict:
@@ -120,6 +144,7 @@ def gc_time(root: Path, objects: int) -> dict:
 def main(argv: "list | None" = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=64)
+    parser.add_argument("--growth-mib", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--gc-objects", type=int, default=10_000)
     parser.add_argument("--dir", default=None, help="where to create the scratch stores (default: .)")
@@ -127,29 +152,30 @@ def main(argv: "list | None" = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dedup-bench-", dir=args.dir or os.getcwd()) as scratch:
         root = Path(scratch)
-        results = {
-            "growth": growth(root, args.mib),
-            "whole": speed(root, args.mib, args.repeat, chunked=False),
-            "chunked": speed(root, args.mib, args.repeat, chunked=True),
-            "gc": gc_time(root, args.gc_objects),
-        }
-    results["ratio_chunked_over_whole"] = {k: results["chunked"][k] / results["whole"][k] for k in results["whole"]}
+        results = {"growth": growth(root, args.growth_mib), "speed": speed(root, args.mib, args.repeat)}
+        results["gc"] = gc_time(root, args.gc_objects)
+    rates = results["speed"]
+    paired = rates.pop("paired")
+    results["ratio_over_whole"] = paired
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     g = results["growth"]
     print(
-        f"growth, {args.mib} MiB float64 array, contiguous 1% changed in place: "
+        f"growth, {args.growth_mib} MiB float64 array, contiguous 1% changed in place: "
         f"{g['one_percent_in_place_growth']:.2%} (target < 10%)"
     )
     print(
-        f"growth, {args.mib} MiB bytes, 1 KiB inserted at the front:            "
+        f"growth, {args.growth_mib} MiB bytes, 1 KiB inserted at the front:            "
         f"{g['insert_1kib_front_growth']:.2%} (target < 5%)"
     )
-    print(f"\n{'MB/s, best of ' + str(args.repeat):28s} {'whole':>10s} {'chunked':>10s} {'ratio':>8s}")
-    for key in results["whole"]:
-        w, c = results["whole"][key], results["chunked"][key]
-        print(f"{key:28s} {w:10.0f} {c:10.0f} {c / w:8.2f}")
+    print(
+        f"\n{'MB/s, median of ' + str(args.repeat):24s} {'whole':>8s} {'default':>8s} {'chunked':>8s}  each round's ratio to whole, median"
+    )
+    for key in rates["whole"]:
+        w, d, c = (rates[name][key] for name in ("whole", "default", "chunked"))
+        d_w, c_w = paired["default"][key], paired["chunked"][key]
+        print(f"{key:24s} {w:8.0f} {d:8.0f} {c:8.0f}  default {d_w:.2f}, chunked {c_w:.2f}")
     gct = results["gc"]
     print(
         f"\ngc: {gct['gc_seconds_per_10k_objects']:.3f}s per 10k objects "

@@ -23,7 +23,7 @@ import pytest
 
 # Variables that change which store or which config a Store() picks up: a test
 # must never touch the developer's own store, nor inherit their experiments.
-_STORE_ENV = ("CAFSTORE_HOME", "CAFSTORE_INLINE_THRESHOLD", "CAFSTORE_CHUNK_THRESHOLD")
+_STORE_ENV = ("CAFSTORE_HOME", "CAFSTORE_INLINE_THRESHOLD", "CAFSTORE_CHUNK_THRESHOLD", "CAFSTORE_CHUNK_ALL")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

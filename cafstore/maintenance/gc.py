@@ -27,7 +27,8 @@ safe to kill at any moment:
    write transactions, referrers before what they refer to (so a killed gc
    never leaves a record pointing at a swept object), re-reading each
    object's created time inside the transaction (a writer that reused it has
-   freshened it: see ``freshen.py``). Index entries go first, then files.
+   freshened it: see ``freshen.py``). Index entries go first, then files;
+   then the similarity hints that pointed at swept objects (store/similar.py).
 7. Remove orphan blob files and stray temp files older than the grace period.
 
 A gc killed between any two steps leaves at worst unindexed files and temp
@@ -45,7 +46,7 @@ from typing import Any, Iterable, Optional
 import cafstore.progress as progress_bar
 from cafstore.exception import CafstoreError, GcRefused
 from cafstore.maintenance import retention, strays
-from cafstore.store import identity, records
+from cafstore.store import identity, records, similar
 from cafstore.store.index import ENCODING_NAMES, ENCODING_RECORD, LOCATION_CHUNKED, LOCATION_FILE
 from cafstore.store.objectid import ObjectId, hash_bytes
 
@@ -286,6 +287,8 @@ def collect(
     report.scanned, report.live = len(objects), reachable
     report.recent = len(objects) - reachable - len(garbage)
     _sweep(store, _referrers_first(store, garbage, objects), objects, cutoff, dry_run, report, bar, batch)
+    if not dry_run:  # similarity hints pointing at swept objects (store/similar.py)
+        store.index.retrying(lambda txn: similar.prune(store.index, txn))
     _remove_orphans(store, cutoff, grace, dry_run, report)
     report.seconds = time.time() - started
     return report

@@ -12,6 +12,7 @@ class _EnvOverrides(TypedDict, total=False):
 
     inline_threshold: int
     chunk_threshold: int
+    chunk_similar_only: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,14 +49,16 @@ class StoreConfig:
     # Measured: 2.6 ms vs 7 ms per commit under load, and every task commits once.
     metasync: bool = False
     copy_chunk: int = 4 << 20  # bytes per read/write when streaming files
-    # Chunk-level dedup (cafstore/store/chunks.py, docs/maintenance.md): values of at least
-    # chunk_threshold bytes are cut into content-defined chunks averaging chunk_size bytes.
-    # Off (0) by default: measured, chunked puts run at ~0.4-0.6x and warm reads at ~0.1x of
-    # the whole-object path (a chunked read must copy; a whole object is a zero-copy mmap), so
-    # `cafstore dedup` re-chunks similar objects offline instead. 4 MiB turns it on for puts.
+    # Chunk-level dedup (cafstore/store/chunks.py, similar.py, docs/maintenance.md): a value of at
+    # least chunk_threshold bytes is cut into content-defined chunks averaging chunk_size bytes
+    # when it resembles a value already stored (a sampled sketch of its content, looked up in
+    # the index), and the stored one is re-chunked too; unique values stay whole, at full
+    # speed (a chunked put runs at ~0.5x and a chunked read must copy where a whole object is
+    # a zero-copy map). 0 turns chunking off; chunk_similar_only=False chunks every large value.
     # freshen_after: a reused object older than this gets a new created time, so gc's grace
     # period protects it (keep it well below gc's --grace).
-    chunk_threshold: int = 0
+    chunk_threshold: int = 4 << 20
+    chunk_similar_only: bool = True
     chunk_size: int = 1 << 20
     freshen_after: float = 300.0
     blob_backend: Optional[str] = None
@@ -63,7 +66,8 @@ class StoreConfig:
 
     @classmethod
     def from_env(cls) -> "StoreConfig":
-        """Defaults, with ``CAFSTORE_INLINE_THRESHOLD`` / ``CAFSTORE_CHUNK_THRESHOLD`` for experiments and benchmarks."""
+        """Defaults, with ``CAFSTORE_INLINE_THRESHOLD`` / ``CAFSTORE_CHUNK_THRESHOLD`` (0: chunking off) and
+        ``CAFSTORE_CHUNK_ALL=1`` (chunk every large value, similar or not) for experiments and benchmarks."""
         kwargs: _EnvOverrides = {}
         threshold = os.environ.get("CAFSTORE_INLINE_THRESHOLD")
         if threshold:
@@ -71,4 +75,6 @@ class StoreConfig:
         chunking = os.environ.get("CAFSTORE_CHUNK_THRESHOLD")
         if chunking:
             kwargs["chunk_threshold"] = int(chunking)
+        if os.environ.get("CAFSTORE_CHUNK_ALL") == "1":
+            kwargs["chunk_similar_only"] = False
         return cls(**kwargs)

@@ -22,6 +22,8 @@ Tables (LMDB named databases):
 - ``counters`` utf-8 name -> u64 (run ids)
 - ``meta``     utf-8 name -> bytes: facts about the index itself (the store id it
   belongs to, its generation; see identity.py)
+- ``similar``  8-byte fingerprint -> digest: which large object a sampled piece of
+  content was seen in (hints for chunking at put time; see similar.py)
 
 ``Store.index`` is this module's public face for the store's own helpers and
 for maintenance (gc, repair, dedup, fsck): transactions (``read``, ``write``,
@@ -41,14 +43,14 @@ from typing import Any, Callable, Iterator, NoReturn, Optional, TypeVar
 
 import lmdb
 
-from cafstore.exception import StorageFull
+from cafstore.exception import StorageFull, StoreError
 from cafstore.store import indexfaults
 from cafstore.store.config import StoreConfig
 
 T = TypeVar("T")
 ObjectMeta = tuple  # (location, encoding, size, created): unpack_meta's result
-TABLES = ("objects", "inline", "refs", "counters", "meta")
-OPTIONAL_TABLES = frozenset({"meta"})  # added after stores existed; a read-only opener may not find it
+TABLES = ("objects", "inline", "refs", "counters", "meta", "similar")
+OPTIONAL_TABLES = frozenset({"meta", "similar"})  # added after stores existed; a read-only opener may not find them
 
 LOCATION_INLINE = 1
 LOCATION_FILE = 2
@@ -84,6 +86,13 @@ class Index:
         self.readonly = not indexfaults.writable(path)
         if not self.readonly:
             path.mkdir(parents=True, exist_ok=True)
+        # A writable store whose index exists starts out read-only ("deferred"): in a writable
+        # LMDB environment, opening a named table takes the writer lock, so every task would queue
+        # behind other processes' commits just to start. The first write reopens the environment
+        # writable and opens the tables inside that same write transaction (``write``).
+        self.deferred = not self.readonly and _file_size(path) > 0
+        self._tables_pending = False  # tables to open in the next write transaction
+        self._first_writer: Optional[int] = None  # the thread inside that transaction
         self.env = self._open_env()
         try:
             indexfaults.check_size(self.env, path)  # before any data page is touched: no SIGBUS
@@ -95,28 +104,43 @@ class Index:
             self.closed = False
             self.verified = False  # set by Store.index once identity.verify accepted this handle
             # Bumped whenever this process remaps the environment (growing it, or adopting
-            # another process's growth): py-lmdb then invalidates every open transaction,
-            # and long-lived readers (``Store.iter_refs``) use it to resume in a fresh one.
+            # another process's growth, or reopening it writable): py-lmdb then invalidates every
+            # open transaction, and long-lived readers (``Store.iter_refs``) resume in a fresh one.
             self.generation = 0
             self.tables = {}
-            if self.readonly:  # each in a read transaction of its own (py-lmdb keeps the handle then)
-                for name in TABLES:
-                    try:
-                        self.tables[name] = self.env.open_db(name.encode(), create=False)
-                    except lmdb.NotFoundError:
-                        if name not in OPTIONAL_TABLES:
-                            raise
-                        # A store written before this table existed: a reader cannot add it and
-                        # reads the store as it is (``meta_value`` answers None).
-            else:
+            missing = self._open_existing_tables() if self.readonly or self.deferred else set(TABLES)
+            if missing - OPTIONAL_TABLES and self.readonly:
+                raise indexfaults.read_only(path, "its index lacks tables a writer would create")
+            if missing and not self.readonly:  # a new index, or one from before a table existed
+                if self.deferred:
+                    self._become_writer()
                 with self.env.begin(write=True) as txn:
                     for name in TABLES:
                         self.tables[name] = self.env.open_db(name.encode(), txn=txn)
+                self._tables_pending = False
+            # (read-only: a store written before an optional table existed is read as it is;
+            # ``meta_value`` answers None.)
         except BaseException as exc:
             self.env.close()
-            if isinstance(exc, lmdb.NotFoundError) and self.readonly:
-                raise indexfaults.read_only(path, "its index lacks tables a writer would create") from exc
             _raise_translated(exc, path, "open")
+
+    def _open_existing_tables(self) -> set:
+        """Open the tables of a read-only environment (a read transaction each); the names missing."""
+        missing = set()
+        for name in TABLES:
+            try:
+                self.tables[name] = self.env.open_db(name.encode(), create=False)
+            except lmdb.NotFoundError:
+                missing.add(name)
+        return missing
+
+    def _become_writer(self) -> None:
+        """Reopen a deferred environment writable; its tables are opened by the next write."""
+        self.env.close()
+        self.generation += 1
+        self.deferred = False
+        self.env = self._open_env()
+        self._tables_pending = True
 
     def _open_env(self) -> "lmdb.Environment":
         def environment(lock: bool) -> "lmdb.Environment":
@@ -128,7 +152,7 @@ class Index:
                 sync=self.config.durable,
                 metasync=self.config.durable and self.config.metasync,
                 readahead=False,
-                readonly=self.readonly,
+                readonly=self.readonly or self.deferred,
                 lock=lock,
             )
 
@@ -137,6 +161,9 @@ class Index:
         try:
             return environment(lock=True)
         except lmdb.Error as exc:
+            if self.deferred:  # (a data file LMDB cannot open read-only: let the writer try)
+                self.deferred = False
+                return self._open_env()
             if not self.readonly:
                 _raise_translated(exc, self.path, "open")
         # Read-only, and the lock file cannot be written either: read without LMDB's reader table.
@@ -154,6 +181,8 @@ class Index:
         LMDB's errors inside the block come out as the store's (a damaged page
         is ``IndexDamaged``, see indexfaults.py), never as raw ``lmdb`` ones.
         """
+        if self._tables_pending:
+            self._open_tables_now()
         try:
             txn = self.env.begin(buffers=False)
         except lmdb.MapResizedError:
@@ -174,6 +203,8 @@ class Index:
         if self.readonly:
             raise indexfaults.read_only(self.path, "it was opened read-only because its files cannot be written")
         try:
+            if self.deferred:
+                self._become_writer()
             self._grow_if_needed()
             try:
                 txn = self.env.begin(write=True)
@@ -182,6 +213,15 @@ class Index:
                 txn = self.env.begin(write=True)
         except lmdb.Error as exc:
             _raise_translated(exc, self.path, "write to")
+        first = self._tables_pending
+        if first:  # one writer lock for the tables and the first write (see __init__)
+            try:
+                for name in TABLES:
+                    self.tables[name] = self.env.open_db(name.encode(), txn=txn)
+            except lmdb.Error as exc:
+                txn.abort()
+                _raise_translated(exc, self.path, "write to")
+            self._first_writer = threading.get_ident()
         try:
             yield txn
         except lmdb.MapFullError as exc:
@@ -199,6 +239,8 @@ class Index:
         except BaseException:
             txn.abort()
             raise
+        finally:
+            self._first_writer = None
         try:
             txn.commit()
         except lmdb.MapFullError as exc:
@@ -208,6 +250,15 @@ class Index:
             ) from exc
         except lmdb.Error as exc:
             _raise_translated(exc, self.path, "commit to")
+        if first:
+            self._tables_pending = False  # committed: the handles are the environment's now
+
+    def _open_tables_now(self) -> None:
+        """Tables for a read after a first write that did not commit (its handles died with it)."""
+        if self._first_writer == threading.get_ident():
+            raise StoreError("internal error: an index read inside the first write transaction of this process")
+        with self.write():
+            pass
 
     def retrying(self, body: Callable[["lmdb.Transaction[bytes]"], T]) -> T:
         """Run ``body`` in a write transaction, growing the map and retrying if it fills."""

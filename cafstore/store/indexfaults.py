@@ -162,4 +162,5 @@ def probe(path: Path) -> Optional[str]:
     if done.returncode < 0:
         return f"killed the reading process with signal {-done.returncode}"
     lines = done.stderr.strip().splitlines()
-    return f"failed: {lines[-1] if lines else 'exit ' + str(done.returncode)}"
+    last = lines[-1].removeprefix("lmdb.") if lines else f"exit {done.returncode}"  # the error, not the module
+    return f"failed: {last}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import blake3 as _blake3
 
@@ -16,6 +17,7 @@ _PARALLEL_HASH_BYTES = 1 << 20
 # do not survive fork(), so a forked task hashing after its parent did would wait forever.
 # An explicit count gives each hasher a pool of its own (measured: the same speed).
 _THREADS = os.cpu_count() or 1
+_HEX_ID = re.compile(f"[0-9a-f]{{{HEX_LENGTH}}}")  # one C-level match: ids are parsed by the thousand in listings
 
 
 class ObjectId(str):
@@ -37,7 +39,7 @@ class ObjectId(str):
                 raise StoreError(f"An object id digest has {DIGEST_SIZE} bytes, got {len(raw)}.")
             return super().__new__(cls, raw.hex())
         text = str(value).strip().lower()
-        if len(text) != HEX_LENGTH or any(c not in "0123456789abcdef" for c in text):
+        if _HEX_ID.fullmatch(text) is None:
             raise StoreError(
                 f"{value!r} is not an object id: ids are {HEX_LENGTH} hex characters "
                 "(the blake3 digest of the object's bytes)."

@@ -71,8 +71,16 @@ def encode(value: Any) -> bytes:
         ) from exc
 
 
+_ID_ONLY = (b'{"' + OID_MARKER.encode() + b'":"', b'"}')  # the canonical bytes of a bare ObjectId
+
+
 def decode(data: "bytes | memoryview") -> Any:
-    return _from_json(json.loads(bytes(data)))
+    raw = bytes(data)
+    head, tail = _ID_ONLY
+    if len(raw) == len(head) + 64 + len(tail) and raw.startswith(head) and raw.endswith(tail):
+        # A value that is one ObjectId (every task ref): what the JSON path returns, without it.
+        return ObjectId(raw[len(head) : len(head) + 64].decode("ascii", "replace"))
+    return _from_json(json.loads(raw))
 
 
 def encode_record(value: dict) -> bytes:

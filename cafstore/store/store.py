@@ -164,22 +164,33 @@ class Store(RefVerbs):
         oid = hash_pieces(pieces, size)
         if freshen.known(self, txn, oid):
             return oid  # deduplicated: hashing was the whole cost
+        sketch = None
         if self.config.chunk_threshold and size >= self.config.chunk_threshold:
             from cafstore.store import chunks
 
-            return chunks.put_chunked(self, txn, oid, pieces, size, encoding)
+            sketch = chunks.put_if_similar(self, txn, oid, pieces, size, encoding)
+            if sketch is None:
+                return oid  # it resembled a stored value: stored in chunks
         self.blobs.put_pieces(oid, pieces, size)  # durable before the index refers to it
-        self._index_file(txn, oid, size, encoding)
+        self._index_file(txn, oid, size, encoding, sketch)
         if txn is None:
             self.blobs.confirm(oid)  # (inside a caller's write transaction no gc could interleave)
         return oid
 
-    def _index_file(self, txn: Any, oid: ObjectId, size: int, encoding: int) -> None:
+    def _index_file(self, txn: Any, oid: ObjectId, size: int, encoding: int, sketch: "list | None") -> None:
+        """Index a blob just made durable, with its similarity sketch (if it was taken)."""
         meta = (LOCATION_FILE, encoding, size, time.time())
+
+        def body(t: Any) -> None:
+            if self.index.put_meta(t, oid.digest, meta, overwrite=False) and sketch:
+                from cafstore.store import similar
+
+                similar.record(self.index, t, sketch, oid)
+
         if txn is not None:
-            self.index.put_meta(txn, oid.digest, meta, overwrite=False)
+            body(txn)
         else:
-            self.index.retrying(lambda t: self.index.put_meta(t, oid.digest, meta, overwrite=False))
+            self.index.retrying(body)
 
     def put_bytes(self, data: "bytes | bytearray | memoryview") -> ObjectId:
         """Store ``data``; returns its blake3 id. Storing existing bytes writes nothing."""
@@ -216,15 +227,18 @@ class Store(RefVerbs):
                 self.index.retrying(lambda t: self.put_inline(t, bytes(head), ENCODING_RAW))
             elif freshen.known(self, None, oid):
                 os.unlink(temp)  # deduplicated: never fsynced, the page cache just drops it
-            elif self.config.chunk_threshold and size >= self.config.chunk_threshold:
-                from cafstore.store import chunks
-
-                chunks.put_file_chunked(self, oid, temp, size)  # chunk files are fsynced one by one
             else:
+                sketch = None
+                if self.config.chunk_threshold and size >= self.config.chunk_threshold:
+                    from cafstore.store import chunks
+
+                    sketch = chunks.put_file_if_similar(self, oid, temp, size)  # None: stored in chunks
+                    if sketch is None:
+                        return oid
                 if self.config.durable:
                     fsync_path(temp)
                 self.blobs.put_file(oid, temp)
-                self._index_file(None, oid, size, ENCODING_RAW)
+                self._index_file(None, oid, size, ENCODING_RAW, sketch)
                 self.blobs.confirm(oid)
             return oid
         except BaseException:

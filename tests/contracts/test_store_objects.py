@@ -81,7 +81,7 @@ def test_damaged_bytes_raise_corrupt_object_on_a_verified_read(store):
 
 
 def test_chunked_objects_read_back_and_share_chunks(make_store):
-    store = make_store(chunk_threshold=64 << 10, chunk_size=16 << 10)
+    store = make_store(chunk_threshold=64 << 10, chunk_similar_only=False, chunk_size=16 << 10)
     base = os.urandom(400_000)
     edited = base[:200_000] + b"an insertion" + base[200_000:]
     first, second = store.put_bytes(base), store.put_bytes(edited)
@@ -89,6 +89,25 @@ def test_chunked_objects_read_back_and_share_chunks(make_store):
     assert store.get_bytes(first, verify=True) == base and store.get_bytes(second, verify=True) == edited
     report = dedup.analyse(store)
     assert report.logical_bytes > report.physical_bytes  # most chunks are shared
+    assert store.fsck().ok
+
+
+def test_a_similar_value_is_chunked_at_put_time_with_the_one_it_resembles(make_store):
+    """The default policy (store/similar.py) over the backend: the stored value is re-chunked, blobs
+    and index agree, gc keeps the chunks the live version reaches."""
+    from cafstore.maintenance import gc
+
+    store = make_store(chunk_threshold=256 << 10, chunk_size=128 << 10)
+    base = os.urandom(2 << 20)
+    first = store.put_bytes(base)
+    assert store.stat(first).location == "file"
+    second = store.put_bytes(base[: 1 << 20] + b"an insertion" + base[1 << 20 :])
+    assert store.stat(first).location == store.stat(second).location == "chunked"
+    assert not store.blobs.exists(first)  # the whole blob went once its chunks were indexed
+    store.set_ref("keep", store.put_record({"v": second}))
+    gc.collect(store, grace=0)
+    assert not store.exists(first)
+    assert store.get_bytes(second, verify=True) == base[: 1 << 20] + b"an insertion" + base[1 << 20 :]
     assert store.fsck().ok
 
 

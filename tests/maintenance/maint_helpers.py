@@ -16,7 +16,9 @@ from cafstore.store.index import pack_meta, unpack_meta
 
 def small_config(**overrides) -> StoreConfig:
     """Fast stores for tests: no fsync, small chunks so small values exercise chunking."""
-    values = dict(durable=False, chunk_threshold=64 * 1024, chunk_size=4096, inline_threshold=1024)
+    values = dict(
+        durable=False, chunk_threshold=64 * 1024, chunk_similar_only=False, chunk_size=4096, inline_threshold=1024
+    )
     values.update(overrides)
     return StoreConfig(**values)
 

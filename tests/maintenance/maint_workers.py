@@ -25,7 +25,9 @@ def content(seed: int) -> bytes:
 def config():
     from cafstore.store import StoreConfig
 
-    return StoreConfig(durable=False, chunk_threshold=64 * 1024, chunk_size=16384, inline_threshold=1024)
+    return StoreConfig(
+        durable=False, chunk_threshold=64 * 1024, chunk_similar_only=False, chunk_size=16384, inline_threshold=1024
+    )
 
 
 def run_gc(path: str, grace: float, batch: int, seconds: float = 0.0) -> None:

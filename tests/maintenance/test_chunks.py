@@ -26,7 +26,10 @@ def physical(store: Store) -> int:
 @given(data=st.binary(min_size=0, max_size=200_000), cuts=st.lists(st.integers(0, 200_000), max_size=4))
 def test_round_trip_any_content_any_pieces(tmp_path_factory, data, cuts):
     """Whatever the bytes and however they arrive in pieces, the id is blake3(content) and reads return it."""
-    store = Store(tmp_path_factory.mktemp("s"), config=small_config(chunk_threshold=1024, chunk_size=256))
+    store = Store(
+        tmp_path_factory.mktemp("s"),
+        config=small_config(chunk_threshold=1024, chunk_similar_only=False, chunk_size=256),
+    )
     bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
     pieces = [memoryview(data)[a:b] for a, b in zip(bounds, bounds[1:])]
     oid = store.put_encoded(None, pieces or [b""], len(data), 0)
@@ -63,8 +66,8 @@ def test_put_file_and_transactions_chunk_too(store):
 
 
 def _growth_store(tmp_path) -> Store:
-    # The production chunk size, with chunking on (as `CAFSTORE_CHUNK_THRESHOLD=4194304` turns it on).
-    return Store(tmp_path, config=StoreConfig(durable=False, chunk_threshold=4 << 20))
+    # The production defaults: chunking on for values that resemble a stored one (similar.py).
+    return Store(tmp_path, config=StoreConfig(durable=False))
 
 
 def test_target_one_percent_changed_in_place_grows_less_than_10_percent(tmp_path):

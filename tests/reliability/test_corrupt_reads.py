@@ -100,7 +100,10 @@ def test_store_reads_verify_by_default_and_the_opt_out_is_explicit(corrupt_run):
 
 
 def test_a_corrupt_chunk_is_never_returned(tmp_path):
-    store = Store(tmp_path / "store", StoreConfig(chunk_threshold=1 << 20, chunk_size=256 * 1024, durable=False))
+    store = Store(
+        tmp_path / "store",
+        StoreConfig(chunk_threshold=1 << 20, chunk_similar_only=False, chunk_size=256 * 1024, durable=False),
+    )
     data = os.urandom(4 << 20)
     oid = store.put_bytes(data)
     assert store.stat(oid).location == "chunked"

@@ -165,7 +165,7 @@ def test_a_damaged_log_reruns_only_its_task(tmp_path):
 def test_a_missing_chunk_of_a_chunked_artifact_makes_its_task_run_again(tmp_path):
     store_path = tmp_path / "store"
     size = 3_000_000
-    chunked = {"CAFSTORE_CHUNK_THRESHOLD": "1000000"}
+    chunked = {"CAFSTORE_CHUNK_THRESHOLD": "1000000", "CAFSTORE_CHUNK_ALL": "1"}
     first = _flow(store_path, "run", "--size", str(size), env={"FAIL_AT": "end", **chunked})
     assert first.returncode == 1, first.stdout + first.stderr
     store = Store(store_path)

@@ -17,7 +17,7 @@ import sys
 from cafstore.store import Store, StoreConfig
 
 # Small thresholds so a few KiB already exercise files and a few hundred KiB chunking.
-CONFIG = StoreConfig(inline_threshold=1024, chunk_threshold=256 << 10, chunk_size=64 << 10)
+CONFIG = StoreConfig(inline_threshold=1024, chunk_threshold=256 << 10, chunk_similar_only=False, chunk_size=64 << 10)
 
 
 def payload(rng: random.Random) -> bytes:

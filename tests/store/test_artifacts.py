@@ -195,7 +195,7 @@ def test_value_over_64_mib(tmp_path):
     assert arr.nbytes > 64 << 20
     for store in (
         Store(tmp_path / "whole", StoreConfig(chunk_threshold=0)),
-        Store(tmp_path / "chunked", StoreConfig(chunk_threshold=1 << 20)),
+        Store(tmp_path / "chunked", StoreConfig(chunk_threshold=1 << 20, chunk_similar_only=False)),
     ):
         oid = store.put_artifact({"big": arr, "tag": "x"})
         assert store.stat(oid).size > arr.nbytes
@@ -364,7 +364,13 @@ def array_stores(tmp_path) -> dict:
     return {
         "inline": (Store(tmp_path / "inline"), 1000),
         "file": (Store(tmp_path / "file", StoreConfig(chunk_threshold=0)), 500_000),
-        "chunked": (Store(tmp_path / "chunked", StoreConfig(chunk_threshold=1 << 20, chunk_size=64 << 10)), 500_000),
+        "chunked": (
+            Store(
+                tmp_path / "chunked",
+                StoreConfig(chunk_threshold=1 << 20, chunk_similar_only=False, chunk_size=64 << 10),
+            ),
+            500_000,
+        ),
     }
 
 

@@ -160,7 +160,9 @@ def test_inline_bytes_missing_from_index(tmp_path):
 
 def test_corrupt_chunk_of_a_chunked_object(tmp_path):
     """Chunked storage (opt-in): one bad chunk is reported against the whole object."""
-    store = Store(tmp_path / "store", StoreConfig(chunk_threshold=256 << 10, chunk_size=64 << 10))
+    store = Store(
+        tmp_path / "store", StoreConfig(chunk_threshold=256 << 10, chunk_similar_only=False, chunk_size=64 << 10)
+    )
     arr = np.random.default_rng(1).random(100_000)
     oid = store.put_artifact(arr)
     store.set_ref("model", {"weights": oid})

@@ -475,3 +475,23 @@ def test_iter_refs_containing_keeps_only_refs_holding_every_string(store):
     assert both == ["runs/F/0000000001"]
     # A string that only appears inside a longer string is not a match: the test is on JSON strings.
     assert [n for n, _ in store.iter_refs("runs/F/", containing=["user:ann"])] == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text(alphabet="0123456789abcdefABCDEF g\u00e9", min_size=60, max_size=68))
+def test_a_bare_object_id_decodes_like_any_other_value(text):
+    """Ref values that are one ObjectId take a fast path: same value, or the same refusal, as the JSON path."""
+    import json
+
+    from cafstore.exception import CafstoreError
+    from cafstore.store import records
+
+    raw = json.dumps({"$oid": text}, separators=(",", ":"), ensure_ascii=False).encode()
+    spaced = json.dumps({"$oid": text}, separators=(", ", ": "), ensure_ascii=False).encode()  # not the fast path
+    try:
+        expected = records.decode(spaced)
+    except CafstoreError as exc:
+        with pytest.raises(type(exc)):
+            records.decode(raw)
+    else:
+        assert records.decode(raw) == expected and type(records.decode(raw)) is type(expected)
