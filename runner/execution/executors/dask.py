@@ -33,7 +33,9 @@ from cafstore.runner.execution.executors.dask_worker import code_package, run_re
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 ADDRESS_VARIABLE = "CAFSTORE_DASK_SCHEDULER"
-SCHEDULER_GRACE = 15.0  # seconds without a scheduler before running attempts count as lost
+FORWARD_VARIABLE = "CAFSTORE_DASK_ENV"  # NAME,PREFIX_* : the coordinator's variables the tasks get
+# Seconds without a scheduler before running attempts count as lost (CAFSTORE_DASK_SCHEDULER_GRACE).
+SCHEDULER_GRACE = float(os.environ.get("CAFSTORE_DASK_SCHEDULER_GRACE") or 15.0)
 
 
 class DaskExecutor(Executor):
@@ -108,6 +110,7 @@ class DaskExecutor(Executor):
             "kill_grace": self.kill_grace,
             "echo": self.echo,
             "topic": self.topic,
+            "env": forwarded_environment(),
         }
         self._store.close()  # the coordinator holds no LMDB handle between its own writes
         key = (
@@ -215,6 +218,21 @@ def resource_request(wanted: Dict[str, float], client: Any) -> Optional[Dict[str
         if name in declared:
             out[name] = float(value) * (1 << 20 if name == "memory" else 1)
     return out or None
+
+
+def forwarded_environment(environ: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The coordinator's variables that ``CAFSTORE_DASK_ENV`` names (``NAME`` or ``PREFIX_*``, comma-separated).
+
+    A worker runs tasks in its own environment, not the coordinator's (which
+    names paths of this machine); these are copied on top of it.
+    """
+    env = os.environ if environ is None else environ
+    patterns = [p.strip() for p in env.get(FORWARD_VARIABLE, "").split(",") if p.strip()]
+    out = {}
+    for name, value in env.items():
+        if any(name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in patterns):
+            out[name] = value
+    return out
 
 
 def _echo(event: Any) -> None:

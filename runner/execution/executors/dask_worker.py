@@ -44,8 +44,10 @@ class _WorkerSpawn(LocalSpawnExecutor):
     def job_extras(self, spec: TaskSpec) -> Dict[str, Any]:
         return {"detached": (self.job["parcel"], str(self.scratch))}
 
-    def stdio(self, spec: TaskSpec) -> Dict[str, Any]:
-        return self._stdio
+    def popen_options(self, spec: TaskSpec) -> Dict[str, Any]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}  # the worker's own
+        env.update(self.job.get("env") or {})
+        return {**self._stdio, "env": env}
 
     def start_process(self, spec: TaskSpec, channels: Any) -> Any:
         self._stdio: Dict[str, Any] = {}
@@ -80,7 +82,8 @@ def run_remote(job: Dict[str, Any]) -> Optional[TaskResult]:
     """Run one attempt on this Dask worker; its result (with its bundle), or None if it was cancelled.
 
     ``job``: ``spec`` (a TaskSpec), ``parcel`` (what it reads), ``code`` ({relative path: bytes} of
-    the flow's directory), ``timeout``, ``kill_grace``, ``echo`` and ``topic`` (the run's log topic).
+    the flow's directory), ``timeout``, ``kill_grace``, ``echo``, ``topic`` (the run's log topic) and
+    ``env`` (variables forwarded from the coordinator, on top of the worker's own environment).
     """
     from distributed import get_worker
     from distributed.worker import thread_state

@@ -35,9 +35,9 @@ class LocalSpawnExecutor(LocalProcessExecutor):
         """More entries for the job the child reads on stdin (``child.main``): none here."""
         return {}
 
-    def stdio(self, spec: TaskSpec) -> Dict[str, Any]:
-        """``subprocess.Popen`` keywords for the child's stdout/stderr, where its live echo goes
-        (none here: the scheduler's own)."""
+    def popen_options(self, spec: TaskSpec) -> Dict[str, Any]:
+        """More ``subprocess.Popen`` keywords (stdout/stderr, where the live echo goes; env): none here,
+        the child inherits the scheduler's."""
         return {}
 
     def start_process(self, spec: TaskSpec, channels: Channels) -> Tuple[int, int, Any]:
@@ -49,7 +49,7 @@ class LocalSpawnExecutor(LocalProcessExecutor):
                 pass_fds=(write_end, *channels.fds, *([self.lifeline.read] if self.lifeline else [])),
                 cwd=spec.cwd,
                 start_new_session=True,
-                **self.stdio(spec),
+                **self.popen_options(spec),
             )
         except BaseException:
             os.close(read_end)
