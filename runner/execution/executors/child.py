@@ -270,12 +270,12 @@ def main(argv: List[str]) -> NoReturn:
     try:
         job = pickle.load(sys.stdin.buffer)
         spec, echo, parent_pid, channels = job["spec"], job["echo"], job.get("parent"), job.get("channels")
-        lifeline_pipe, detached = job.get("lifeline"), job.get("detached")
+        lifeline_pipe = job.get("lifeline")
     except BaseException as exc:  # noqa: BLE001 - without a spec nothing else can run: report why
         report_crash(result_fd, None, exc)
         _flush_std_streams()
         os._exit(INTERNAL_ERROR_EXIT)
-    run_child(spec, result_fd, None, echo, parent_pid, channels, lifeline_pipe, detached)
+    run_child(spec, result_fd, None, echo, parent_pid, channels, lifeline_pipe)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from cafstore.runner.authoring.decorators import step_options
 from cafstore.runner.execution.detached import commit_detached, parcel_for
 from cafstore.runner.execution.executors import dask_cluster
 from cafstore.runner.execution.executors.base import Executor, lost_attempt
-from cafstore.runner.execution.executors.dask_worker import code_package, run_remote
+from cafstore.runner.execution.executors.dask_worker import close_hosts, code_package, run_remote
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 ADDRESS_VARIABLE = "CAFSTORE_DASK_SCHEDULER"
@@ -192,6 +192,10 @@ class DaskExecutor(Executor):
 
     def shutdown(self) -> None:
         self.kill()
+        try:  # the run's warm task hosts on the workers go too
+            self.client.run(close_hosts, self.topic, wait=True)
+        except Exception:  # noqa: BLE001 - a cluster already gone has no hosts left; they also leave when idle
+            pass
         if self._store is not None:
             self._store.close()
         if self.echo:

@@ -2,88 +2,175 @@
 
 :func:`run_remote` is the function the coordinator submits.  On the worker
 it lays out the flow's code (shipped with the job, kept per code id under
-the worker's own directory: the coordinator's disk is never read), then
-starts the attempt exactly as the ``spawn`` executor does -- its own
-process and process group, fd-level log capture, ``@timeout`` enforced,
-a death reported with what it had printed -- except that the task runs on a
-:class:`~cafstore.store.detached.DetachedStore` (it never opens the index)
-and its echo goes to pipes read here and forwarded to the coordinator as
-Dask events on the run's log topic, so its lines reach the terminal while it
-runs.  The result, with the task's bundle, goes back as the Dask task's
-value; the coordinator commits it.
+the worker's own directory: the coordinator's disk is never read) and hands
+the attempt to the run's warm task host on this worker
+(:mod:`.dask_host`, started on first use), which forks it with a detached
+store: its own process and process group, fd-level log capture,
+``@timeout`` enforced, a death reported with what it had printed.  The
+host's stdout/stderr carry the tasks' live echo, which is forwarded to the
+coordinator as Dask events on the run's log topic while the tasks run.  The
+result, with the task's bundle, goes back as the Dask task's value; the
+coordinator commits it.
 
 The attempt is killed (its whole process group) if the coordinator cancels
 the Dask task (``kill()``, Ctrl-C, a run that failed) or the worker dies
-(the task dies with its parent, as locally).
+(the host dies with the worker, and its children with the host).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import os
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional, Tuple
 
-from cafstore.runner.execution.executors.spawn import LocalSpawnExecutor
+from cafstore.runner.execution.executors.base import lost_attempt
+from cafstore.runner.execution.executors.dask_host import FrameReader, write_frame
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
+HOST_MODULE = "cafstore.runner.execution.executors.dask_host"
+HOST_RETIRE = 300.0  # seconds unused after which a new host is started (the host itself leaves at 600)
 _GONE = ("cancelled", "released", "forgotten", "error")
+_HOSTS: Dict[Tuple[str, ...], "_Host"] = {}
+_HOSTS_LOCK = threading.Lock()
 
 
-class _WorkerSpawn(LocalSpawnExecutor):
-    """The spawn executor, on a worker: a detached store, and the live echo forwarded through ``send``."""
+class _Host:
+    """One warm task host process on this worker, and the threads that read what it sends."""
 
-    def __init__(self, job: Dict[str, Any], scratch: Path, send: Any) -> None:
-        super().__init__(kill_grace=job["kill_grace"], echo=job["echo"])
-        self.job, self.scratch, self.send = job, scratch, send
-        self.forwarders: List[threading.Thread] = []
-
-    def job_extras(self, spec: TaskSpec) -> Dict[str, Any]:
-        return {"detached": (self.job["parcel"], str(self.scratch))}
-
-    def popen_options(self, spec: TaskSpec) -> Dict[str, Any]:
+    def __init__(self, key: Tuple[str, ...], flow_file: str, flow_class: str, job: Dict[str, Any], send: Any) -> None:
+        self.key = key
+        self.lock = threading.Lock()
+        self.waiting: Dict[int, "threading.Event"] = {}
+        self.results: Dict[int, TaskResult] = {}
+        self.broken: Optional[Dict[str, Any]] = None
+        self.ids = itertools.count(1)
+        self.last_used = time.monotonic()
+        read_end, write_end = os.pipe()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}  # the worker's own
-        env.update(self.job.get("env") or {})
-        return {**self._stdio, "env": env}
-
-    def start_process(self, spec: TaskSpec, channels: Any) -> Any:
-        self._stdio: Dict[str, Any] = {}
-        if self.echo:
-            for name, target in (("stdout", 1), ("stderr", 2)):
-                read, write = os.pipe()
-                thread = threading.Thread(target=self._forward, args=(read, target), daemon=True)
-                thread.start()
-                self.forwarders.append(thread)
-                self._stdio[name] = write
         try:
-            return super().start_process(spec, channels)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", HOST_MODULE, str(write_end), str(os.getpid()), flow_file, flow_class]
+                + [repr(job["kill_grace"]), "1" if job["echo"] else "0"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(write_end,),
+                cwd=os.path.dirname(flow_file),
+                env=env,
+                start_new_session=True,
+            )
         finally:
-            for fd in self._stdio.values():
-                os.close(fd)  # the child has its own copies: end of file when it (and what it started) exits
+            os.close(write_end)
+        for stream, target in ((self.proc.stdout, 1), (self.proc.stderr, 2)):
+            threading.Thread(target=_forward, args=(stream, target, send), daemon=True).start()
+        threading.Thread(target=self._read_results, args=(read_end,), daemon=True).start()
 
-    def _forward(self, fd: int, target: int) -> None:
-        """Lines the task echoed, to the coordinator as they come (one event per read)."""
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None and self.broken is None
+
+    def run(self, message: Dict[str, Any]) -> Tuple[int, "threading.Event"]:
+        job_id = next(self.ids)
+        done = threading.Event()
+        with self.lock:
+            self.waiting[job_id] = done
+            self.last_used = time.monotonic()
+            assert self.proc.stdin is not None
+            write_frame(self.proc.stdin.fileno(), dict(message, op="run", id=job_id))
+        return job_id, done
+
+    def kill(self, job_id: int) -> None:
+        with self.lock:
+            try:
+                assert self.proc.stdin is not None
+                write_frame(self.proc.stdin.fileno(), {"op": "kill", "id": job_id})
+            except OSError:
+                pass  # the host is gone: so is the attempt
+
+    def take(self, job_id: int) -> Optional[TaskResult]:
+        with self.lock:
+            self.waiting.pop(job_id, None)
+            self.last_used = time.monotonic()
+            return self.results.pop(job_id, None)
+
+    def _read_results(self, fd: int) -> None:
+        reader = FrameReader()
         try:
             while True:
-                chunk = os.read(fd, 1 << 16)
+                chunk = os.read(fd, 1 << 20)
                 if not chunk:
-                    return
-                self.send({"fd": target, "text": chunk.decode("utf-8", "replace")})
-        except Exception:  # noqa: BLE001 - the echo is a courtesy; the task's stored logs are complete anyway
-            return
+                    break
+                for message in reader.feed(chunk):
+                    with self.lock:
+                        if message.get("id") is None:
+                            self.broken = message.get("broken")
+                            continue
+                        self.results[message["id"]] = message["result"]
+                        event = self.waiting.get(message["id"])
+                    if event is not None:
+                        event.set()
         finally:
             os.close(fd)
+            with self.lock:
+                events = list(self.waiting.values())
+            for event in events:  # the host is gone: nobody else will wake them
+                event.set()
+
+
+def _forward(stream: Any, target: int, send: Any) -> None:
+    """The host's output (its tasks' live echo), to the coordinator as it comes."""
+    fd = stream.fileno()
+    try:
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return
+            try:
+                send({"fd": target, "text": chunk.decode("utf-8", "replace")})
+            except Exception:  # noqa: BLE001 - the echo is a courtesy; the stored logs are complete anyway
+                pass
+    finally:
+        stream.close()
+
+
+def _host_for(job: Dict[str, Any], flow_file: str, send: Any) -> _Host:
+    spec: TaskSpec = job["spec"]
+    key = (job["topic"], flow_file, spec.flow_class)
+    with _HOSTS_LOCK:
+        host = _HOSTS.get(key)
+        if host is None or not host.alive or time.monotonic() - host.last_used > HOST_RETIRE:
+            if host is not None and host.proc.poll() is None and host.proc.stdin is not None:
+                host.proc.stdin.close()  # retired: it exits once its last attempts are done
+            host = _HOSTS[key] = _Host(key, flow_file, spec.flow_class, job, send)
+        return host
+
+
+def close_hosts(topic: str) -> int:
+    """Let this worker's hosts of the run with log topic ``topic`` go (run by the coordinator at its end)."""
+    with _HOSTS_LOCK:
+        keys = [key for key in _HOSTS if key[0] == topic]
+        for key in keys:
+            host = _HOSTS.pop(key)
+            if host.proc.stdin is not None and not host.proc.stdin.closed:
+                host.proc.stdin.close()  # the host exits once its last attempts are done
+    return len(keys)
 
 
 def run_remote(job: Dict[str, Any]) -> Optional[TaskResult]:
     """Run one attempt on this Dask worker; its result (with its bundle), or None if it was cancelled.
 
     ``job``: ``spec`` (a TaskSpec), ``parcel`` (what it reads), ``code`` ({relative path: bytes} of
-    the flow's directory), ``timeout``, ``kill_grace``, ``echo``, ``topic`` (the run's log topic) and
-    ``env`` (variables forwarded from the coordinator, on top of the worker's own environment).
+    the flow's directory), ``flow_file`` / ``cwd`` (relative to it), ``timeout``, ``kill_grace``,
+    ``echo``, ``topic`` (the run's log topic) and ``env`` (variables forwarded from the coordinator,
+    on top of the worker's own environment).
     """
     from distributed import get_worker
     from distributed.worker import thread_state
@@ -93,31 +180,30 @@ def run_remote(job: Dict[str, Any]) -> Optional[TaskResult]:
     home = Path(worker.local_directory) / "cafstore"
     code_dir = _lay_out_code(home / "code", job["code"])
     spec: TaskSpec = job["spec"]
-    local = dataclasses.replace(
-        spec, flow_file=str(code_dir / job["flow_file"]), cwd=str(code_dir / job["cwd"]), store_path=spec.store_path
-    )
+    local = dataclasses.replace(spec, flow_file=str(code_dir / job["flow_file"]), cwd=str(code_dir / job["cwd"]))
     topic = job["topic"]
 
     def send(message: Dict[str, Any]) -> None:
         worker.log_event(topic, message)
 
-    executor = _WorkerSpawn(job, home / "store", send)
-    executor.submit(local, timeout=job["timeout"])
-    try:
-        while True:
-            results = executor.wait(0.2)
-            if results:
-                result = results[0]
-                break
-            state = worker.state.tasks.get(key) if key is not None else None
-            if key is not None and (state is None or state.state in _GONE):
-                executor.kill()  # the coordinator gave up on it: stop the whole process group
-                return None
-    finally:
-        executor.shutdown()
-        for thread in executor.forwarders:
-            thread.join(timeout=2.0)
-    return result
+    host = _host_for(job, local.flow_file, send)
+    message = {"spec": local, "parcel": job["parcel"], "scratch": str(home / "store"), "timeout": job["timeout"]}
+    message["env"] = job.get("env") or {}
+    job_id, done = host.run(message)
+    while not done.wait(0.2):
+        state = worker.state.tasks.get(key) if key is not None else None
+        if key is not None and (state is None or state.state in _GONE):
+            host.kill(job_id)  # the coordinator gave up on it: stop its whole process group
+            host.take(job_id)
+            return None
+    result = host.take(job_id)
+    if result is not None:
+        return result
+    if host.broken is not None:  # the flow file failed to import on this worker
+        return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=host.broken)
+    return lost_attempt(
+        spec, 0, f"The task host process on Dask worker {worker.address} died (exit status {host.proc.poll()})."
+    )
 
 
 def code_package(flow_dir: str, limit: int = 32 << 20) -> Dict[str, bytes]:
