@@ -65,6 +65,7 @@ class DaskCluster:
         assert binary is not None, "the dask command is missing: pip install -e '.[dev]'"
         self.root.mkdir(parents=True, exist_ok=True)
         info = self.root / "scheduler.json"
+        info.unlink(missing_ok=True)  # never a stale address from an earlier cluster in this directory
         self.scheduler = subprocess.Popen(
             [
                 binary,

@@ -21,6 +21,7 @@ nowhere.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from typing import Any, Dict, List, Optional
@@ -36,6 +37,12 @@ ADDRESS_VARIABLE = "CAFSTORE_DASK_SCHEDULER"
 FORWARD_VARIABLE = "CAFSTORE_DASK_ENV"  # NAME,PREFIX_* : the coordinator's variables the tasks get
 # Seconds without a scheduler before running attempts count as lost (CAFSTORE_DASK_SCHEDULER_GRACE).
 SCHEDULER_GRACE = float(os.environ.get("CAFSTORE_DASK_SCHEDULER_GRACE") or 15.0)
+
+
+_SCHEDULER_LOST = (
+    "The Dask scheduler stopped answering while the task ran, so its result is lost (nothing of it was "
+    "committed); resume the run once the cluster is back."
+)
 
 
 class DaskExecutor(Executor):
@@ -59,8 +66,10 @@ class DaskExecutor(Executor):
         self.distributed = dask_cluster.distributed_module()
         self.client, self.cluster = dask_cluster.connect(address, workers or min(4, os.cpu_count() or 1))
         self.topic = f"cafstore-logs-{uuid.uuid4().hex}"
+        self._echoed: Dict[str, int] = {}  # host name -> highest echo chunk shown
+        self._echo_lock = threading.Condition()
         if echo:
-            self.client.subscribe_topic(self.topic, _echo)
+            self.client.subscribe_topic(self.topic, self._echo)
         self._pending: Dict[Any, TaskSpec] = {}
         self._store: Any = None
         self._base: Any = None
@@ -132,6 +141,10 @@ class DaskExecutor(Executor):
                     done, _ = self.distributed.wait(list(self._pending), timeout=slice_, return_when="FIRST_COMPLETED")
             except (TimeoutError, self.distributed.TimeoutError):
                 done = set()
+            except Exception:  # noqa: BLE001 - futures cancelled under us (the scheduler connection was lost)
+                done = {future for future in self._pending if future.status != "pending"}
+                if not done and self.client.status != "running":
+                    return self._lose_all()
             if done:
                 self._lost_since = None
                 return [self._finish(future) for future in done]
@@ -149,11 +162,7 @@ class DaskExecutor(Executor):
         return time.monotonic() - self._lost_since > SCHEDULER_GRACE
 
     def _lose_all(self) -> List[TaskResult]:
-        message = (
-            f"The Dask scheduler stopped answering for more than {SCHEDULER_GRACE:g} s while the task ran, so "
-            "its result is lost (nothing of it was committed); resume the run once the cluster is back."
-        )
-        results = [lost_attempt(spec, 0, message) for spec in self._pending.values()]
+        results = [lost_attempt(spec, 0, _SCHEDULER_LOST) for spec in self._pending.values()]
         self._pending.clear()
         return results
 
@@ -161,7 +170,10 @@ class DaskExecutor(Executor):
         spec = self._pending.pop(future)
         status = future.status
         if status == "finished":
-            result = future.result()
+            answer = future.result()
+            if answer.get("echo") and self.echo:
+                self._await_echo(*answer["echo"])
+            result = answer["result"]
             if result is None:
                 return lost_attempt(spec, 0, "The Dask worker dropped the task before it finished.")
             return commit_detached(self._store, spec, result)
@@ -178,7 +190,29 @@ class DaskExecutor(Executor):
 
             text = crash_text(spec, exc)
             return lost_attempt(spec, 0, describe_internal_error(exc, text)["message"], traceback=text, internal=True)
+        if self.client.status != "running":
+            return lost_attempt(spec, 0, _SCHEDULER_LOST)
         return lost_attempt(spec, 0, f"The Dask scheduler dropped the task ({status}); nothing of it was committed.")
+
+    def _echo(self, event: Any) -> None:
+        """A chunk of a remote task's echoed output, written to this process's stdout or stderr at once."""
+        message = event[1] if isinstance(event, tuple) else event
+        try:
+            os.write(2 if message.get("fd") == 2 else 1, str(message.get("text", "")).encode("utf-8", "replace"))
+        except (OSError, AttributeError):
+            pass
+        with self._echo_lock:
+            host, seq = message.get("host"), message.get("seq") or 0
+            if host is not None and seq > self._echoed.get(host, 0):
+                self._echoed[host] = seq
+            self._echo_lock.notify_all()
+
+    def _await_echo(self, host: str, seq: int, timeout: float = 2.0) -> None:
+        """Wait (briefly) until a task's echo up to ``seq`` was shown: its lines come before its end."""
+        end = time.monotonic() + timeout
+        with self._echo_lock:
+            while self._echoed.get(host, 0) < seq and time.monotonic() < end:
+                self._echo_lock.wait(max(0.0, end - time.monotonic()))
 
     def kill(self) -> None:
         """Cancel every running attempt; each worker then kills its attempt's process group."""
@@ -237,12 +271,3 @@ def forwarded_environment(environ: Optional[Dict[str, str]] = None) -> Dict[str,
         if any(name == p or (p.endswith("*") and name.startswith(p[:-1])) for p in patterns):
             out[name] = value
     return out
-
-
-def _echo(event: Any) -> None:
-    """A chunk of a remote task's echoed output, written to this process's stdout or stderr at once."""
-    message = event[1] if isinstance(event, tuple) else event
-    try:
-        os.write(2 if message.get("fd") == 2 else 1, str(message.get("text", "")).encode("utf-8", "replace"))
-    except (OSError, AttributeError):
-        pass

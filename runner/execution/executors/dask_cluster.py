@@ -10,12 +10,14 @@ directory with a worker on another machine).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from typing import Any, Optional, Set, Tuple
 
 from cafstore.exception import ClusterError
 
-CONNECT_TIMEOUT = 10.0  # seconds to reach a scheduler before giving up
+# Seconds to reach a scheduler before giving up (CAFSTORE_DASK_CONNECT_TIMEOUT).
+CONNECT_TIMEOUT = float(os.environ.get("CAFSTORE_DASK_CONNECT_TIMEOUT") or 10.0)
 
 
 def distributed_module() -> Any:

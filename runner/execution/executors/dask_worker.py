@@ -69,8 +69,11 @@ class _Host:
             )
         finally:
             os.close(write_end)
+        self.forwarding = 0  # chunks read from the echo pipes and not yet sent
+        self.sent = 0  # chunks sent, numbered: the coordinator waits for a task's last one (see run_remote)
+        self.name = uuid.uuid4().hex
         for stream, target in ((self.proc.stdout, 1), (self.proc.stderr, 2)):
-            threading.Thread(target=_forward, args=(stream, target, send), daemon=True).start()
+            threading.Thread(target=self._forward, args=(stream, target, send), daemon=True).start()
         threading.Thread(target=self._read_results, args=(read_end,), daemon=True).start()
 
     @property
@@ -101,6 +104,47 @@ class _Host:
             self.last_used = time.monotonic()
             return self.results.pop(job_id, None)
 
+    def drain(self, timeout: float = 2.0) -> None:
+        """Wait until the echo the host has written is sent on, so a task's last lines reach the
+        coordinator before its result does (both travel through the worker's one stream to the scheduler)."""
+        import fcntl
+        import termios
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            pending = self.forwarding
+            for stream in (self.proc.stdout, self.proc.stderr):
+                try:
+                    size = bytearray(4)
+                    fcntl.ioctl(stream.fileno(), termios.FIONREAD, size)
+                    pending += int.from_bytes(size, sys.byteorder)
+                except (OSError, ValueError):
+                    pass
+            if not pending:
+                return
+            time.sleep(0.002)
+
+    def _forward(self, stream: Any, target: int, send: Any) -> None:
+        """The host's output (its tasks' live echo), to the coordinator as it comes."""
+        fd = stream.fileno()
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    return
+                self.forwarding += 1
+                try:
+                    with self.lock:
+                        self.sent += 1
+                        number = self.sent
+                    send({"fd": target, "text": chunk.decode("utf-8", "replace"), "host": self.name, "seq": number})
+                except Exception:  # noqa: BLE001 - the echo is a courtesy; the stored logs are complete anyway
+                    pass
+                finally:
+                    self.forwarding -= 1
+        finally:
+            stream.close()
+
     def _read_results(self, fd: int) -> None:
         reader = FrameReader()
         try:
@@ -123,22 +167,6 @@ class _Host:
                 events = list(self.waiting.values())
             for event in events:  # the host is gone: nobody else will wake them
                 event.set()
-
-
-def _forward(stream: Any, target: int, send: Any) -> None:
-    """The host's output (its tasks' live echo), to the coordinator as it comes."""
-    fd = stream.fileno()
-    try:
-        while True:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return
-            try:
-                send({"fd": target, "text": chunk.decode("utf-8", "replace")})
-            except Exception:  # noqa: BLE001 - the echo is a courtesy; the stored logs are complete anyway
-                pass
-    finally:
-        stream.close()
 
 
 def _host_for(job: Dict[str, Any], flow_file: str, send: Any) -> _Host:
@@ -164,8 +192,10 @@ def close_hosts(topic: str) -> int:
     return len(keys)
 
 
-def run_remote(job: Dict[str, Any]) -> Optional[TaskResult]:
-    """Run one attempt on this Dask worker; its result (with its bundle), or None if it was cancelled.
+def run_remote(job: Dict[str, Any]) -> Dict[str, Any]:
+    """Run one attempt on this Dask worker: ``{"result": TaskResult (with its bundle) or None if it was
+    cancelled, "echo": (host name, number of echo chunks sent so far)}``; the coordinator shows the
+    echo up to that mark before it handles the result.
 
     ``job``: ``spec`` (a TaskSpec), ``parcel`` (what it reads), ``code`` ({relative path: bytes} of
     the flow's directory), ``flow_file`` / ``cwd`` (relative to it), ``timeout``, ``kill_grace``,
@@ -195,15 +225,15 @@ def run_remote(job: Dict[str, Any]) -> Optional[TaskResult]:
         if key is not None and (state is None or state.state in _GONE):
             host.kill(job_id)  # the coordinator gave up on it: stop its whole process group
             host.take(job_id)
-            return None
+            return {"result": None, "echo": None}
     result = host.take(job_id)
-    if result is not None:
-        return result
-    if host.broken is not None:  # the flow file failed to import on this worker
-        return TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=host.broken)
-    return lost_attempt(
-        spec, 0, f"The task host process on Dask worker {worker.address} died (exit status {host.proc.poll()})."
-    )
+    host.drain()
+    if result is None and host.broken is not None:  # the flow file failed to import on this worker
+        result = TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=host.broken)
+    elif result is None:
+        message = f"The task host process on Dask worker {worker.address} died (exit status {host.proc.poll()})."
+        result = lost_attempt(spec, 0, message)
+    return {"result": result, "echo": (host.name, host.sent)}
 
 
 def code_package(flow_dir: str, limit: int = 32 << 20) -> Dict[str, bytes]:
