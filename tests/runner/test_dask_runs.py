@@ -233,3 +233,83 @@ def test_without_dask_installed_the_executor_says_how_to_install_it(missing, mon
     monkeypatch.setitem(sys.modules, missing, None)
     with pytest.raises(ClusterError, match=r"pip install 'cafstore\[dask\]'"):
         dask_cluster.distributed_module()
+
+
+# Every example (examples/README.md) on the cluster, in one coordinator process (`cafstore run`
+# in-process, one run after another) to keep the interpreter start out of the bill.  The store is
+# local: the workers are on this machine, and classifier_predict reads the store through the client.
+_EXAMPLES = [
+    ("helloworld.py", [], ["This is start step", "Hello World!", "This is end step"]),
+    ("counter.py", [], ["The final count is 2"]),
+    ("hello_artifact.py", [], ["] Hello"]),
+    ("parameters.py", ["--creature", "seal", "--count", "10", "--ratio", "0.3"], ["Count is an integer: 10+1=11"]),
+    ("json_parameter.py", ["--mapping", '{"mykey": "myvalue"}'], ["myvalue"]),
+    ("csv_file.py", ["--csv", "test.csv"], []),
+    ("counter_branch.py", [], []),
+    ("counter_branch_helper.py", [], []),
+    ("merge_example.py", [], []),
+    ("foreach.py", [], ["won!"]),
+    ("current_flow.py", [], ["flow name: CurrentFlow", "end has a different step name: end"]),
+]
+_SKLEARN = [
+    ("classifier_train_v1.py", [], []),
+    ("classifier_predict_v1.py", ["--vector", "[1,2]"], ["Model nothingburger"]),
+    ("classifier_train.py", [], []),
+    ("classifier_predict.py", ["--vector", "[14.3,1.92,2.72,20.0,120.0,2.8,3.14,0.33,1.97,6.2,1.07,2.65,1280.0]"], []),
+]
+_DRIVER = """
+import json, sys
+from cafstore.cli.main import cli
+store, address, runs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+for name, args in runs:
+    argv = ["--store", store, "run", name, *args, "--executor", "dask", "--dask-scheduler", address]
+    try:
+        code = cli.main(argv, prog_name="cafstore", standalone_mode=False)
+    except SystemExit as exc:
+        code = exc.code
+    sys.stdout.flush()
+    print(f"=== {name} exit {code}", flush=True)
+"""
+
+
+def test_every_example_runs_on_the_cluster(dask_cluster, tmp_path):
+    import importlib.util
+
+    examples = _EXAMPLES + (_SKLEARN if importlib.util.find_spec("sklearn") else [])
+    store = tmp_path / "store"
+    runs = [[name, args] for name, args, _ in examples]
+    done = subprocess.run(
+        [sys.executable, "-c", _DRIVER, str(store), dask_cluster.address, __import__("json").dumps(runs)],
+        cwd=str(Path(__file__).resolve().parents[2] / "examples"),
+        env=env_for(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    chunks = done.stdout.split("=== ")
+    for name, _, expected in examples:
+        out = next((c for c in chunks if c.startswith(f"{name} exit")), None)
+        assert out is not None and out.startswith(f"{name} exit 0"), done.stdout[-3000:] + done.stderr[-3000:]
+    for name, _, expected in examples:
+        for text in expected:
+            assert text in done.stdout, (name, text)
+    assert fsck_ok(store)
+
+
+@pytest.mark.stress
+def test_the_wide_foreach_example_runs_on_the_cluster(dask_cluster, tmp_path):
+    """1,000 tasks: a minute or more on two workers, so only under --stress."""
+    store = tmp_path / "store"
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    done = run_flow(
+        examples / "wide_foreach.py",
+        "--max-num-splits",
+        "1000",
+        *_on_cluster(dask_cluster),
+        store=store,
+        cwd=examples,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Total sum is 499500000" in done.stdout
+    assert fsck_ok(store)

@@ -30,7 +30,7 @@ from cafstore.runner.authoring.decorators import step_options
 from cafstore.runner.execution.detached import commit_detached, parcel_for
 from cafstore.runner.execution.executors import dask_cluster
 from cafstore.runner.execution.executors.base import Executor, lost_attempt
-from cafstore.runner.execution.executors.dask_worker import close_hosts, code_package, run_remote
+from cafstore.runner.execution.executors.dask_worker import code_package, run_remote, warm_host
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 ADDRESS_VARIABLE = "CAFSTORE_DASK_SCHEDULER"
@@ -75,6 +75,7 @@ class DaskExecutor(Executor):
         self._base: Any = None
         self._code: Dict[str, Dict[str, bytes]] = {}
         self._lost_since: Optional[float] = None
+        self._warmed: set = set()
 
     # -- setting up ------------------------------------------------------------------
     def prepare(self, store_path: str) -> None:
@@ -94,6 +95,16 @@ class DaskExecutor(Executor):
         if code is None:
             code = self._code[flow_dir] = code_package(flow_dir)
         return code
+
+    def _warm(self, job: Dict[str, Any]) -> None:
+        """Have every worker start its task host for this flow now, while the first attempt runs."""
+        if job["flow_file"] in self._warmed:
+            return
+        self._warmed.add(job["flow_file"])
+        try:
+            self.client.run(warm_host, job, wait=False)
+        except Exception:  # noqa: BLE001 - only a head start: each attempt starts its host if it must
+            pass
 
     def _resources(self, spec: TaskSpec) -> Optional[Dict[str, float]]:
         """``@resources`` of the step as Dask worker resources (docs/scale-out.md), or None."""
@@ -125,6 +136,7 @@ class DaskExecutor(Executor):
         key = (
             f"cafstore-{spec.flow_name}-{spec.run_id}-{spec.step}-{spec.task_id}-{spec.attempt}-{uuid.uuid4().hex[:8]}"
         )
+        self._warm(job)
         future = self.client.submit(run_remote, job, key=key, pure=False, resources=self._resources(spec))
         self._pending[future] = spec
 
@@ -226,10 +238,6 @@ class DaskExecutor(Executor):
 
     def shutdown(self) -> None:
         self.kill()
-        try:  # the run's warm task hosts on the workers go too
-            self.client.run(close_hosts, self.topic, wait=True)
-        except Exception:  # noqa: BLE001 - a cluster already gone has no hosts left; they also leave when idle
-            pass
         if self._store is not None:
             self._store.close()
         if self.echo:

@@ -7,7 +7,8 @@ multi-threaded, and importing the flow file as ``__main__`` would replace
 its own), so the worker starts this host once per run and flow
 (``python -m cafstore.runner.execution.executors.dask_host``), which loads
 the flow as a spawned task would and then runs a :class:`LocalForkExecutor`
-whose children use a detached store.  Each attempt is therefore a fork, with
+whose children use a detached store.  Runs of the same flow code share a host (it
+keeps no state of a run between attempts).  Each attempt is therefore a fork, with
 the same process isolation, fd-level capture, ``@timeout`` and death
 reports as a local run.
 
@@ -35,7 +36,7 @@ from cafstore.runner.execution.executors.fork import LocalForkExecutor
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 FRAME = struct.Struct(">I")
-IDLE_EXIT = 600.0  # seconds; the worker retires a host well before (dask_worker.HOST_RETIRE)
+IDLE_EXIT = 240.0  # seconds; the worker retires a host well before (dask_worker.HOST_RETIRE)
 POLL = 0.004  # seconds between looks at the running children while some run
 
 

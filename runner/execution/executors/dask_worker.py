@@ -23,23 +23,25 @@ import dataclasses
 import hashlib
 import itertools
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from cafstore.runner.execution.executors.base import lost_attempt
 from cafstore.runner.execution.executors.dask_host import FrameReader, write_frame
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 
 HOST_MODULE = "cafstore.runner.execution.executors.dask_host"
-HOST_RETIRE = 300.0  # seconds unused after which a new host is started (the host itself leaves at 600)
+HOST_RETIRE = 120.0  # seconds unused after which a new host is started (the host itself leaves at 240)
 _GONE = ("cancelled", "released", "forgotten", "error")
 _HOSTS: Dict[Tuple[str, ...], "_Host"] = {}
 _HOSTS_LOCK = threading.Lock()
+_PATHSPEC = re.compile(r"^\S+ \S+ \[([^/\]]+/\d+)/")  # an echoed line's "Flow/run" (logs.Capture's format)
 
 
 class _Host:
@@ -47,6 +49,7 @@ class _Host:
 
     def __init__(self, key: Tuple[str, ...], flow_file: str, flow_class: str, job: Dict[str, Any], send: Any) -> None:
         self.key = key
+        self.latest_topic = job["topic"]
         self.lock = threading.Lock()
         self.waiting: Dict[int, "threading.Event"] = {}
         self.results: Dict[int, TaskResult] = {}
@@ -70,7 +73,8 @@ class _Host:
         finally:
             os.close(write_end)
         self.forwarding = 0  # chunks read from the echo pipes and not yet sent
-        self.sent = 0  # chunks sent, numbered: the coordinator waits for a task's last one (see run_remote)
+        self.sent: Dict[str, int] = {}  # per run's topic, messages sent: the coordinator waits for a task's last
+        self.topics: Dict[str, str] = {}  # "Flow/run_id" -> the run's log topic (runs of one flow share a host)
         self.name = uuid.uuid4().hex
         for stream, target in ((self.proc.stdout, 1), (self.proc.stderr, 2)):
             threading.Thread(target=self._forward, args=(stream, target, send), daemon=True).start()
@@ -80,10 +84,12 @@ class _Host:
     def alive(self) -> bool:
         return self.proc.poll() is None and self.broken is None
 
-    def run(self, message: Dict[str, Any]) -> Tuple[int, "threading.Event"]:
+    def run(self, message: Dict[str, Any], topic: str) -> Tuple[int, "threading.Event"]:
         job_id = next(self.ids)
         done = threading.Event()
+        spec = message["spec"]
         with self.lock:
+            self.topics[f"{spec.flow_name}/{spec.run_id}"] = self.latest_topic = topic
             self.waiting[job_id] = done
             self.last_used = time.monotonic()
             assert self.proc.stdin is not None
@@ -125,8 +131,12 @@ class _Host:
             time.sleep(0.002)
 
     def _forward(self, stream: Any, target: int, send: Any) -> None:
-        """The host's output (its tasks' live echo), to the coordinator as it comes."""
+        """The host's output (its tasks' live echo), to each run's coordinator as it comes.
+
+        Every echoed line names its task (``... [Flow/run/step/task (pid N)] text``, one write per
+        line), which says whose run it is; a line of no run's goes to the latest run's topic."""
         fd = stream.fileno()
+        partial = b""
         try:
             while True:
                 chunk = os.read(fd, 1 << 16)
@@ -134,16 +144,29 @@ class _Host:
                     return
                 self.forwarding += 1
                 try:
-                    with self.lock:
-                        self.sent += 1
-                        number = self.sent
-                    send({"fd": target, "text": chunk.decode("utf-8", "replace"), "host": self.name, "seq": number})
+                    lines = (partial + chunk).split(b"\n")
+                    partial = lines.pop()
+                    by_topic: Dict[str, List[str]] = {}
+                    for line in lines:
+                        text = line.decode("utf-8", "replace") + "\n"
+                        by_topic.setdefault(self._topic_of(text), []).append(text)
+                    for topic, texts in by_topic.items():
+                        with self.lock:
+                            number = self.sent[topic] = self.sent.get(topic, 0) + 1
+                        message = {"fd": target, "text": "".join(texts), "host": self.name, "seq": number}
+                        send(topic, message)
                 except Exception:  # noqa: BLE001 - the echo is a courtesy; the stored logs are complete anyway
                     pass
                 finally:
                     self.forwarding -= 1
         finally:
             stream.close()
+
+    def _topic_of(self, line: str) -> str:
+        match = _PATHSPEC.search(line)
+        with self.lock:
+            topic = self.topics.get(match.group(1)) if match else None
+            return topic or self.latest_topic
 
     def _read_results(self, fd: int) -> None:
         reader = FrameReader()
@@ -171,7 +194,7 @@ class _Host:
 
 def _host_for(job: Dict[str, Any], flow_file: str, send: Any) -> _Host:
     spec: TaskSpec = job["spec"]
-    key = (job["topic"], flow_file, spec.flow_class)
+    key = (flow_file, spec.flow_class, repr(job["kill_grace"]), "1" if job["echo"] else "0")
     with _HOSTS_LOCK:
         host = _HOSTS.get(key)
         if host is None or not host.alive or time.monotonic() - host.last_used > HOST_RETIRE:
@@ -181,15 +204,14 @@ def _host_for(job: Dict[str, Any], flow_file: str, send: Any) -> _Host:
         return host
 
 
-def close_hosts(topic: str) -> int:
-    """Let this worker's hosts of the run with log topic ``topic`` go (run by the coordinator at its end)."""
-    with _HOSTS_LOCK:
-        keys = [key for key in _HOSTS if key[0] == topic]
-        for key in keys:
-            host = _HOSTS.pop(key)
-            if host.proc.stdin is not None and not host.proc.stdin.closed:
-                host.proc.stdin.close()  # the host exits once its last attempts are done
-    return len(keys)
+def warm_host(job: Dict[str, Any]) -> None:
+    """Start the task host ``job``'s attempts will use on this worker, ahead of them (the coordinator
+    runs this on every worker when a run starts: hosts then load the flow in parallel, not one by one)."""
+    from distributed import get_worker
+
+    worker = get_worker()
+    code_dir = _lay_out_code(Path(worker.local_directory) / "cafstore" / "code", job["code"])
+    _host_for(job, str(code_dir / job["flow_file"]), worker.log_event)
 
 
 def run_remote(job: Dict[str, Any]) -> Dict[str, Any]:
@@ -213,13 +235,10 @@ def run_remote(job: Dict[str, Any]) -> Dict[str, Any]:
     local = dataclasses.replace(spec, flow_file=str(code_dir / job["flow_file"]), cwd=str(code_dir / job["cwd"]))
     topic = job["topic"]
 
-    def send(message: Dict[str, Any]) -> None:
-        worker.log_event(topic, message)
-
-    host = _host_for(job, local.flow_file, send)
+    host = _host_for(job, local.flow_file, worker.log_event)
     message = {"spec": local, "parcel": job["parcel"], "scratch": str(home / "store"), "timeout": job["timeout"]}
     message["env"] = job.get("env") or {}
-    job_id, done = host.run(message)
+    job_id, done = host.run(message, topic)
     while not done.wait(0.2):
         state = worker.state.tasks.get(key) if key is not None else None
         if key is not None and (state is None or state.state in _GONE):
@@ -233,7 +252,7 @@ def run_remote(job: Dict[str, Any]) -> Dict[str, Any]:
     elif result is None:
         message = f"The task host process on Dask worker {worker.address} died (exit status {host.proc.poll()})."
         result = lost_attempt(spec, 0, message)
-    return {"result": result, "echo": (host.name, host.sent)}
+    return {"result": result, "echo": (host.name, host.sent.get(topic, 0))}
 
 
 def code_package(flow_dir: str, limit: int = 32 << 20) -> Dict[str, bytes]:
