@@ -258,7 +258,7 @@ def _where(store: Any) -> str:
 
 
 def _verify(oid: ObjectId, data: "bytes | bytearray | memoryview") -> None:
-    if hash_bytes(data) != oid:
+    if hash_bytes(memoryview(data)) != oid:
         raise CorruptObject(
             f"Object {oid} is corrupt: the bytes read for it no longer hash to its id. "
             "Run `cafstore fsck` on the store to list every run that uses it.",

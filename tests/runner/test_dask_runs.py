@@ -287,7 +287,7 @@ def test_every_example_runs_on_the_cluster(dask_cluster, tmp_path):
         timeout=300,
     )
     chunks = done.stdout.split("=== ")
-    for name, _, expected in examples:
+    for name, _, _expected in examples:
         out = next((c for c in chunks if c.startswith(f"{name} exit")), None)
         assert out is not None and out.startswith(f"{name} exit 0"), done.stdout[-3000:] + done.stderr[-3000:]
     for name, _, expected in examples:
