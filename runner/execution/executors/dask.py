@@ -102,7 +102,7 @@ class DaskExecutor(Executor):
             return
         self._warmed.add(job["flow_file"])
         try:
-            self.client.run(warm_host, job, wait=False)
+            self.client.run(warm_host, job)
         except Exception:  # noqa: BLE001 - only a head start: each attempt starts its host if it must
             pass
 
