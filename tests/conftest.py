@@ -170,7 +170,11 @@ def dask_cluster(s3_server, tmp_path_factory: pytest.TempPathFactory):
             pytest.fail("the dask command (dask[distributed], in the dev extra) is missing in CI")
         pytest.skip("no `dask` command: pip install -e '.[dev]' to run the Dask tests")
     hidden = tmp_path_factory.mktemp("coordinator")
-    cluster = DaskCluster(tmp_path_factory.mktemp("dask"), hidden=hidden if can_hide_directories() else None)
+    # The workers declare resources, so @resources(cpu=1, memory=64) of tests/runner/flows/dask_scale.py
+    # becomes a real Dask resource request.
+    cluster = DaskCluster(
+        tmp_path_factory.mktemp("dask"), hidden=hidden if can_hide_directories() else None, resources="cpu=1 memory=2e9"
+    )
     cluster.coordinator_dir = hidden  # type: ignore[attr-defined]
     cluster.start()
     yield cluster

@@ -313,3 +313,10 @@ def test_the_wide_foreach_example_runs_on_the_cluster(dask_cluster, tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Total sum is 499500000" in done.stdout
     assert fsck_ok(store)
+
+
+def test_resources_no_worker_has_fail_the_task_instead_of_waiting_forever(dask_cluster, tmp_path):
+    done = run_flow("dask_greedy.py", *_on_cluster(dask_cluster), store=tmp_path / "store")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "@resources asks for cpu=4" in done.stderr and "cpu=1" in done.stderr
+    assert "Traceback" not in done.stderr

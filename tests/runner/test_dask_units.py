@@ -33,6 +33,8 @@ def test_resources_map_onto_what_workers_declare_and_memory_becomes_bytes():
     client = _Client({"tcp://127.0.0.1:1": {"resources": {"cpu": 4, "memory": 8e9}}, "tcp://127.0.0.1:2": {}})
     assert resource_request({"cpu": 2, "memory": 1024, "gpu": 1}, client) == {"cpu": 2.0, "memory": 1024 * 2**20}
     assert resource_request({"gpu": 1}, client) is None  # no worker declares gpus: ignored, as locally
+    with pytest.raises(ClusterError, match=r"cpu=8.*no Dask worker.*cpu=4"):
+        resource_request({"cpu": 8}, client)  # Dask would keep it waiting forever
 
 
 def test_resources_options_are_recorded_as_numbers():

@@ -26,6 +26,7 @@ import time
 import uuid
 from typing import Any, Dict, List, Optional
 
+from cafstore.exception import ClusterError
 from cafstore.runner.authoring.decorators import step_options
 from cafstore.runner.execution.detached import commit_detached, parcel_for
 from cafstore.runner.execution.executors import dask_cluster
@@ -76,6 +77,7 @@ class DaskExecutor(Executor):
         self._code: Dict[str, Dict[str, bytes]] = {}
         self._lost_since: Optional[float] = None
         self._warmed: set = set()
+        self._refused: List[TaskResult] = []  # attempts no worker could take, reported by the next wait()
 
     # -- setting up ------------------------------------------------------------------
     def prepare(self, store_path: str) -> None:
@@ -115,7 +117,7 @@ class DaskExecutor(Executor):
     # -- the executor interface ------------------------------------------------------
     @property
     def running(self) -> int:
-        return len(self._pending)
+        return len(self._pending) + len(self._refused)
 
     def submit(self, spec: TaskSpec, timeout: Optional[float] = None) -> None:
         self.prepare(spec.store_path)
@@ -137,10 +139,26 @@ class DaskExecutor(Executor):
             f"cafstore-{spec.flow_name}-{spec.run_id}-{spec.step}-{spec.task_id}-{spec.attempt}-{uuid.uuid4().hex[:8]}"
         )
         self._warm(job)
-        future = self.client.submit(run_remote, job, key=key, pure=False, resources=self._resources(spec))
+        try:
+            request = self._resources(spec)
+        except ClusterError as exc:
+            error = {
+                "type": "cafstore.exception.ClusterError",
+                "message": str(exc),
+                "traceback": "",
+                "headline": "no worker can run it",
+                "where": "",
+                "user_error": True,
+            }
+            self._refused.append(TaskResult(spec.task_id, spec.step, spec.attempt, "failed", error=error))
+            return
+        future = self.client.submit(run_remote, job, key=key, pure=False, resources=request)
         self._pending[future] = spec
 
     def wait(self, timeout: Optional[float] = None) -> List[TaskResult]:
+        if self._refused:
+            refused, self._refused = self._refused, []
+            return refused
         if not self._pending:
             if timeout:
                 time.sleep(timeout)
@@ -254,15 +272,22 @@ def resource_request(wanted: Dict[str, float], client: Any) -> Optional[Dict[str
     A worker declares what it has with ``dask worker --resources "cpu=4 gpu=1 memory=16e9"``;
     Dask then runs the task only on a worker with enough.  Resources no worker
     declares are ignored, as a local run ignores them all (else the task would wait forever).
-    ``memory`` is in MB as in Metaflow and becomes bytes.
+    ``memory`` and ``disk`` are in MB as in Metaflow and become bytes.  A request that no worker
+    has enough of is a ClusterError (Dask would keep the task waiting forever).
     """
-    declared = set()
-    for info in client.scheduler_info().get("workers", {}).values():
-        declared.update(info.get("resources", {}) or {})
+    workers = [info.get("resources") or {} for info in client.scheduler_info().get("workers", {}).values()]
+    declared = {name for have in workers for name in have}
     out = {}
     for name, value in wanted.items():
         if name in declared:
-            out[name] = float(value) * (1 << 20 if name == "memory" else 1)
+            out[name] = float(value) * (1 << 20 if name in ("memory", "disk") else 1)
+    if out and not any(all(have.get(name, 0) >= amount for name, amount in out.items()) for have in workers):
+        offered = "; ".join(", ".join(f"{k}={v:g}" for k, v in sorted(have.items())) or "none" for have in workers)
+        raise ClusterError(
+            f"@resources asks for {', '.join(f'{k}={v:g}' for k, v in sorted(out.items()))} (memory and disk in "
+            f"bytes), but no Dask worker of the cluster has that much; the workers offer: {offered}. Lower "
+            "the request or start a worker with --resources to match."
+        )
     return out or None
 
 
