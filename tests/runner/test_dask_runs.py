@@ -161,7 +161,7 @@ def test_the_scheduler_stopped_mid_run_fails_the_run_which_then_resumes(tmp_path
     try:
         cluster.coordinator_dir = dask_cluster.coordinator_dir
         flow, store = _workspace(cluster, s3_server, s3_options)
-        env = {"CAFSTORE_DASK_ENV": "DASK_TEST_*", "DASK_TEST_NAP": "30", "CAFSTORE_DASK_SCHEDULER_GRACE": "2"}
+        env = {"CAFSTORE_DASK_ENV": "DASK_TEST_*", "DASK_TEST_NAP": "30", "CAFSTORE_DASK_CONNECT_TIMEOUT": "3"}
         proc = subprocess.Popen(
             [sys.executable, str(flow), "--store", str(store), "run", "--n", "1", *_on_cluster(cluster)],
             stdout=subprocess.PIPE,

@@ -56,6 +56,7 @@ class _Host:
         self.broken: Optional[Dict[str, Any]] = None
         self.ids = itertools.count(1)
         self.last_used = time.monotonic()
+        self.retired = False  # set when writing to it failed: the next attempt starts another
         read_end, write_end = os.pipe()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}  # the worker's own
         try:
@@ -82,7 +83,7 @@ class _Host:
 
     @property
     def alive(self) -> bool:
-        return self.proc.poll() is None and self.broken is None
+        return self.proc.poll() is None and self.broken is None and not self.retired
 
     def run(self, message: Dict[str, Any], topic: str) -> Tuple[int, "threading.Event"]:
         job_id = next(self.ids)
@@ -238,7 +239,12 @@ def run_remote(job: Dict[str, Any]) -> Dict[str, Any]:
     host = _host_for(job, local.flow_file, worker.log_event)
     message = {"spec": local, "parcel": job["parcel"], "scratch": str(home / "store"), "timeout": job["timeout"]}
     message["env"] = job.get("env") or {}
-    job_id, done = host.run(message, topic)
+    try:
+        job_id, done = host.run(message, topic)
+    except OSError:  # the host died since it was last used: start another
+        host.retired = True
+        host = _host_for(job, local.flow_file, worker.log_event)
+        job_id, done = host.run(message, topic)
     while not done.wait(0.2):
         state = worker.state.tasks.get(key) if key is not None else None
         if key is not None and (state is None or state.state in _GONE):
