@@ -96,7 +96,9 @@ def serve(jobs: BinaryIO, result_fd: int, flow_cls: type, kill_grace: float, ech
     idle_since = time.monotonic()
     try:
         while True:
-            wait = POLL if executor.running else max(0.0, IDLE_EXIT - (time.monotonic() - idle_since))
+            # While attempts run, look for new work without blocking, then wait on the attempts' pipes
+            # (reading them: a large result fills its pipe and waits to be read); else block for work.
+            wait = 0.0 if executor.running else max(0.0, IDLE_EXIT - (time.monotonic() - idle_since))
             ready, _, _ = select.select([fd], [], [], wait)
             if ready:
                 chunk = os.read(fd, 1 << 20)
@@ -111,17 +113,17 @@ def serve(jobs: BinaryIO, result_fd: int, flow_cls: type, kill_grace: float, ech
                         executor.submit(spec, timeout=message.get("timeout"))
                     elif message["op"] == "kill" and message["id"] in specs:
                         executor.stop(specs[message["id"]])
-            elif not executor.running and time.monotonic() - idle_since >= IDLE_EXIT:
-                return
-            for result in executor.wait(0):
-                job = _job_of(result, specs)
-                if job is None:
-                    continue
-                spec = specs.pop(job)
-                executor.detached.pop((spec.task_id, spec.attempt), None)
-                write_frame(result_fd, {"id": job, "result": result})
-            if not executor.running:
-                idle_since = time.monotonic() if ready else idle_since
+            elif not executor.running:
+                return  # nothing came for IDLE_EXIT seconds
+            if executor.running:
+                for result in executor.wait(POLL):
+                    job = _job_of(result, specs)
+                    if job is None:
+                        continue
+                    spec = specs.pop(job)
+                    executor.detached.pop((spec.task_id, spec.attempt), None)
+                    write_frame(result_fd, {"id": job, "result": result})
+                idle_since = time.monotonic()
     finally:
         executor.shutdown()
 

@@ -205,12 +205,11 @@ def _host_for(job: Dict[str, Any], flow_file: str, send: Any) -> _Host:
         return host
 
 
-def warm_host(job: Dict[str, Any]) -> None:
+def warm_host(job: Dict[str, Any], dask_worker: Any = None) -> None:
     """Start the task host ``job``'s attempts will use on this worker, ahead of them (the coordinator
-    runs this on every worker when a run starts: hosts then load the flow in parallel, not one by one)."""
-    from distributed import get_worker
-
-    worker = get_worker()
+    runs this on every worker with ``Client.run``, which passes ``dask_worker``, when a run starts:
+    hosts then load the flow in parallel, not one by one)."""
+    worker = dask_worker
     code_dir = _lay_out_code(Path(worker.local_directory) / "cafstore" / "code", job["code"])
     _host_for(job, str(code_dir / job["flow_file"]), worker.log_event)
 

@@ -1,6 +1,7 @@
 """A flow for the Dask executor tests: a large artifact from start (so it lives in the blob backend),
 a foreach whose tasks print, may nap (``DASK_TEST_NAP`` seconds, forwarded with
-``CAFSTORE_DASK_ENV``) and make large artifacts of their own, a join that reads them all, and
+``CAFSTORE_DASK_ENV``) and make large artifacts of their own, a join that reads them all (and
+returns more small artifacts than a pipe holds), and
 ``@resources`` on the foreach step (ignored where no worker declares such resources)."""
 
 import os
@@ -32,6 +33,9 @@ class DaskScaleFlow(FlowSpec):
     def join(self, inputs):
         self.total = sum(i.value for i in inputs)
         self.sizes = sorted(len(i.blob) for i in inputs)
+        # Small artifacts (inline, under 32 KiB each) travel back in the task's result: together more
+        # than a pipe holds, so the task host must read results while the attempt is still writing.
+        self.pad1, self.pad2, self.pad3 = (bytes([n]) * 30_000 for n in range(3))
         self.next(self.end)
 
     @step
