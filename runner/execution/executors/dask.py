@@ -5,8 +5,9 @@ itself (design §5).  For each attempt it ships a Dask task: the spec, a
 :class:`~cafstore.store.detached.Parcel` of what the task reads (its
 parents' records and small artifacts; large ones come from the blob
 backend) and the flow's code.  On the worker
-(:func:`~.dask_worker.run_remote`) the attempt runs in its own process as a
-spawned local task would, writes its large objects to the blob backend and
+(:func:`~.dask_worker.run_remote`) a warm task host forks the attempt into its
+own process as the local fork executor would (:mod:`.dask_host`); it writes its
+large objects to the blob backend and
 returns its record and small objects; :meth:`DaskExecutor.wait` commits them
 here in one transaction (:func:`~cafstore.runner.execution.detached.commit_detached`).
 
