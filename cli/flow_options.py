@@ -1,11 +1,12 @@
 """The options of a flow's command line that do not depend on the run being made: one ``--name`` per
-parameter, ``--executor``, ``@project``'s ``--branch``/``--production``, and the Metaflow top-level
+parameter, ``--executor`` (and ``--dask-scheduler``), ``@project``'s ``--branch``/``--production``, and the Metaflow top-level
 options cafstore accepts and ignores (so a script written for Metaflow's local mode runs unchanged).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Optional
 
 import click
 
@@ -35,12 +36,27 @@ def executor_option(command: Any) -> Any:
     from cafstore.runner.execution import executors
 
     choices = ", ".join(executors.names())
+    command = click.option(
+        "--dask-scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        expose_value=False,
+        callback=_dask_scheduler,
+        help="With --executor dask: the scheduler of the cluster to run on [default: $CAFSTORE_DASK_SCHEDULER, "
+        "else a local cluster started for the run].",
+    )(command)
     return click.option(
         "--executor",
         metavar="NAME",
         default=None,
         help=f"Where tasks run: {choices} [default: {executors.default_name()}, or $CAFSTORE_EXECUTOR].",
     )(command)
+
+
+def _dask_scheduler(ctx: Any, param: Any, value: Optional[str]) -> None:
+    """``--dask-scheduler`` is the command-line spelling of CAFSTORE_DASK_SCHEDULER (what the runner reads)."""
+    if value:
+        os.environ["CAFSTORE_DASK_SCHEDULER"] = value
 
 
 # Top-level options of Metaflow's command line that choose services cafstore

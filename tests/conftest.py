@@ -153,3 +153,30 @@ def s3_options(s3_server, request: pytest.FixtureRequest) -> dict:
     import uuid
 
     return {"bucket": s3_server.bucket, "prefix": f"t-{uuid.uuid4().hex[:12]}", "endpoint_url": s3_server.endpoint}
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(s3_server, tmp_path_factory: pytest.TempPathFactory):
+    """One real Dask cluster for the session: ``dask scheduler`` and two ``dask worker --nworkers 1
+    --nthreads 1`` on 127.0.0.1 (tests/daskcluster.py), with the S3 server's credentials.
+
+    Where the machine allows it (root, ``unshare``), the workers run in their own mount namespace in
+    which ``cluster.hidden`` (the coordinator's directory: put stores and flows there) is an empty
+    tmpfs, so a test passing there proves the workers never needed the coordinator's disk.
+    """
+    from daskcluster import DaskCluster, can_hide_directories, dask_binary
+
+    if dask_binary() is None:
+        if os.environ.get("CI"):
+            pytest.fail("the dask command (dask[distributed], in the dev extra) is missing in CI")
+        pytest.skip("no `dask` command: pip install -e '.[dev]' to run the Dask tests")
+    hidden = tmp_path_factory.mktemp("coordinator")
+    # The workers declare resources, so @resources(cpu=1, memory=64) of tests/runner/flows/dask_scale.py
+    # becomes a real Dask resource request.
+    cluster = DaskCluster(
+        tmp_path_factory.mktemp("dask"), hidden=hidden if can_hide_directories() else None, resources="cpu=1 memory=2e9"
+    )
+    cluster.coordinator_dir = hidden  # type: ignore[attr-defined]
+    cluster.start()
+    yield cluster
+    cluster.stop()

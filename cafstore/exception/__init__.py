@@ -351,6 +351,11 @@ class RunClosed(FlowError):
 
 
 # --- client ----------------------------------------------------------------
+class ClusterError(FlowError):
+    """A compute cluster (``--executor dask``) cannot be used: not installed, unreachable, lost mid-run,
+    or unable to reach the store's blobs (docs/scale-out.md)."""
+
+
 class ClientError(CafstoreError):
     headline = "client error"
 

@@ -61,6 +61,12 @@ class Transaction:
         self._txn = txn
         self._refs = store.index.tables["refs"]
 
+    @property
+    def lmdb_txn(self) -> Any:
+        """The LMDB write transaction underneath, for store modules that index objects in it
+        (``detached.adopt``): whatever they write commits or aborts with the refs."""
+        return self._txn
+
     def get_ref(self, name: str, default: Any = None) -> Any:
         raw = self._txn.get(ref_key(name), db=self._refs)
         return default if raw is None else records.decode(raw)

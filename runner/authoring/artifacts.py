@@ -15,7 +15,7 @@ from __future__ import annotations
 from itertools import islice
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence
 
-from cafstore.exception import ReadOnlyAttributeError, UnmergedArtifactError
+from cafstore.exception import ObjectNotFound, ReadOnlyAttributeError, UnmergedArtifactError
 from cafstore.store import ObjectId, serialize
 
 _MISSING: Any = object()
@@ -138,7 +138,10 @@ class TaskState:
                     f"the join assigns them (self.{name} = ...) or merges them (self.merge_artifacts(inputs))."
                 )
         else:
-            found = self._dropping_step(name)
+            try:
+                found = self._dropping_step(name)
+            except ObjectNotFound:  # a detached task (docs/scale-out.md) has only its parents' records
+                found = None
             if found is not None and found[1] > 1:
                 return UnmergedArtifactError(
                     f"Step {self.step!r} cannot read self.{name}: it was set before the join step {found[0]!r}, "

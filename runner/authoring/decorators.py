@@ -63,6 +63,7 @@ class StepOptions:
     timeout_given: tuple = (0, 0, 0)  # (hours, minutes, seconds) as written, for the timeout's message
     cache: bool = False
     environment: Dict[str, str] = dataclasses.field(default_factory=dict)
+    resources: Dict[str, float] = dataclasses.field(default_factory=dict)  # @resources, for remote executors
 
     @property
     def attempts(self) -> int:
@@ -301,11 +302,25 @@ def environment(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
 def resources(func: Optional[Callable] = None, **kwargs: Any) -> Callable:
     """``@resources(cpu=, gpu=, disk=, memory=, shared_memory=)``: accepted and ignored locally, as in Metaflow.
 
-    Local runs use this machine as it is; the options only matter to remote compute.
+    Local runs use this machine as it is; the options only matter to remote compute: the
+    ``dask`` executor asks Dask for a worker that declares them (docs/scale-out.md).
+    Numbers (``memory``/``disk`` in MB, as in Metaflow); None leaves one out.
     """
 
     def apply(target: Callable, opts: Dict[str, Any]) -> None:
-        pass
+        found: Dict[str, float] = {}
+        for key, value in opts.items():
+            if value is None:
+                continue
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = -1.0
+            if not number >= 0:
+                _complain(target, f"@resources({key}={value!r}): {key} must be a number of at least 0.")
+                return
+            found[key] = number
+        _options(target)["resources"] = found
 
     return _decorator("resources", apply, func, kwargs, ["cpu", "gpu", "disk", "memory", "shared_memory"])
 

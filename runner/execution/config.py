@@ -33,7 +33,9 @@ class RunnerConfig:
     (``CAFSTORE_RECHECK_MAX_BYTES``; docs/runner.md explains the trade-off).
     ``kill_grace``: seconds between SIGTERM and SIGKILL when tasks are stopped,
     and the slack a hung task gets past its ``@timeout`` before it is killed
-    (``CAFSTORE_RUN_KILL_GRACE``).
+    (``CAFSTORE_RUN_KILL_GRACE``).  ``dask_scheduler``: with the ``dask`` executor, the
+    scheduler to run on (``--dask-scheduler``, ``CAFSTORE_DASK_SCHEDULER``); None starts a local
+    cluster for the run.
     """
 
     max_workers: int = 16
@@ -41,6 +43,7 @@ class RunnerConfig:
     executor: str = dataclasses.field(default_factory=executors.default_name)
     recheck_max_bytes: int = 1 << 20
     kill_grace: float = 3.0
+    dask_scheduler: Optional[str] = None
 
     @classmethod
     def from_env(
@@ -69,6 +72,8 @@ class RunnerConfig:
                 if name not in executors.names():
                     raise executors.unknown_executor(name, where)
                 kwargs["executor"] = name
+        if env.get("CAFSTORE_DASK_SCHEDULER"):
+            kwargs["dask_scheduler"] = env["CAFSTORE_DASK_SCHEDULER"]
         for field, value in overrides.items():
             if value is not None:
                 option = "--" + field.replace("_", "-")

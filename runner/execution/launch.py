@@ -36,9 +36,21 @@ def flow_file_of(flow_cls: type) -> str:
     return os.path.abspath(path)
 
 
-def make_executor(config: RunnerConfig, flow_cls: type) -> executors.Executor:
-    """The executor the config names, built through the registry (any registered one works)."""
-    return executors.create(config.executor, flow_cls=flow_cls, kill_grace=config.kill_grace)
+def make_executor(config: RunnerConfig, flow_cls: type, store_path: Optional[str] = None) -> executors.Executor:
+    """The executor the config names, built through the registry (any registered one works).
+
+    ``store_path``: the run's store, checked by the executor's ``prepare`` (a remote executor's
+    workers must reach its blobs); a failure there shuts the executor down again.
+    """
+    settings = {"scheduler_address": config.dask_scheduler} if config.executor == "dask" else {}
+    made = executors.create(config.executor, flow_cls=flow_cls, kill_grace=config.kill_grace, **settings)
+    if store_path is not None:
+        try:
+            made.prepare(store_path)
+        except BaseException:
+            made.shutdown()
+            raise
+    return made
 
 
 def run_flow(
@@ -88,18 +100,23 @@ def run_flow(
     apply_flow_namespace(effective_ns)
 
     store = Store(store_dir)
-    run = start_run(
-        store,
-        flow_cls.__name__,
-        flow_file,
-        graph.to_dict(),
-        params,
-        user,
-        user_tags,
-        origin_run_id=origin_run_id,
-        extra_system_tags=extra_system_tags,
-        resumed_from=resumed_from,
-    )
+    executor = make_executor(config, flow_cls, store_dir)  # a cluster that cannot be used: no run is made
+    try:
+        run = start_run(
+            store,
+            flow_cls.__name__,
+            flow_file,
+            graph.to_dict(),
+            params,
+            user,
+            user_tags,
+            origin_run_id=origin_run_id,
+            extra_system_tags=extra_system_tags,
+            resumed_from=resumed_from,
+        )
+    except BaseException:
+        executor.shutdown()
+        raise
     if run_id_file:
         _write_run_id_file(run_id_file, str(run.run_id))
     out.write(
@@ -111,7 +128,7 @@ def run_flow(
         run, store_dir, flow_file, flow_cls.__name__, os.path.dirname(flow_file), effective_ns, origin_run_id
     )
     hook = reuse(store, run) if reuse is not None else None
-    scheduler = Scheduler(graph, flow_cls, ctx, store, make_executor(config, flow_cls), config, out, err, reuse=hook)
+    scheduler = Scheduler(graph, flow_cls, ctx, store, executor, config, out, err, reuse=hook)
     try:
         ok = scheduler.run()
     except Interrupted:

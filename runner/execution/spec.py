@@ -103,6 +103,9 @@ class TaskResult:
     timings: Dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per phase (profiling)
     stdout: str = ""
     stderr: str = ""
+    # A detached task's objects and record, not yet in the index (cafstore.store.detached.DetachedStore.bundle);
+    # the executor commits them (detached.commit_detached) and sets ``record``.
+    detached: Optional[Dict[str, Any]] = None
 
     @staticmethod
     def log_text(stored: bytes) -> str:

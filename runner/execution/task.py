@@ -30,12 +30,13 @@ from cafstore.runner.authoring.decorators import StepOptions, step_options
 from cafstore.runner.authoring.project import project_fields
 from cafstore.runner.authoring.user_decorators import call_wrapped, user_decorators
 from cafstore.runner.authoring.with_option import apply_specs
-from cafstore.runner.execution import failures, logs
+from cafstore.runner.execution import commit, failures, logs
 from cafstore.runner.execution.foreach import count_splits
 from cafstore.runner.execution.spec import TaskResult, TaskSpec
 from cafstore.runner.execution.switch import chosen_step
 from cafstore.schema.tags import system_tag_prefix
 from cafstore.store import ObjectId, Store, serialize
+from cafstore.store.detached import DetachedStore
 from cafstore.store.objectid import hash_pieces
 
 _IMMUTABLE = (int, float, complex, str, bytes, bool, type(None), range, frozenset)
@@ -68,18 +69,27 @@ def _store(path: str) -> Store:
     return store
 
 
-def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optional[logs.Channels] = None) -> TaskResult:
+def execute(
+    spec: TaskSpec,
+    flow_cls: type,
+    echo: bool = True,
+    channels: Optional[logs.Channels] = None,
+    store: Optional[Any] = None,
+) -> TaskResult:
     """Run one attempt of ``spec``; the result says how it went (never raises).
 
     ``channels``: the pipes and journal a local executor made for the task's output
     (:class:`~cafstore.runner.execution.logs.Channels`), so that it outlives the task.
+    ``store``: a :class:`~cafstore.store.detached.DetachedStore` for a task that may not open the
+    index (a remote worker); it then commits nothing and returns its bundle in ``result.detached``.
     """
     warm()
     started = time.time()
     pid = os.getpid()
     clock = _Clock()
     try:
-        store = _store(spec.store_path)
+        if store is None:
+            store = _store(spec.store_path)
         flow, state = _build(spec, flow_cls, store)
         configure_from_artifacts(flow_cls, state.load)  # the run's configurations, before any option is read
         # Mutators, then --with, then mutators' second phase, as the flow command did; each is a
@@ -121,8 +131,13 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optiona
     if error is not None:  # a failed task splits nothing, whichever phase failed (storing a split's list too)
         ids, new, small, num_splits, foreach_var = dict(state.ids), [], [], None, None
         err += _stamped(error["traceback"] or f"{error['type']}: {error['message']}")
+    outcome = commit.Outcome(ids, new, small, out, err, error, num_splits, started, _HOST)
+    bundle = None
     try:
-        record_id = _commit(store, spec, ids, new, small, out, err, error, num_splits, started)
+        if isinstance(store, DetachedStore):
+            record_id, bundle = commit.detach(store, spec, outcome)
+        else:
+            record_id = commit.commit(store, spec, outcome)
     except RunClosed as exc:  # nobody may be waiting for this result: say it where a human may see it
         _say_quietly(str(exc))
         failure = dict(_describe(exc), run_closed=True)
@@ -143,6 +158,7 @@ def execute(spec: TaskSpec, flow_cls: type, echo: bool = True, channels: Optiona
         error=error,
         pid=pid,
         timings=clock.laps,
+        detached=bundle,
     )
 
 
@@ -339,51 +355,6 @@ def _immutable(value: Any) -> bool:
     if isinstance(value, tuple):
         return all(type(item) in _IMMUTABLE for item in value)
     return type(value) in _IMMUTABLE
-
-
-def _commit(
-    store: Store,
-    spec: TaskSpec,
-    ids: Dict[str, ObjectId],
-    new: List[str],
-    small: List[Tuple[str, Any]],
-    out: bytes,
-    err: bytes,
-    error: Optional[Dict[str, Any]],
-    num_splits: Optional[int],
-    started: float,
-) -> ObjectId:
-    """Write logs, small artifacts, the record and the task ref in one transaction.
-
-    Only into a run that still takes tasks (``schema.closed_to_tasks``, read
-    inside the same transaction): else :class:`RunClosed`, and nothing is written.
-    """
-    with store.transaction() as txn:
-        closed = schema.closed_to_tasks(txn.get_ref(schema.run_ref(spec.flow_name, spec.run_id)))
-        if closed is not None:
-            raise RunClosed(
-                f"Task {spec.pathspec} (pid {os.getpid()}) finished after its run stopped taking tasks: "
-                f"{closed}. Nothing of this task was committed; its output is above, if it printed any."
-            )
-        for name, blob in small:
-            ids[name] = txn.put_serialized(blob)
-        record = schema.task_record(
-            **spec.record_fields(),
-            status=schema.TASK_FAILED if error else schema.TASK_OK,
-            artifacts=ids,
-            new_artifacts=new,
-            stdout=txn.put_bytes(out),
-            stderr=txn.put_bytes(err),
-            started=started,
-            finished=time.time(),
-            exception=error,
-            num_splits=num_splits,
-            hostname=_HOST,
-            pid=os.getpid(),
-        )
-        record_id = txn.put_record(record)
-        txn.set_ref(spec.ref, record_id)
-    return record_id
 
 
 # -- describing failures -------------------------------------------------------------

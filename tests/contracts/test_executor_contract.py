@@ -40,10 +40,22 @@ FLOW = _load_flow()
 
 
 @pytest.fixture(params=executors.names())
-def executor(request):
-    made = executors.create(request.param, flow_cls=FLOW, kill_grace=1.0, echo=False)
+def executor(request, monkeypatch):
+    settings = {}
+    if request.param == "dask":  # the session's cluster (tests/daskcluster.py); the tasks get our CONTRACT_*
+        settings["scheduler_address"] = request.getfixturevalue("dask_cluster").address
+        monkeypatch.setenv("CAFSTORE_DASK_ENV", "CONTRACT_*")
+    made = executors.create(request.param, flow_cls=FLOW, kill_grace=1.0, echo=False, **settings)
     yield made
     made.shutdown()
+
+
+def slots(executor, wanted):
+    """How many attempts can run at once, up to ``wanted``: a cluster has as many as its workers' threads."""
+    client = getattr(executor, "client", None)
+    if client is None:
+        return wanted
+    return min(wanted, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
 
 
 @pytest.fixture
@@ -260,16 +272,17 @@ def test_kill_stops_every_attempt_and_what_it_started(executor, run, env, tmp_pa
     pids_dir = tmp_path / "pids"
     pids_dir.mkdir()
     env(CONTRACT_MODE="tree", CONTRACT_PIDS=pids_dir)
-    for task_id in (1, 2, 3):
+    count = slots(executor, 3)
+    for task_id in range(1, count + 1):
         executor.submit(spec_for(run, task_id=task_id))
     deadline = time.time() + 60
-    while len([p for p in pids_dir.iterdir() if not p.name.endswith(".tmp")]) < 3 and time.time() < deadline:
+    while len([p for p in pids_dir.iterdir() if not p.name.endswith(".tmp")]) < count and time.time() < deadline:
         time.sleep(0.05)
     pids = [
         int(pid) for path in pids_dir.iterdir() if not path.name.endswith(".tmp") for pid in path.read_text().split()
     ]
     try:
-        assert len(pids) == 6, pids
+        assert len(pids) == 2 * count, pids
         started = time.time()
         executor.kill()
         assert executor.running == 0 and executor.wait(0.1) == []

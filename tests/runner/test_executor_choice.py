@@ -75,16 +75,16 @@ def test_cafstore_run_and_resume_forward_the_option(tmp_path):
 def test_unknown_executor_is_one_clear_paragraph(tmp_path, how):
     store = tmp_path / "s"
     if how == "option":
-        done = run_flow(PROBE, "--executor", "dask", store=store)
+        done = run_flow(PROBE, "--executor", "ray", store=store)
         where = "--executor"
     else:
-        done = run_flow(PROBE, store=store, env={how: "dask"})
+        done = run_flow(PROBE, store=store, env={how: "ray"})
         where = how
     assert done.returncode != 0 and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("Error:") and f"{where} is 'dask'" in lines[0]
-    assert "available executors are: fork, spawn" in lines[0]
+    assert lines[0].startswith("Error:") and f"{where} is 'ray'" in lines[0]
+    assert "available executors are: fork, spawn, dask" in lines[0]
     if store.exists():
         view = Stored(store)
         assert view.runs("ProbeFlow") == []  # refused before the run existed
@@ -135,17 +135,17 @@ def test_a_registered_executor_is_offered_and_used(tmp_path):
     done = subprocess.run(
         argv + ["run", "--help"], capture_output=True, text=True, env=env_for(), cwd=str(FLOWS), timeout=90
     )
-    assert "fork, spawn, counting" in " ".join(done.stdout.split())
+    assert "fork, spawn, dask, counting" in " ".join(done.stdout.split())
 
 
 def test_registry():
     assert executors.names()[:2] == ["fork", "spawn"]
     with pytest.raises(ValueError, match="already registered"):
         executors.register("fork", lambda **kw: None)
-    with pytest.raises(CommandLineError, match="available executors are: fork, spawn"):
-        executors.create("dask", flow_cls=object)
+    with pytest.raises(CommandLineError, match="available executors are: fork, spawn, dask"):
+        executors.create("ray", flow_cls=object)
     with pytest.raises(ValueError, match="no executor named"):
-        executors.unregister("dask")
+        executors.unregister("ray")
     executors.register("made-up", lambda **kw: ("made", sorted(kw)))
     try:
         assert "made-up" in executors.names()

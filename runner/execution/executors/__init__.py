@@ -6,7 +6,8 @@ Registered here:
 
 - ``fork`` (:mod:`.fork`): a fork of the warm scheduler per attempt; the
   default wherever ``os.fork`` exists;
-- ``spawn`` (:mod:`.spawn`): a fresh interpreter per attempt.
+- ``spawn`` (:mod:`.spawn`): a fresh interpreter per attempt;
+- ``dask`` (:mod:`.dask`): a Dask distributed cluster (``pip install 'cafstore[dask]'``).
 
 A new executor is one module with an :class:`~.base.Executor` subclass,
 whose constructor takes the keywords :func:`create` passes, plus one
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Callable, Dict, List, Union
+from typing import Any, Callable, Dict, List, Union
 
 from cafstore.exception import CommandLineError
 from cafstore.runner.execution.executors.base import Executor, lost_attempt
@@ -79,11 +80,13 @@ def unknown_executor(name: str, where: str) -> CommandLineError:
     )
 
 
-def create(name: str, *, flow_cls: type, kill_grace: float = 3.0, echo: bool = True) -> Executor:
+def create(name: str, *, flow_cls: type, kill_grace: float = 3.0, echo: bool = True, **settings: Any) -> Executor:
     """A new executor of the registered kind ``name`` for one run of ``flow_cls``.
 
     ``kill_grace``: seconds between SIGTERM and SIGKILL when attempts are
     stopped.  ``echo``: print the tasks' output live as well as storing it.
+    ``settings``: options only that executor takes (``scheduler_address`` for
+    ``dask``), passed on as keywords.
     """
     factory = _FACTORIES.get(name)
     if factory is None:
@@ -91,9 +94,10 @@ def create(name: str, *, flow_cls: type, kill_grace: float = 3.0, echo: bool = T
     if isinstance(factory, str):
         module_name, _, attribute = factory.partition(":")
         factory = getattr(importlib.import_module(module_name), attribute)
-    return factory(flow_cls=flow_cls, kill_grace=kill_grace, echo=echo)
+    return factory(flow_cls=flow_cls, kill_grace=kill_grace, echo=echo, **settings)
 
 
 if hasattr(os, "fork"):
     register("fork", "cafstore.runner.execution.executors.fork:LocalForkExecutor")
 register("spawn", "cafstore.runner.execution.executors.spawn:LocalSpawnExecutor")
+register("dask", "cafstore.runner.execution.executors.dask:DaskExecutor")

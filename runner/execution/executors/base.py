@@ -61,6 +61,10 @@ class Executor(abc.ABC):
     def kill(self) -> None:
         """Stop every running attempt now; their results are discarded."""
 
+    def prepare(self, store_path: str) -> None:  # noqa: B027 - an optional hook: local executors need nothing
+        """Check, before the run exists, that attempts can run against the store at ``store_path``
+        (a remote executor: that its workers reach the store's blobs); raise a CafstoreError if not."""
+
     def shutdown(self) -> None:  # noqa: B027 - an optional hook: most executors hold nothing
         """Release resources once the run is over."""
 

@@ -54,6 +54,7 @@ def run_child(
     parent_pid: Optional[int] = None,
     channels: Optional[Channels] = None,
     lifeline_pipe: Optional[Tuple[int, int]] = None,
+    detached: Optional[Tuple[Any, str]] = None,
 ) -> NoReturn:
     """Run one attempt of ``spec`` in this new process, report it on ``result_fd``, and exit.
 
@@ -63,13 +64,15 @@ def run_child(
     ``parent_pid``: the scheduler's pid; the task dies when that process does
     (:mod:`~cafstore.runner.execution.executors.lifeline`; ``lifeline_pipe``:
     the executor's pipe, where the kernel cannot signal).  ``channels``: the
-    pipes and journal the executor made for the task's output.
+    pipes and journal the executor made for the task's output.  ``detached``: (a
+    :class:`~cafstore.store.detached.Parcel`, a scratch directory) for a task that may not open
+    the store's index (a remote worker): it then runs on a detached store and commits nothing.
     """
     status = 0
     result: Optional[TaskResult] = None
     try:
         prepare_process(spec, parent_pid, lifeline_pipe)
-        result = _run_task(spec, flow_cls, echo, channels)
+        result = _run_task(spec, flow_cls, echo, channels, detached)
         release_store()
         send_result(result_fd, result)
     except BaseException as exc:  # noqa: BLE001 - nothing may escape into a forked scheduler's stack: report it
@@ -80,8 +83,20 @@ def run_child(
         os._exit(status)
 
 
-def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool, channels: Optional[Channels]) -> TaskResult:
+def _run_task(
+    spec: TaskSpec,
+    flow_cls: Optional[type],
+    echo: bool,
+    channels: Optional[Channels],
+    detached: Optional[Tuple[Any, str]] = None,
+) -> TaskResult:
     from cafstore.runner.execution.task import execute
+
+    store = None
+    if detached is not None:
+        from cafstore.store.detached import DetachedStore
+
+        store = DetachedStore(*detached)
 
     if flow_cls is None:
         from cafstore.runner.execution.flowfile import load_flow_class
@@ -93,7 +108,7 @@ def _run_task(spec: TaskSpec, flow_cls: Optional[type], echo: bool, channels: Op
             return TaskResult(
                 spec.task_id, spec.step, spec.attempt, "failed", error=describe_failure(exc), pid=os.getpid()
             )
-    return execute(spec, flow_cls, echo=echo, channels=channels)
+    return execute(spec, flow_cls, echo=echo, channels=channels, store=store)
 
 
 def prepare_process(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 from cafstore.runner.execution import task
 from cafstore.runner.execution.executors.child import run_child
@@ -32,19 +32,25 @@ class LocalForkExecutor(LocalProcessExecutor):
         self.flow_cls = flow_cls
         task.warm()
 
+    def detached_for(self, spec: TaskSpec) -> Optional[Tuple[Any, str]]:
+        """(parcel, scratch directory) for a task that must not open the store's index
+        (``child.run_child``'s ``detached``); None here: local tasks open the store."""
+        return None
+
     def start_process(self, spec: TaskSpec, channels: Channels) -> Tuple[int, int, Any]:
         close_all()  # never carry an LMDB environment into a child
         gc.freeze()  # the child's garbage collector then never touches (and copies) the parent's objects
         for stream in (sys.stdout, sys.stderr):
             stream.flush()  # or the child would print the parent's buffered text again
-        task.warm(spec.store_path)  # the child inherits the Store object instead of building one
+        detached = self.detached_for(spec)
+        task.warm(None if detached else spec.store_path)  # the child inherits the Store object instead of building one
         read_end, write_end = os.pipe()
         scheduler = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child: never returns
             os.close(read_end)
             pipe = self.lifeline.ends if self.lifeline is not None else None
-            run_child(spec, write_end, self.flow_cls, self.echo, scheduler, channels, pipe)
+            run_child(spec, write_end, self.flow_cls, self.echo, scheduler, channels, pipe, detached)
         os.close(write_end)
         try:
             os.setpgid(pid, pid)

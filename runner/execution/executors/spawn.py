@@ -12,7 +12,7 @@ import os
 import pickle
 import subprocess
 import sys
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from cafstore.runner.execution.executors.process import LocalProcessExecutor
 from cafstore.runner.execution.logs import Channels
@@ -31,6 +31,15 @@ class LocalSpawnExecutor(LocalProcessExecutor):
     def __init__(self, flow_cls: Optional[type] = None, kill_grace: float = 3.0, echo: bool = True) -> None:
         super().__init__(kill_grace, echo)
 
+    def job_extras(self, spec: TaskSpec) -> Dict[str, Any]:
+        """More entries for the job the child reads on stdin (``child.main``): none here."""
+        return {}
+
+    def popen_options(self, spec: TaskSpec) -> Dict[str, Any]:
+        """More ``subprocess.Popen`` keywords (stdout/stderr, where the live echo goes; env): none here,
+        the child inherits the scheduler's."""
+        return {}
+
     def start_process(self, spec: TaskSpec, channels: Channels) -> Tuple[int, int, Any]:
         read_end, write_end = os.pipe()
         try:
@@ -40,6 +49,7 @@ class LocalSpawnExecutor(LocalProcessExecutor):
                 pass_fds=(write_end, *channels.fds, *([self.lifeline.read] if self.lifeline else [])),
                 cwd=spec.cwd,
                 start_new_session=True,
+                **self.popen_options(spec),
             )
         except BaseException:
             os.close(read_end)
@@ -55,6 +65,7 @@ class LocalSpawnExecutor(LocalProcessExecutor):
                     "parent": os.getpid(),  # the task dies with this process (lifeline.py)
                     "channels": channels,
                     "lifeline": (self.lifeline.read, -1) if self.lifeline else None,
+                    **self.job_extras(spec),
                 },
                 protocol=pickle.HIGHEST_PROTOCOL,
             )
