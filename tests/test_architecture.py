@@ -27,6 +27,8 @@ LAYERS = {
     "cafstore.schema": {"cafstore.exception", "cafstore.store"},
     "cafstore.maintenance": {"cafstore.exception", "cafstore.store", "cafstore.schema"},
     "cafstore.client": {"cafstore.exception", "cafstore.store", "cafstore.schema"},
+    # Sharing runs between stores works on whole stores, beside maintenance (docs/remotes.md).
+    "cafstore.remote": {"cafstore.exception", "cafstore.store", "cafstore.schema"},
     "cafstore.runner": {
         "cafstore",
         "cafstore.exception",
@@ -42,6 +44,7 @@ LAYERS = {
         "cafstore.schema",
         "cafstore.client",
         "cafstore.maintenance",
+        "cafstore.remote",
         "cafstore.runner",
     },
     # The package root only re-exports, lazily, by name.
