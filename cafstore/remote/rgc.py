@@ -52,7 +52,7 @@ def collect_remote(store: Any, name: str, grace: float = DEFAULT_GRACE, dry_run:
     for run in state.runs.values():
         for item in run.versions.values():
             try:
-                doc = cache.doc(item.key)
+                doc = cache.doc(item.key, fresh=True)
                 live_packs.update(str(p) for p in doc.get("packs", []))
                 live_loose.update(str(e[0]) for e in doc.get("loose", []))
             except (CafstoreError, TypeError, IndexError) as exc:

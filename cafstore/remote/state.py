@@ -101,10 +101,11 @@ class RemoteCache:
         self.directory = Path(store.path) / "cache" / "remotes" / digest
         self.transport = transport
 
-    def _read(self, key: str) -> bytes:
+    def _read(self, key: str, fresh: bool = False) -> bytes:
         path = self.directory / key
-        with contextlib.suppress(FileNotFoundError):
-            return path.read_bytes()
+        if not fresh:
+            with contextlib.suppress(FileNotFoundError):
+                return path.read_bytes()
         data = self.transport.get(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex}"
@@ -112,9 +113,10 @@ class RemoteCache:
         os.replace(temp, path)
         return data
 
-    def doc(self, key: str) -> dict:
-        """The run document at ``key`` (a ref version), decoded; a RemoteError naming it if damaged."""
-        raw = self._read(key)
+    def doc(self, key: str, fresh: bool = False) -> dict:
+        """The run document at ``key`` (a ref version), decoded; a RemoteError naming it if damaged.
+        ``fresh``: read the remote's bytes even if a copy is cached (gc judges what is there now)."""
+        raw = self._read(key, fresh)
         try:
             value = records.decode(raw)
         except (CafstoreError, ValueError) as exc:

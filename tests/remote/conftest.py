@@ -1,4 +1,4 @@
-"""A store of anne's with one run of each example the remote tests move, made once per module and
+"""A store of anne's with one run of each example the remote tests move, made once per session and
 copied for each test (a copy is the same store: same id, same runs)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from remote_helpers import EXAMPLES, FLOWS, flow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def anne_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = tmp_path_factory.mktemp("anne") / "store"
     flow(store, "anne", FLOWS / "shared_flow.py", "run")  # SharedFlow/1
