@@ -147,6 +147,3 @@ class S3Transport(Transport):
 
     def delete(self, key: str) -> None:
         self._call(f"delete {key}", lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
-
-    def check(self) -> None:
-        self._backend.check_reachable()

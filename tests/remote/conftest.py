@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from remote_helpers import EXAMPLES, FLOWS, flow
 
 

@@ -7,13 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from remote_helpers import EXAMPLES, cafstore, env_of, flow, ok, remote_problems, runs_of
 
 from cafstore.remote import config
 from cafstore.remote.pull import pull
 from cafstore.remote.state import scan
 from cafstore.store import Store, records
-
-from remote_helpers import EXAMPLES, cafstore, env_of, flow, ok, remote_problems, runs_of
 
 WORKER = Path(__file__).parent / "push_worker.py"
 

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from remote_helpers import FLOWS, cafstore, env_of, flow, ok, remote_problems, runs_of
+
 from cafstore import schema
 from cafstore.remote import config, packs
 from cafstore.remote.pull import pull
@@ -16,8 +18,6 @@ from cafstore.remote.push import push
 from cafstore.store import Store
 from cafstore.store.index import ENCODING_ARTIFACT
 from cafstore.store.objectid import hash_bytes
-
-from remote_helpers import FLOWS, cafstore, env_of, flow, ok, remote_problems, runs_of
 
 
 def _kill_when(store: Path, user: str, ready, *args: str) -> bool:

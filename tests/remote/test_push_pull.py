@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from remote_helpers import FLOWS, cafstore, flow, ok, remote_problems, runs_of
 
 from cafstore import schema
 from cafstore.client import Flow, Run, namespace
@@ -11,8 +12,6 @@ from cafstore.remote import config
 from cafstore.remote.pull import pull
 from cafstore.remote.push import push
 from cafstore.store import Store
-
-from remote_helpers import FLOWS, cafstore, flow, ok, remote_problems, runs_of
 
 
 @pytest.fixture(autouse=True)
