@@ -89,11 +89,12 @@ def main() -> None:
             for store, kind in ((big_store, "large"), (small_store, "small")):
                 url = f"s3://{bucket}/rep{rep}-{kind}"
                 config.add(store, f"r{rep}", url, server.endpoint)
-                record(f"{kind} push", timed(lambda: push(store, f"r{rep}", ["RemotePayloadFlow/1"])))
-                record(f"{kind} second push", timed(lambda: push(store, f"r{rep}", ["RemotePayloadFlow/1"])))
+                run = ["RemotePayloadFlow/1"]
+                record(f"{kind} push", timed(lambda store=store: push(store, f"r{rep}", run)))
+                record(f"{kind} second push", timed(lambda store=store: push(store, f"r{rep}", run)))
                 target = Store(work / f"pull-{kind}-{rep}")
                 config.add(target, "origin", url, server.endpoint)
-                record(f"{kind} pull", timed(lambda: pull(target, "origin")))
+                record(f"{kind} pull", timed(lambda target=target: pull(target, "origin")))
                 target.close()
                 shutil.rmtree(target.path)
 

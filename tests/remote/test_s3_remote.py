@@ -8,11 +8,11 @@ import subprocess
 import sys
 import time
 
+from remote_helpers import FLOWS, env_of, flow, runs_of
+
 from cafstore.remote import config
 from cafstore.remote.pull import pull
 from cafstore.store import Store
-
-from remote_helpers import FLOWS, env_of, flow, runs_of
 
 
 def _keys(s3_server, options: dict, under: str) -> list:
