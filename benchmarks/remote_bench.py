@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+RUN = ["RemotePayloadFlow/1"]
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 
@@ -89,9 +90,8 @@ def main() -> None:
             for store, kind in ((big_store, "large"), (small_store, "small")):
                 url = f"s3://{bucket}/rep{rep}-{kind}"
                 config.add(store, f"r{rep}", url, server.endpoint)
-                run = ["RemotePayloadFlow/1"]
-                record(f"{kind} push", timed(lambda store=store: push(store, f"r{rep}", run)))
-                record(f"{kind} second push", timed(lambda store=store: push(store, f"r{rep}", run)))
+                record(f"{kind} push", timed(lambda store=store: push(store, f"r{rep}", RUN)))
+                record(f"{kind} second push", timed(lambda store=store: push(store, f"r{rep}", RUN)))
                 target = Store(work / f"pull-{kind}-{rep}")
                 config.add(target, "origin", url, server.endpoint)
                 record(f"{kind} pull", timed(lambda target=target: pull(target, "origin")))
