@@ -18,6 +18,7 @@ from typing import BinaryIO, Callable, Iterator
 from cafstore.exception import RemoteError, StorageFull
 from cafstore.remote.transport import Listed, RemoteMissing, Transport
 from cafstore.store.durable import fsync_path
+from cafstore.store.objectid import ObjectId, new_hasher
 
 _COPY = 8 << 20
 
@@ -113,6 +114,22 @@ class DirTransport(Transport):
             raise self._fail(f"read {key}", exc) from exc
         except OSError as exc:
             raise self._fail(f"read {key}", exc) from exc
+
+    def download_hashed(self, key: str, destination: Path, size: int) -> ObjectId:
+        """One pass: each block read is hashed and written."""
+        hasher = new_hasher(size)
+        try:
+            with open(self._path(key), "rb") as source, open(destination, "wb") as out:
+                for block in iter(lambda: source.read(_COPY), b""):
+                    hasher.update(block)
+                    out.write(block)
+        except FileNotFoundError as exc:
+            if not self._path(key).exists():
+                raise RemoteMissing(f"{key} is missing from the remote {self.root}.") from exc
+            raise self._fail(f"read {key}", exc) from exc
+        except OSError as exc:
+            raise self._fail(f"read {key}", exc) from exc
+        return ObjectId(hasher.digest())
 
     def list(self, prefix: str) -> Iterator[Listed]:
         base = self._path(prefix)

@@ -28,7 +28,7 @@ from cafstore.remote.state import LOOSE_PREFIX, RemoteCache, RemoteState, scan
 from cafstore.remote.transport import Transport
 from cafstore.store import records
 from cafstore.store.index import ENCODING_RECORD
-from cafstore.store.objectid import ObjectId, hash_bytes, new_hasher
+from cafstore.store.objectid import ObjectId, hash_bytes
 
 JOBS = 8
 _INLINE_BATCH = 2000  # small objects stored per index transaction
@@ -134,10 +134,7 @@ class _Fetch:
         encoding, size = self.loose[oid]
         temp = self.store.blobs.new_temp_path()
         self.large[oid] = (encoding, temp)
-        self.transport.download(f"{LOOSE_PREFIX}{oid}", temp)
-        hasher = new_hasher(os.path.getsize(temp))
-        hasher.update_mmap(str(temp))
-        got = ObjectId(hasher.digest())
+        got = self.transport.download_hashed(f"{LOOSE_PREFIX}{oid}", temp, size)
         if got != oid:
             raise self.corrupt(oid, f"{LOOSE_PREFIX}{oid}", got)
         meter.add(size)

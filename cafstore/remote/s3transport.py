@@ -13,11 +13,14 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
 from cafstore.exception import ObjectNotFound
 from cafstore.remote.transport import Listed, RemoteMissing, Transport
+from cafstore.store.objectid import ObjectId, new_hasher
 
 T = TypeVar("T")
 MULTIPART_THRESHOLD = 64 << 20
@@ -133,6 +136,39 @@ class S3Transport(Transport):
             f"read {key}",
             lambda: self.client.download_file(self.bucket, self._key(key), str(destination), Config=config),
         )
+
+    def download_hashed(self, key: str, destination: Path, size: int) -> ObjectId:
+        """Parallel ranged GETs written in place, hashed in order as they arrive: the hash overlaps the
+        download instead of following it. At most ``2 * CONCURRENCY`` parts are in memory at once."""
+        if size < MULTIPART_THRESHOLD:
+            return super().download_hashed(key, destination, size)
+        hasher = new_hasher(size)
+        parts = [(start, min(size, start + PART_SIZE)) for start in range(0, size, PART_SIZE)]
+        fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+        def fetch(part: tuple) -> bytes:
+            start, end = part
+            body = self._call(
+                f"read {key}",
+                lambda: self.client.get_object(
+                    Bucket=self.bucket, Key=self._key(key), Range=f"bytes={start}-{end - 1}"
+                )["Body"].read(),
+            )
+            os.pwrite(fd, body, start)
+            return body
+
+        try:
+            with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+                pending: deque = deque()
+                for part in parts:
+                    pending.append(pool.submit(fetch, part))
+                    if len(pending) >= 2 * CONCURRENCY:
+                        hasher.update(pending.popleft().result())
+                while pending:
+                    hasher.update(pending.popleft().result())
+        finally:
+            os.close(fd)
+        return ObjectId(hasher.digest())
 
     def list(self, prefix: str) -> Iterator[Listed]:
         full = self._key(prefix)

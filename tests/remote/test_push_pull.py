@@ -8,6 +8,7 @@ from remote_helpers import FLOWS, cafstore, flow, ok, remote_problems, runs_of
 from cafstore import schema
 from cafstore.client import Flow, Run, namespace
 from cafstore.client.connection import use_store
+from cafstore.exception import RemoteError
 from cafstore.remote import config
 from cafstore.remote.pull import pull
 from cafstore.remote.push import push
@@ -106,3 +107,31 @@ def test_tags_and_pins_merge_as_sets_on_both_sides(tmp_path, anne_store, as_user
     assert a.get_ref(schema.pin_ref("SharedFlow", 1)) is not None  # bob's pin travelled to anne
     assert b.get_ref(schema.pin_ref("SharedFlow", bob_run)) is not None
     assert remote_problems(remote) == []
+
+
+def test_mistakes_get_one_paragraph_naming_what_is_wrong(tmp_path, anne_store, as_user):
+    as_user("anne")
+    store = Store(anne_store)
+    with pytest.raises(RemoteError, match="no remote named 'nowhere'.*remote add nowhere URL"):
+        push(store, "nowhere")
+    with pytest.raises(RemoteError, match="of no known form.*s3://BUCKET/PREFIX"):
+        config.add(store, "web", "https://example.com/runs")
+    with pytest.raises(RemoteError, match="cannot name a remote"):
+        config.add(store, "a/b", str(tmp_path))
+    config.add(store, "gone", str(tmp_path / "does-not-exist"))
+    with pytest.raises(RemoteError, match="does-not-exist does not exist"):
+        pull(store, "gone")
+    with pytest.raises(RemoteError, match="exists already"):
+        config.add(store, "gone", str(tmp_path))
+    config.add(store, "origin", str(tmp_path / "remote"))
+    with pytest.raises(RemoteError, match="no run SharedFlow/9 in the store"):
+        push(store, "origin", ["SharedFlow/9"])
+    push(store, "origin")
+    with pytest.raises(RemoteError, match="has no run 'Nope'"):
+        pull(store, "origin", ["Nope"])
+    done = cafstore(anne_store, "anne", "pull", "origin", "SharedFlow/x")
+    assert done.returncode == 1 and "names no run" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    listed = ok(cafstore(anne_store, "anne", "remote", "list"))
+    assert "origin\t" in listed and "gone\t" in listed
+    ok(cafstore(anne_store, "anne", "remote", "remove", "gone"))
+    assert [name for name, _ in config.listing(store)] == ["origin"]
