@@ -13,14 +13,19 @@ from cafstore.cli.maintenance_commands import human
 
 
 def _progress() -> Any:
-    """A one-line byte counter on a terminal; None (silent) otherwise."""
+    """A one-line byte counter on a terminal (the shared progress bar plugs in here); None otherwise."""
     if not sys.stderr.isatty():
         return None
 
     def show(done: int, total: int) -> None:
-        click.echo(f"\r{human(done)} / {human(total)}", err=True, nl=done >= total)
+        click.echo(f"\r{human(done)}" + (f" / {human(total)}" if total else ""), err=True, nl=False)
 
     return show
+
+
+def _end_progress(progress: Any) -> None:
+    if progress is not None:
+        click.echo("", err=True)
 
 
 def _summary(verb: str, report: Any, as_json: bool) -> None:
@@ -101,7 +106,10 @@ def push(state: CliState, name: str, runs: tuple, jobs: int, as_json: bool) -> N
     """
     from cafstore.remote.push import push as do_push
 
-    _summary("pushed", do_push(state.store, name, runs, progress=_progress(), jobs=jobs), as_json)
+    progress = _progress()
+    report = do_push(state.store, name, runs, progress=progress, jobs=jobs)
+    _end_progress(progress)
+    _summary("pushed", report, as_json)
 
 
 @click.command()
@@ -115,7 +123,10 @@ def pull(state: CliState, name: str, runs: tuple, jobs: int, as_json: bool) -> N
     """Fetch runs (Flow, Flow/N or Flow/STORE:N; default: all) from remote NAME, verifying every object."""
     from cafstore.remote.pull import pull as do_pull
 
-    _summary("pulled", do_pull(state.store, name, runs, progress=_progress(), jobs=jobs), as_json)
+    progress = _progress()
+    report = do_pull(state.store, name, runs, progress=progress, jobs=jobs)
+    _end_progress(progress)
+    _summary("pulled", report, as_json)
 
 
 @click.command()
@@ -143,7 +154,10 @@ def clone(state: CliState, url: str, path: Optional[str], endpoint_url: Optional
     store = Store(target)
     config.add(store, name, url, endpoint_url)
     click.echo(f"Cloning into {store.path} ...")
-    _summary("pulled", do_pull(store, name, (), progress=_progress()), False)
+    progress = _progress()
+    report = do_pull(store, name, (), progress=progress)
+    _end_progress(progress)
+    _summary("pulled", report, False)
 
 
 COMMANDS = [remote, push, pull, clone]

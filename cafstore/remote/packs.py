@@ -52,8 +52,9 @@ def build(objects: Iterable[tuple[ObjectId, int, "bytes | memoryview"]]) -> tupl
     return str(hash_bytes(pack)), pack, INDEX_MAGIC + b"".join(entries)
 
 
-def batches(sizes: Iterable[tuple[ObjectId, int]], target: int = PACK_TARGET) -> Iterator[list[ObjectId]]:
-    """Split objects (id, size) into groups of about ``target`` bytes, one pack each."""
+def batches(sizes: Iterable[tuple[ObjectId, int]], target: int = 0) -> Iterator[list[ObjectId]]:
+    """Split objects (id, size) into groups of about ``target`` bytes (default ``PACK_TARGET``), one pack each."""
+    target = target or PACK_TARGET
     group: list[ObjectId] = []
     total = 0
     for oid, size in sizes:

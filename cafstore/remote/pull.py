@@ -113,7 +113,9 @@ class _Fetch:
                     wanted_packs, pool.map(lambda p: self.transport.get(packs.pack_key(p)), wanted_packs)
                 ):
                     self.packs[pack_id] = body
-                list(pool.map(lambda o: self._fetch_loose(o, meter), [o for o in remote if o not in self.entries]))
+                loose = [o for o in remote if o not in self.entries]
+                for kids in pool.map(lambda o: self._fetch_loose(o, meter), loose):
+                    frontier.extend(kids)
             for oid in remote:
                 if oid in self.entries:
                     frontier.extend(self._take_small(oid, meter))
@@ -130,7 +132,10 @@ class _Fetch:
             return list(records.referenced_ids(records.decode_record(data)))
         return []
 
-    def _fetch_loose(self, oid: ObjectId, meter: Meter) -> None:
+    def _fetch_loose(self, oid: ObjectId, meter: Meter) -> list:
+        """Download a loose object, verified; the objects it names if it is a record (a task record
+        with thousands of artifacts can outgrow ``packs.LOOSE_MIN``), which is then kept in memory:
+        a record is always stored inline, where gc and fsck read what it references."""
         encoding, size = self.loose[oid]
         temp = self.store.blobs.new_temp_path()
         self.large[oid] = (encoding, temp)
@@ -138,6 +143,13 @@ class _Fetch:
         if got != oid:
             raise self.corrupt(oid, f"{LOOSE_PREFIX}{oid}", got)
         meter.add(size)
+        if encoding != ENCODING_RECORD:
+            return []
+        data = temp.read_bytes()
+        del self.large[oid]
+        os.unlink(temp)
+        self.small[oid] = (encoding, data)
+        return list(records.referenced_ids(records.decode_record(data)))
 
     def discard(self) -> None:
         for _, temp in self.large.values():
@@ -148,11 +160,14 @@ class _Fetch:
         """Objects first (the run's refs come after, in ``_commit``)."""
         store = self.store
         inline = [(o, e, d) for o, (e, d) in self.small.items() if len(d) <= store.config.inline_threshold]
+        # (records are always inline, whatever their size: put_record's rule, which gc and fsck rely on)
         for start in range(0, len(inline), _INLINE_BATCH):
             batch = inline[start : start + _INLINE_BATCH]
             store.index.retrying(lambda txn, batch=batch: [store.put_inline(txn, d, e) for _, e, d in batch])
         for encoding, data in self.small.values():
-            if len(data) > store.config.inline_threshold:
+            if encoding == ENCODING_RECORD and len(data) > store.config.inline_threshold:
+                store.index.retrying(lambda txn, data=data: store.put_inline(txn, data, ENCODING_RECORD))
+            elif len(data) > store.config.inline_threshold:
                 store.put_encoded(None, [data], len(data), encoding)
         for oid, (encoding, temp) in list(self.large.items()):
             store.put_hashed_file(temp, oid, encoding)

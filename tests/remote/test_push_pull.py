@@ -12,7 +12,7 @@ from cafstore.exception import RemoteError
 from cafstore.remote import config
 from cafstore.remote.pull import pull
 from cafstore.remote.push import push
-from cafstore.store import Store
+from cafstore.store import Store, StoreConfig
 
 
 @pytest.fixture(autouse=True)
@@ -135,3 +135,26 @@ def test_mistakes_get_one_paragraph_naming_what_is_wrong(tmp_path, anne_store, a
     assert "origin\t" in listed and "gone\t" in listed
     ok(cafstore(anne_store, "anne", "remote", "remove", "gone"))
     assert [name for name, _ in config.listing(store)] == ["origin"]
+
+
+def test_many_packs_and_loose_objects_move_in_parallel(tmp_path, anne_store, as_user, monkeypatch):
+    from cafstore.remote import packs
+
+    monkeypatch.setattr(packs, "PACK_TARGET", 1024)  # a pack every few objects: many parallel uploads
+    monkeypatch.setattr(packs, "LOOSE_MIN", 600)  # the logs and larger artifacts travel alone
+    as_user("anne")
+    store = Store(anne_store)
+    config.add(store, "origin", str(tmp_path / "remote"))
+    sent = push(store, "origin", jobs=6)
+    assert sent.requests > 10 and len(list((tmp_path / "remote" / "objects").iterdir())) > 3
+    assert remote_problems(tmp_path / "remote") == []
+    as_user("bob")
+    bob = Store(tmp_path / "bob", StoreConfig(inline_threshold=256))  # records above it stay inline all the same
+    config.add(bob, "origin", str(tmp_path / "remote"))
+    assert len(pull(bob, "origin", jobs=6).runs_sent) == 2
+    assert bob.fsck().ok
+    use_store(anne_store)
+    namespace(None)
+    theirs = _artifacts(Flow("SharedFlow")["1"])
+    use_store(bob.path)
+    assert _artifacts(Flow("SharedFlow").latest_run) == theirs
