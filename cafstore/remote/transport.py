@@ -70,8 +70,8 @@ class Transport(abc.ABC):
         """Remove ``key``; removing a key that is gone is not an error."""
 
     def check(self) -> None:
-        """Raise the error a first use would meet (unreachable, missing bucket or folder), or return."""
-        next(iter(self.list("refs/")), None)
+        """Raise the error a first use would meet, or return. A bucket's errors (unreachable, missing,
+        denied) come with the first listing anyway; a directory checks that it exists."""
 
 
 class RemoteMissing(RemoteError):
