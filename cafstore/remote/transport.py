@@ -72,6 +72,7 @@ class Transport(abc.ABC):
     def check(self) -> None:
         """Raise the error a first use would meet, or return. A bucket's errors (unreachable, missing,
         denied) come with the first listing anyway; a directory checks that it exists."""
+        return None
 
 
 class RemoteMissing(RemoteError):
