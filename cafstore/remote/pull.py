@@ -215,38 +215,56 @@ def pull(
     state = scan(transport)
     meter = Meter(0, progress)
     for ident in select_remote(state, specs):
-        key = state.runs[ident].key
-        doc = cache.doc(key)
-        check_doc(doc, ident, key)
         label = f"{ident[0]}/{ident[1]}:{ident[2]}"
-        local_id = local_run_of(store, own, ident)
-        if local_id is None:
-            fetch = _Fetch(store, transport, cache, doc, label)
-            try:
-                fetch.walk(roots_of(doc["run"], doc["tasks"]), jobs, meter)
-                fetch.store_objects()
-            finally:
-                fetch.discard()
-            local_id = _commit(store, own, name, doc, ident)
-            report.objects_sent += len(fetch.small) + len(fetch.loose)
-            report.runs_sent.append(f"{ident[0]}/{local_id}")
-            continue
-        if local_tasks(store, ident[0], local_id) != doc["tasks"]:
-            raise RemoteError(
-                f"The remote's run {label} has other tasks than the local {ident[0]}/{local_id}; not pulled."
-            )
-        meta = store.get_ref(schema.run_ref(ident[0], local_id)) or {}
-        has_pin = store.get_raw_ref(schema.pin_ref(ident[0], local_id)) is not None
-        tags, pinned = refcas.merge_state(
-            tracking_base(store, name, ident),
-            meta.get("user_tags", []),
-            has_pin,
-            doc["run"].get("user_tags", []),
-            bool(doc.get("pinned")),
-        )
-        changed = tags != sorted(meta.get("user_tags", [])) or pinned != has_pin
-        sync_local(store, name, ident[0], local_id, ident, tags, pinned, doc)
-        (report.runs_updated if changed else report.runs_unchanged).append(f"{ident[0]}/{local_id}")
+        try:
+            _pull_one(store, transport, cache, own, name, state.runs[ident].key, ident, label, jobs, meter, report)
+        except RemoteError as exc:  # this run is refused, with nothing of it stored; the others go on
+            report.fail(label, exc)
     report.bytes_sent = meter.done
     report.seconds = time.time() - started
+    report.check()
     return report
+
+
+def _pull_one(
+    store: Any,
+    transport: Transport,
+    cache: RemoteCache,
+    own: str,
+    name: str,
+    key: str,
+    ident: tuple,
+    label: str,
+    jobs: int,
+    meter: Meter,
+    report: TransferReport,
+) -> None:
+    doc = cache.doc(key)
+    check_doc(doc, ident, key)
+    local_id = local_run_of(store, own, ident)
+    if local_id is None:
+        fetch = _Fetch(store, transport, cache, doc, label)
+        try:
+            fetch.walk(roots_of(doc["run"], doc["tasks"]), jobs, meter)
+            fetched = len(fetch.small) + len(fetch.large)
+            fetch.store_objects()
+        finally:
+            fetch.discard()
+        local_id = _commit(store, own, name, doc, ident)
+        report.objects_sent += fetched
+        report.runs_sent.append(f"{ident[0]}/{local_id}")
+        return
+    if local_tasks(store, ident[0], local_id) != doc["tasks"]:
+        raise RemoteError(f"The remote's run {label} has other tasks than the local {ident[0]}/{local_id}; not pulled.")
+    meta = store.get_ref(schema.run_ref(ident[0], local_id)) or {}
+    has_pin = store.get_raw_ref(schema.pin_ref(ident[0], local_id)) is not None
+    tags, pinned = refcas.merge_state(
+        tracking_base(store, name, ident),
+        meta.get("user_tags", []),
+        has_pin,
+        doc["run"].get("user_tags", []),
+        bool(doc.get("pinned")),
+    )
+    changed = tags != sorted(meta.get("user_tags", [])) or pinned != has_pin
+    sync_local(store, name, ident[0], local_id, ident, tags, pinned, doc)
+    (report.runs_updated if changed else report.runs_unchanged).append(f"{ident[0]}/{local_id}")

@@ -204,7 +204,11 @@ def push(
         )
         theirs = None if plan.remote is None else _doc_or_none(cache, plan.remote.key)
         if theirs is None or theirs.get("tasks") != tasks:
-            plan.objects = closure(store, roots_of(meta, tasks), plan.label)
+            try:
+                plan.objects = closure(store, roots_of(meta, tasks), plan.label)
+            except RemoteError as exc:  # this run lost data: refused, the others go on
+                report.fail(plan.label, exc)
+                continue
         plans.append(plan)
     sending = [p for p in plans if p.objects]
     if sending:
@@ -224,8 +228,12 @@ def push(
                 key=lambda e: str(e[0]),
             )
     for plan in plans:  # refs last: every object they reach is on the remote by now
-        _write_ref(store, transport, cache, name, plan, report)
+        try:
+            _write_ref(store, transport, cache, name, plan, report)
+        except RemoteError as exc:
+            report.fail(plan.label, exc)
     report.seconds = time.time() - started
+    report.check()
     return report
 
 
