@@ -70,7 +70,7 @@ class _Fetch:
             for entry in cache.index(str(pack_id)):
                 self.entries.setdefault(entry.oid, (str(pack_id), entry))
         self.loose = {ObjectId(e[0]): (int(e[1]), int(e[2])) for e in doc.get("loose", [])}
-        self.small: dict = {}  # oid -> (encoding, bytes)
+        self.small: dict = {}  # oid -> (encoding, bytes, or a view into its pack's bytes)
         self.large: dict = {}  # oid -> (encoding, temp path)
         self.packs: dict = {}  # pack id -> bytes
 
@@ -122,7 +122,7 @@ class _Fetch:
 
     def _take_small(self, oid: ObjectId, meter: Meter) -> list:
         pack_id, entry = self.entries[oid]
-        data = self.packs[pack_id][entry.offset : entry.offset + entry.size]
+        data = memoryview(self.packs[pack_id])[entry.offset : entry.offset + entry.size]  # a view: no copy
         got = hash_bytes(data)
         if got != oid or len(data) != entry.size:
             raise self.corrupt(oid, packs.pack_key(pack_id), got)
@@ -163,10 +163,10 @@ class _Fetch:
         # (records are always inline, whatever their size: put_record's rule, which gc and fsck rely on)
         for start in range(0, len(inline), _INLINE_BATCH):
             batch = inline[start : start + _INLINE_BATCH]
-            store.index.retrying(lambda txn, batch=batch: [store.put_inline(txn, d, e) for _, e, d in batch])
+            store.index.retrying(lambda txn, batch=batch: [store.put_inline(txn, bytes(d), e) for _, e, d in batch])
         for encoding, data in self.small.values():
             if encoding == ENCODING_RECORD and len(data) > store.config.inline_threshold:
-                store.index.retrying(lambda txn, data=data: store.put_inline(txn, data, ENCODING_RECORD))
+                store.index.retrying(lambda txn, data=data: store.put_inline(txn, bytes(data), ENCODING_RECORD))
             elif len(data) > store.config.inline_threshold:
                 store.put_encoded(None, [data], len(data), encoding)
         for oid, (encoding, temp) in list(self.large.items()):
