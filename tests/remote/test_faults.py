@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -63,7 +64,8 @@ def test_killed_push_and_pull_leave_both_sides_consistent_and_a_rerun_completes(
         assert _kill_when(anne_store, "anne", ready, "push", "origin")
         assert remote_problems(remote) == []
         _fsck_ok(anne_store)
-    ok(cafstore(anne_store, "anne", "push", "origin"))  # the rerun completes it
+    rerun = ok(cafstore(anne_store, "anne", "push", "origin"))  # the rerun completes it, reusing what arrived
+    assert re.search(r"[1-9]\d* objects \([\d.]+ MiB\) already there", rerun), rerun
     assert remote_problems(remote) == []
     as_user("anne")
     assert push(Store(anne_store), "origin").objects_sent == 0
