@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
-from cafstore.exception import ObjectNotFound
+from cafstore.exception import ObjectNotFound, RemoteError
 from cafstore.remote.transport import Listed, RemoteMissing, Transport
 from cafstore.store.objectid import ObjectId, new_hasher
 
@@ -66,7 +66,14 @@ class _HashingWriter:
 
 class S3Transport(Transport):
     def __init__(self, url: str, endpoint_url: Optional[str], cache_dir: Optional[Path]) -> None:
+        import importlib.util
+
         from cafstore.store.backends.s3 import S3BlobBackend, parse_url
+
+        if importlib.util.find_spec("boto3") is None:
+            raise RemoteError(
+                f"The remote {url} is in S3, which needs boto3 (not installed here): pip install 'cafstore[s3]'."
+            )
 
         self.url = url
         self.bucket, self.prefix = parse_url(url)
