@@ -20,6 +20,7 @@ from typing import Any, Optional
 
 from cafstore import schema
 from cafstore.exception import RemoteError
+from cafstore.remote.state import is_pack_id, is_store_id
 from cafstore.store.objectid import ObjectId
 from cafstore.store.settings import read_settings
 
@@ -100,8 +101,13 @@ def check_doc(doc: dict, identity: Identity, key: str) -> None:
     ident = doc.get("identity")
     run = doc.get("run")
     tasks = doc.get("tasks")
-    if not flow.isidentifier() or not sid.replace("-", "").isalnum():
+    packs, loose = doc.get("packs", []), doc.get("loose", [])
+    if not flow.isidentifier() or not is_store_id(sid):
         problem = "its flow or store id is not a valid name"
+    elif not isinstance(packs, list) or not all(is_pack_id(p) for p in packs):
+        problem = "its packs are not a list of pack ids"
+    elif not isinstance(loose, list) or not all(_loose_entry(e) for e in loose):
+        problem = "its loose objects are not a list of [object id, encoding, size]"
     elif ident != {"flow": flow, "store": sid, "run": number}:
         problem = f"it describes {ident!r}"
     elif not isinstance(run, dict):
@@ -118,6 +124,17 @@ def check_doc(doc: dict, identity: Identity, key: str) -> None:
                 problem = f"its task name {name!r} is not <step>/<10-digit task number>"
     if problem:
         raise RemoteError(f"The run ref {key} on the remote is refused: {problem}. Nothing of it was pulled.")
+
+
+def _loose_entry(entry: Any) -> bool:
+    return (
+        isinstance(entry, list)
+        and len(entry) == 3
+        and isinstance(entry[0], ObjectId)
+        and entry[1] in (0, 1, 2)
+        and isinstance(entry[2], int)
+        and entry[2] >= 0
+    )
 
 
 def local_meta(store: Any, own: str, doc: dict, local_id: int) -> dict:

@@ -28,6 +28,14 @@ LOOSE_PREFIX = "objects/"
 TMP_PREFIX = "tmp/"
 
 
+def is_store_id(text: str) -> bool:
+    return bool(text) and len(text) <= 64 and text.replace("-", "").isalnum() and text.isascii()
+
+
+def is_pack_id(text: object) -> bool:
+    return isinstance(text, str) and len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 def ref_base(flow: str, store_id: str, run_id: int) -> str:
     """The folder holding a run's ref versions: ``refs/runs/<Flow>/<store id>/<run:010d>/``."""
     return f"{REFS_PREFIX}{flow}/{store_id}/{run_id:010d}/"
@@ -40,7 +48,9 @@ def version_key(base: str, version: int) -> str:
 def parse_ref_key(key: str) -> Optional[tuple[tuple[str, str, int], int]]:
     """``refs/runs/F/S/0000000003/0000000002`` -> (("F", "S", 3), 2); None for any other key."""
     parts = key[len(REFS_PREFIX) :].split("/") if key.startswith(REFS_PREFIX) else []
-    if len(parts) != 4 or not all(parts) or not (parts[2].isdigit() and parts[3].isdigit()):
+    if len(parts) != 4 or not (parts[2].isdigit() and parts[3].isdigit()):
+        return None
+    if not parts[0].isidentifier() or not is_store_id(parts[1]):  # keys name local paths too: no "..", no "/"
         return None
     return (parts[0], parts[1], int(parts[2])), int(parts[3])
 
@@ -80,7 +90,7 @@ def scan(transport: Transport) -> RemoteState:
         if parsed is not None:
             identity, version = parsed
             state.runs.setdefault(identity, RunRef(identity)).versions[version] = item
-        elif key.startswith("packs/") and key.endswith((".pack", ".idx")):
+        elif key.startswith("packs/") and key.endswith((".pack", ".idx")) and is_pack_id(key[6:].rpartition(".")[0]):
             name, _, kind = key[len("packs/") :].rpartition(".")
             (state.packs if kind == "pack" else state.indexes)[name] = item
         elif key.startswith(LOOSE_PREFIX) and len(key) == len(LOOSE_PREFIX) + 64:

@@ -10,13 +10,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from remote_helpers import FLOWS, cafstore, env_of, flow, ok, remote_problems, runs_of
 
 from cafstore import schema
+from cafstore.exception import RemoteError
 from cafstore.remote import config, packs
 from cafstore.remote.pull import pull
 from cafstore.remote.push import push
-from cafstore.store import Store
+from cafstore.store import Store, records
 from cafstore.store.objectid import hash_bytes
 
 
@@ -169,3 +171,18 @@ def test_remote_gc_keeps_what_refs_reach_and_fails_closed(tmp_path, anne_store, 
     bob = Store(tmp_path / "bob")
     config.add(bob, "origin", str(remote))
     assert sorted(pull(bob, "origin").runs_sent) == ["HelloWorldFlow/1", "SharedFlow/1"]
+
+
+def test_a_run_ref_naming_paths_outside_the_remote_is_refused(tmp_path, anne_store, as_user):
+    remote = _pushed(tmp_path, anne_store, as_user)
+    [ref] = [p for p in (remote / "refs" / "runs" / "SharedFlow").rglob("*") if p.is_file()]
+    doc = records.decode(ref.read_bytes())
+    doc["packs"] = ["../../../../../../etc/passwd"]
+    (ref.parent / "0000000002").write_bytes(records.encode(doc))  # a newer version, written behind our back
+    as_user("bob")
+    bob = Store(tmp_path / "bob")
+    config.add(bob, "origin", str(remote))
+    with pytest.raises(RemoteError, match="packs are not a list of pack ids"):
+        pull(bob, "origin")
+    assert list(runs_of(bob.path)) == ["HelloWorldFlow/1"]
+    assert not (bob.path / "cache" / "etc").exists()
