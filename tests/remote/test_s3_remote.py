@@ -8,10 +8,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from remote_helpers import FLOWS, env_of, flow, runs_of
 
+from cafstore.exception import RemoteObjectCorrupt
 from cafstore.remote import config
 from cafstore.remote.pull import pull
+from cafstore.remote.push import push
 from cafstore.store import Store
 
 
@@ -61,3 +64,22 @@ def test_push_killed_then_server_killed_mid_upload_the_rerun_completes(
     assert len(pull(bob, "origin").runs_sent) == 3
     assert bob.fsck().ok
     assert sorted(m["user"] for m in runs_of(bob.path).values()) == ["anne"] * 3
+
+
+def test_a_corrupt_large_object_in_the_bucket_is_refused_on_pull(tmp_path, anne_store, as_user, s3_server, s3_options):
+    url = f"s3://{s3_options['bucket']}/{s3_options['prefix']}"
+    as_user("anne")
+    anne = Store(anne_store)
+    config.add(anne, "origin", url, s3_options["endpoint_url"])
+    push(anne, "origin")
+    [key] = _keys(s3_server, s3_options, "objects/")
+    client = s3_server.client()
+    data = bytearray(client.get_object(Bucket=s3_options["bucket"], Key=key)["Body"].read())
+    data[-1] ^= 0x01
+    client.put_object(Bucket=s3_options["bucket"], Key=key, Body=bytes(data))
+    as_user("bob")
+    bob = Store(tmp_path / "bob")
+    config.add(bob, "origin", url, s3_options["endpoint_url"])
+    with pytest.raises(RemoteObjectCorrupt, match=f"{key.rsplit('/', 1)[1]}.*SharedFlow"):
+        pull(bob, "origin")
+    assert list(runs_of(bob.path)) == ["HelloWorldFlow/1"] and bob.fsck().ok
