@@ -7,7 +7,15 @@ from typing import Optional
 import click
 
 import cafstore
-from cafstore.cli import client_commands, maintenance_commands, run_commands, show_commands, store_commands, ui_commands
+from cafstore.cli import (
+    client_commands,
+    maintenance_commands,
+    remote_commands,
+    run_commands,
+    show_commands,
+    store_commands,
+    ui_commands,
+)
 from cafstore.cli.context import CliState
 
 
@@ -27,7 +35,15 @@ def cli(ctx: click.Context, store_path: Optional[str]) -> None:
 
 
 # Each module lists its commands in COMMANDS; the group is assembled here, in one place.
-for module in (store_commands, run_commands, client_commands, maintenance_commands, show_commands, ui_commands):
+for module in (
+    store_commands,
+    run_commands,
+    client_commands,
+    maintenance_commands,
+    remote_commands,
+    show_commands,
+    ui_commands,
+):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -81,6 +81,7 @@ def _runs(values: tuple) -> list:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("-v", "--verbose", is_flag=True, help="List every object removed.")
+@click.option("--remote", metavar="NAME", help="Sweep remote NAME instead: what no run ref there reaches.")
 @pass_state
 @friendly_errors
 def gc(
@@ -94,6 +95,7 @@ def gc(
     delete_unindexed: bool,
     as_json: bool,
     verbose: bool,
+    remote: Optional[str],
 ) -> None:
     """Remove runs that retention drops and every object no ref reaches.
 
@@ -105,6 +107,11 @@ def gc(
     from cafstore.maintenance.retention import Policy
 
     store = state.store
+    if remote is not None:
+        from cafstore.cli.remote_commands import gc_remote
+
+        gc_remote(store, remote, grace, dry_run, as_json, verbose, bool(keep_last is not None or older_than or flow))
+        return
     if grace < store.config.freshen_after and not as_json:
         click.echo(
             f"warning: a grace period under {store.config.freshen_after:.0f}s may remove objects that "

@@ -31,6 +31,8 @@ LAYERS = {
     "cafstore.client": {"cafstore.exception", "cafstore.progress", "cafstore.store", "cafstore.schema"},
     # The web UI and report: a reader, like a view of the client, that the command line serves.
     "cafstore.ui": {"cafstore.exception", "cafstore.progress", "cafstore.store", "cafstore.schema", "cafstore.client"},
+    # Sharing runs between stores works on whole stores, beside maintenance (docs/remotes.md).
+    "cafstore.remote": {"cafstore.exception", "cafstore.progress", "cafstore.store", "cafstore.schema"},
     "cafstore.runner": {
         "cafstore",
         "cafstore.exception",
@@ -48,6 +50,7 @@ LAYERS = {
         "cafstore.schema",
         "cafstore.client",
         "cafstore.maintenance",
+        "cafstore.remote",
         "cafstore.runner",
         "cafstore.ui",
     },

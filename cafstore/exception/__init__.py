@@ -18,6 +18,8 @@ layer that raises them, and a wrapped low-level failure keeps its cause
     │   ├── ArtifactLoadError         a stored value that cannot be unpickled here
     │   ├── StorageFull               the disk (or the store's quota) is full
     │   ├── RemoteStoreError          the object store holding the blobs refused or cannot be reached
+    │   ├── RemoteError               a remote (push/pull/clone) unknown, unusable or in a state that is refused
+    │   │   └── RemoteObjectCorrupt   an object fetched from a remote does not hash to its id (also a CorruptObject)
     │   ├── GcRefused                 gc cannot compute the live set completely: it deleted nothing
     │   ├── IndexLost                 the index is not the store's own or is older than it (fsck --repair)
     │   └── MaintenanceArgumentError  a run name or duration given to gc/retention that cannot be parsed
@@ -166,6 +168,23 @@ class RemoteStoreError(StoreError):
     credentials, access denied, bucket missing, or endpoint unreachable. The message says which and how to fix it."""
 
     headline = "object store error"
+
+
+class RemoteError(StoreError):
+    """A remote (``cafstore remote``, ``push``, ``pull``, ``clone``) cannot be used: an unknown name, a
+    URL of no known form, a layout this cafstore does not read, or a run that cannot travel."""
+
+    headline = "remote error"
+
+
+class RemoteObjectCorrupt(RemoteError, CorruptObject):
+    """An object fetched from a remote does not hash to its id: the pull refuses it and stores
+    nothing of the run it belongs to. The message names the object, where it was read, and the run."""
+
+    headline = "corrupt object on remote"
+
+    def __init__(self, msg: str, oid: str = "", runs: Iterable[str] = ()) -> None:
+        CorruptObject.__init__(self, msg, oid, runs)
 
 
 class StorageFull(StoreError, OSError):

@@ -24,6 +24,9 @@ AUTHORIZED_PREFIX = "namespaces/authorized/"  # .../<user>/<Flow> -> {"token"}
 DEFAULT_NAMESPACE_PREFIX = "namespaces/default/"  # .../<user> -> {"namespace", "set"}
 RUN_COUNTER_PREFIX = "run_id/"  # counter (not a ref): run_id/<Flow> allocates 1, 2, 3 ...
 LOST_FOUND_PREFIX = "lost-found/"  # lost-found/<UTC time> -> {"record": id listing re-indexed files, ...}
+REMOTES_PREFIX = "remotes/"  # remotes/<name> -> {"url", "endpoint_url", "added"} (docs/remotes.md)
+REMOTE_TRACKING_PREFIX = "remote-tracking/"  # .../<name>/<Flow>/<store id>/<run:010d> -> last synced tags, pin
+ORIGINS_PREFIX = "origins/"  # origins/<Flow>/<store id>/<run:010d> -> {"run_id": local alias of a pulled run}
 # A deleted run has no ref of its own: ``cafstore rm`` sets its run ref's "deleted" field.
 
 
@@ -141,6 +144,22 @@ def parse_default_namespace_ref(name: str) -> Optional[str]:
 def lost_found_ref(when: str) -> str:
     """The ref an index rebuild keeps the object files it re-indexed under (maintenance/rebuild.py)."""
     return f"{LOST_FOUND_PREFIX}{when}"
+
+
+def remote_ref(name: str) -> str:
+    """A remote's configuration (``cafstore remote add NAME URL``)."""
+    return f"{REMOTES_PREFIX}{name}"
+
+
+def remote_tracking_ref(remote: str, flow: str, store_id: str, run_id: int) -> str:
+    """What a run's user tags and pin were when last synced with ``remote``: the base of the
+    three-way merge that lets tag changes made on both sides meet without losing one."""
+    return f"{REMOTE_TRACKING_PREFIX}{remote}/{flow}/{store_id}/{run_id:010d}"
+
+
+def origin_ref(flow: str, store_id: str, run_id: int) -> str:
+    """Which local run number a run pulled from store ``store_id`` (its run ``run_id`` there) has here."""
+    return f"{ORIGINS_PREFIX}{flow}/{store_id}/{run_id:010d}"
 
 
 def run_counter(flow: str) -> str:

@@ -270,7 +270,9 @@ def put_if_similar(store: Any, txn: Any, oid: ObjectId, pieces: list, size: int,
     return None
 
 
-def put_file_if_similar(store: Any, oid: ObjectId, temp: "os.PathLike", size: int) -> "list | None":
+def put_file_if_similar(
+    store: Any, oid: ObjectId, temp: "os.PathLike", size: int, encoding: int = ENCODING_RAW
+) -> "list | None":
     """``put_if_similar`` for a finished temp file (``Store.put_file``), read through a map;
     the temp file is removed if the value was stored in chunks."""
     with open(temp, "rb") as handle:
@@ -278,7 +280,7 @@ def put_file_if_similar(store: Any, oid: ObjectId, temp: "os.PathLike", size: in
     try:
         view = memoryview(mapped)
         try:
-            sketch = put_if_similar(store, None, oid, [view], size, ENCODING_RAW)
+            sketch = put_if_similar(store, None, oid, [view], size, encoding)
         finally:
             view.release()
     finally:

@@ -222,30 +222,49 @@ class Store(RefVerbs):
                 if handle is not source:
                     handle.close()
             oid = ObjectId(hasher.digest())
-            if size <= self.config.inline_threshold:
-                os.unlink(temp)
-                self.index.retrying(lambda t: self.put_inline(t, bytes(head), ENCODING_RAW))
-            elif freshen.known(self, None, oid):
-                os.unlink(temp)  # deduplicated: never fsynced, the page cache just drops it
-            else:
-                sketch = None
-                if self.config.chunk_threshold and size >= self.config.chunk_threshold:
-                    from cafstore.store import chunks
-
-                    sketch = chunks.put_file_if_similar(self, oid, temp, size)  # None: stored in chunks
-                    if sketch is None:
-                        return oid
-                if self.config.durable:
-                    fsync_path(temp)
-                self.blobs.put_file(oid, temp)
-                self._index_file(None, oid, size, ENCODING_RAW, sketch)
-                self.blobs.confirm(oid)
+            self._adopt(temp, oid, size, ENCODING_RAW, bytes(head) if size <= self.config.inline_threshold else None)
             return oid
         except BaseException:
             # A failed read or write leaves no temp file behind (a consumed one is already gone).
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
             raise
+
+    def put_hashed_file(self, temp: "os.PathLike | str", oid: "ObjectId | str", encoding: int) -> ObjectId:
+        """Store the temp file ``temp`` (from ``blobs.new_temp_path()``, consumed) whose blake3 the caller
+        has just computed as ``oid``: a pull verifies each object on arrival and must not hash twice."""
+        temp, oid = Path(temp), ObjectId(oid)
+        try:
+            size = temp.stat().st_size
+            head = temp.read_bytes() if size <= self.config.inline_threshold else None
+            self._adopt(temp, oid, size, encoding, head)
+            return oid
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+            raise
+
+    def _adopt(self, temp: Path, oid: ObjectId, size: int, encoding: int, head: Optional[bytes]) -> None:
+        """Index the finished temp file ``temp`` as ``oid``: inline, deduplicated, chunked or a blob."""
+        if head is not None:
+            os.unlink(temp)
+            self.index.retrying(lambda t: self.put_inline(t, head, encoding))
+            return
+        if freshen.known(self, None, oid):
+            os.unlink(temp)  # deduplicated: never fsynced, the page cache just drops it
+            return
+        sketch = None
+        if self.config.chunk_threshold and size >= self.config.chunk_threshold:
+            from cafstore.store import chunks
+
+            sketch = chunks.put_file_if_similar(self, oid, temp, size, encoding)  # None: stored in chunks
+            if sketch is None:
+                return
+        if self.config.durable:
+            fsync_path(temp)
+        self.blobs.put_file(oid, temp)
+        self._index_file(None, oid, size, encoding, sketch)
+        self.blobs.confirm(oid)
 
     def exists(self, oid: "ObjectId | str") -> bool:
         oid = ObjectId(oid)

@@ -1,0 +1,186 @@
+"""An S3 remote: ``s3://BUCKET/PREFIX``, through the S3 blob backend's client and error mapping.
+
+The client (botocore's "standard" retries with backoff, timeouts, pool size)
+and the translation of botocore failures into store errors with their fix
+are the S3 backend's (cafstore/store/backends/s3.py, s3errors.py): a remote
+and a store's blobs in the same bucket fail, retry and explain the same way.
+The endpoint is the ``--endpoint-url`` recorded by ``remote add``, else
+``AWS_ENDPOINT_URL``, else AWS; credentials come from the standard AWS chain.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, TypeVar
+
+from cafstore.exception import ObjectNotFound, RemoteError
+from cafstore.remote.transport import Listed, RemoteMissing, Transport
+from cafstore.store.objectid import ObjectId, new_hasher
+
+T = TypeVar("T")
+MULTIPART_THRESHOLD = 64 << 20
+PART_SIZE = 16 << 20
+CONCURRENCY = 8
+
+
+class _ViewReader(io.RawIOBase):
+    """A seekable file over a memoryview, so boto3 streams a mapped object without copying it whole."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view, self._pos = view, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self._view.nbytes - self._pos)
+        buffer[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._view.nbytes}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+class _HashingWriter:
+    """A write-only, not seekable file: boto3 then writes the parts of a download in order."""
+
+    def __init__(self, out: Any, hasher: Any) -> None:
+        self._out, self._hasher = out, hasher
+
+    def write(self, data: bytes) -> int:
+        self._hasher.update(data)
+        return self._out.write(data)
+
+
+class S3Transport(Transport):
+    def __init__(self, url: str, endpoint_url: Optional[str], cache_dir: Optional[Path]) -> None:
+        import importlib.util
+
+        from cafstore.store.backends.s3 import S3BlobBackend, parse_url
+
+        if importlib.util.find_spec("boto3") is None:
+            raise RemoteError(
+                f"The remote {url} is in S3, which needs boto3 (not installed here): pip install 'cafstore[s3]'."
+            )
+
+        self.url = url
+        self.bucket, self.prefix = parse_url(url)
+        self.endpoint_url = endpoint_url
+        root = cache_dir or Path(tempfile.gettempdir())
+        # Only its client is used: no object of the backend's own layout is read or written here.
+        self._backend = S3BlobBackend(root, self.bucket, self.prefix, endpoint_url=endpoint_url)
+
+    @property
+    def client(self) -> Any:
+        return self._backend.client
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        import botocore.exceptions as bex
+
+        from cafstore.store.backends.s3errors import translate
+
+        try:
+            return fn()
+        except (bex.BotoCoreError, bex.ClientError) as exc:
+            endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+            error = translate(exc, action, self.url, endpoint)
+            if isinstance(error, ObjectNotFound):
+                raise RemoteMissing(f"Could not {action}: it is missing from the remote {self.url}.") from exc
+            raise error from exc
+
+    def put_if_absent(self, key: str, data: bytes) -> bool:
+        import botocore.exceptions as bex
+
+        from cafstore.store.backends.s3errors import error_code, http_status
+
+        def put() -> bool:
+            try:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, IfNoneMatch="*")
+            except bex.ClientError as exc:
+                if http_status(exc) == 412 or error_code(exc) == "PreconditionFailed":
+                    return False
+                raise
+            return True
+
+        return self._call(f"write {key}", put)
+
+    def put(self, key: str, data: "bytes | memoryview") -> None:
+        body = data if isinstance(data, bytes) else bytes(data)
+        self._call(f"write {key}", lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body))
+
+    def put_large(self, key: str, view: memoryview) -> None:
+        if view.nbytes < MULTIPART_THRESHOLD:
+            self.put(key, view)
+            return
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=PART_SIZE, max_concurrency=CONCURRENCY
+        )
+        self._call(
+            f"write {key}",
+            lambda: self.client.upload_fileobj(_ViewReader(view), self.bucket, self._key(key), Config=config),
+        )
+
+    def get(self, key: str) -> bytes:
+        return self._call(
+            f"read {key}", lambda: self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        )
+
+    def download(self, key: str, destination: Path) -> None:
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=PART_SIZE, max_concurrency=CONCURRENCY
+        )
+        self._call(
+            f"read {key}",
+            lambda: self.client.download_file(self.bucket, self._key(key), str(destination), Config=config),
+        )
+
+    def download_hashed(self, key: str, destination: Path, size: int) -> ObjectId:
+        """boto3's parallel ranged download, its parts handed over in order to a writer that hashes
+        each one as it writes it: the hash overlaps the download instead of following it (measured
+        as fast as a plain ``download_file``; hashing afterwards cost a second pass)."""
+        from boto3.s3.transfer import TransferConfig
+
+        hasher = new_hasher(size)
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=PART_SIZE, max_concurrency=CONCURRENCY
+        )
+        with open(destination, "wb") as out:
+            writer = _HashingWriter(out, hasher)
+            self._call(
+                f"read {key}",
+                lambda: self.client.download_fileobj(self.bucket, self._key(key), writer, Config=config),
+            )
+        return ObjectId(hasher.digest())
+
+    def list(self, prefix: str) -> Iterator[Listed]:
+        full = self._key(prefix)
+        cut = len(self._key(""))
+
+        def pages() -> list:
+            return list(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full))
+
+        for page in self._call(f"list {prefix}", pages):
+            for item in page.get("Contents", ()):
+                yield Listed(item["Key"][cut:], int(item["Size"]), item["LastModified"].timestamp())
+
+    def delete(self, key: str) -> None:
+        self._call(f"delete {key}", lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(key)))
