@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any, Optional
 
 import click
@@ -12,20 +11,12 @@ from cafstore.cli.context import CliState, friendly_errors, pass_state
 from cafstore.cli.maintenance_commands import human
 
 
-def _progress() -> Any:
-    """A one-line byte counter on a terminal (the shared progress bar plugs in here); None otherwise."""
-    if not sys.stderr.isatty():
-        return None
+def _transfer(label: str, run: Any) -> Any:
+    """Run ``run(progress=callback)`` with a byte progress bar on a terminal (silent elsewhere); its report."""
+    from cafstore.progress import callback, progress
 
-    def show(done: int, total: int) -> None:
-        click.echo(f"\r{human(done)}" + (f" / {human(total)}" if total else ""), err=True, nl=False)
-
-    return show
-
-
-def _end_progress(progress: Any) -> None:
-    if progress is not None:
-        click.echo("", err=True)
+    with progress(label, unit="B") as bar:
+        return run(callback(bar))
 
 
 def _summary(verb: str, report: Any, as_json: bool) -> None:
@@ -106,9 +97,7 @@ def push(state: CliState, name: str, runs: tuple, jobs: int, as_json: bool) -> N
     """
     from cafstore.remote.push import push as do_push
 
-    progress = _progress()
-    report = do_push(state.store, name, runs, progress=progress, jobs=jobs)
-    _end_progress(progress)
+    report = _transfer(f"push {name}", lambda bar: do_push(state.store, name, runs, progress=bar, jobs=jobs))
     _summary("pushed", report, as_json)
 
 
@@ -123,9 +112,7 @@ def pull(state: CliState, name: str, runs: tuple, jobs: int, as_json: bool) -> N
     """Fetch runs (Flow, Flow/N or Flow/STORE:N; default: all) from remote NAME, verifying every object."""
     from cafstore.remote.pull import pull as do_pull
 
-    progress = _progress()
-    report = do_pull(state.store, name, runs, progress=progress, jobs=jobs)
-    _end_progress(progress)
+    report = _transfer(f"pull {name}", lambda bar: do_pull(state.store, name, runs, progress=bar, jobs=jobs))
     _summary("pulled", report, as_json)
 
 
@@ -154,9 +141,7 @@ def clone(state: CliState, url: str, path: Optional[str], endpoint_url: Optional
     store = Store(target)
     config.add(store, name, url, endpoint_url)
     click.echo(f"Cloning into {store.path} ...")
-    progress = _progress()
-    report = do_pull(store, name, (), progress=progress)
-    _end_progress(progress)
+    report = _transfer(f"pull {name}", lambda bar: do_pull(store, name, (), progress=bar))
     _summary("pulled", report, False)
 
 

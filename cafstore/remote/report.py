@@ -9,7 +9,7 @@ from cafstore.exception import CafstoreError
 
 # progress(bytes done, bytes in all): called from the transfer loop after each object or pack moved.
 # A terminal's progress bar plugs in here; the commands print a plain summary either way.
-Progress = Optional[Callable[[int, int], None]]
+Progress = Optional[Callable[[int, Optional[int]], None]]
 
 
 @dataclass
@@ -65,4 +65,4 @@ class Meter:
             self.done += n
             done = self.done
         if self.progress is not None:
-            self.progress(done, self.total)
+            self.progress(done, self.total or None)  # a pull's total is not known up front: 0 means unknown

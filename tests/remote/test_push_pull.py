@@ -158,3 +158,29 @@ def test_many_packs_and_loose_objects_move_in_parallel(tmp_path, anne_store, as_
     theirs = _artifacts(Flow("SharedFlow")["1"])
     use_store(bob.path)
     assert _artifacts(Flow("SharedFlow").latest_run) == theirs
+
+
+def test_push_and_pull_report_bytes_to_a_progress_bar(tmp_path, anne_store, as_user):
+    import io
+
+    from cafstore.progress import Progress, callback
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    as_user("anne")
+    store = Store(anne_store)
+    config.add(store, "origin", str(tmp_path / "remote"))
+    shown = Terminal()
+    with Progress("push origin", unit="B", stream=shown, delay=0, interval=0, use_rich=False) as bar:
+        sent = push(store, "origin", progress=callback(bar))
+    assert sent.bytes_sent > 0 and bar.done == bar.total == sent.bytes_sent
+    assert "push origin:" in shown.getvalue() and "(100%)" in shown.getvalue()
+    as_user("bob")
+    bob = Store(tmp_path / "bob")
+    config.add(bob, "origin", str(tmp_path / "remote"))
+    shown = Terminal()
+    with Progress("pull origin", unit="B", stream=shown, delay=0, interval=0, use_rich=False) as bar:
+        pull(bob, "origin", progress=callback(bar))
+    assert bar.done > 0 and bar.total is None and "pull origin:" in shown.getvalue()
