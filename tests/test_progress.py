@@ -120,10 +120,11 @@ def _run_on_a_terminal(args: list, cwd: Path, env: dict, timeout: float = 120) -
     os.close(slave)
     chunks = []
     deadline = time.monotonic() + timeout
+    poller = select.poll()  # not select(): in a long test session the descriptor may be above 1023
+    poller.register(master, select.POLLIN)
     try:
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
+            if poller.poll(500):
                 try:
                     data = os.read(master, 65536)
                 except OSError:  # the child closed the terminal

@@ -42,10 +42,10 @@ def add(store: Any, name: str, url: str, endpoint_url: Optional[str] = None) -> 
 def remove(store: Any, name: str) -> None:
     """Forget remote ``name`` and what was last synced with it; the remote itself is not touched."""
     get(store, name)
-    prefix = f"{schema.REMOTE_TRACKING_PREFIX}{name}/"
-    with store.transaction() as txn:
+    tracking = [ref for ref, _ in store.list_refs(f"{schema.REMOTE_TRACKING_PREFIX}{name}/")]
+    with store.transaction() as txn:  # no index reads inside: it may be this process's first write
         txn.delete_ref(schema.remote_ref(name))
-        for ref, _ in store.list_refs(prefix):
+        for ref in tracking:
             txn.delete_ref(ref)
 
 

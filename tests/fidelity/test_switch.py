@@ -123,7 +123,14 @@ def test_resume_of_a_loop_inside_a_foreach(lab):
     run = lab.latest()
     assert len(list(run["loop"])) == 6
     clones = sorted((t.index, t["laps"].data) for t in run["loop"] if "origin-task-id" in t.metadata_dict)
-    assert clones == [(0, 1), (1, 1), (1, 2), (2, 1)]
+    # Every loop task the failed run finished is reused, and only those: which laps finished before the
+    # failure stopped new launches depends on timing (index 1's second lap may or may not have started).
+    from cafstore import Run
+
+    origin = Run(f"FidelityFlow/{int(run.id) - 1}")
+    finished = sorted((t.index, t["laps"].data) for t in origin["loop"] if t.successful)
+    assert clones == finished
+    assert {(0, 1), (1, 1), (2, 1)} <= set(clones)  # started alongside the failing task: they ran to the end
 
 
 HEAD = "from cafstore import FlowSpec, step\n\nclass BadFlow(FlowSpec):\n    @step\n    def start(self):\n"

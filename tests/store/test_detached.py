@@ -80,7 +80,10 @@ def test_a_missing_large_object_or_a_bad_small_one_adopts_nothing(owner, tmp_pat
 
 
 def test_chunked_objects_are_read_through_their_shipped_chunk_list(tmp_path):
-    owner = Store(tmp_path / "chunky", StoreConfig(inline_threshold=SMALL, chunk_threshold=4096, chunk_size=1024))
+    owner = Store(
+        tmp_path / "chunky",
+        StoreConfig(inline_threshold=SMALL, chunk_threshold=4096, chunk_size=1024, chunk_similar_only=False),
+    )
     value = os.urandom(50_000)
     oid = owner.put_artifact(value)
     assert owner.stat(oid).location == "chunked"
