@@ -128,6 +128,15 @@ class BlobBackend(abc.ABC):
             target[:] = data
         return data.nbytes
 
+    def open_checked(self, oid: ObjectId) -> tuple[memoryview, bool]:
+        """``open(oid)``, and whether the backend itself hashed exactly these bytes to ``oid`` just now.
+
+        A remote backend hashes a download as it lands (it must, before the
+        bytes may enter its cache); the store's verified read then need not
+        hash the same bytes a second time. A local read is never pre-checked.
+        """
+        return self.open(oid), False
+
     def remove_if_older(self, oid: ObjectId, cutoff: float) -> int:
         """Delete the blob unless it was (re)written at or after ``cutoff``; bytes freed.
 

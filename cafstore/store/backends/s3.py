@@ -31,6 +31,7 @@ from cafstore.exception import CorruptObject, ObjectNotFound, StoreError
 from cafstore.store.backends.base import BlobBackend, files_older_than
 from cafstore.store.backends.readcache import ReadCache, map_private
 from cafstore.store.backends.s3errors import error_code, http_status, translate
+from cafstore.store.backends.s3parts import download_hashed, part_source, upload_parts
 from cafstore.store.objectid import ObjectId, new_hasher
 
 T = TypeVar("T")
@@ -186,20 +187,11 @@ class S3BlobBackend(BlobBackend):
         return self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
 
     def put_pieces(self, oid: ObjectId, pieces: Iterable, size: int) -> None:
+        views = [memoryview(piece).cast("B") for piece in pieces]
         if size < self.multipart_threshold:
-            body = b"".join(memoryview(piece).cast("B") for piece in pieces)
-            self._put_small(oid, body)
-            return
-        temp = self.cache.temp_path()
-        try:
-            with open(temp, "wb") as out:
-                for piece in pieces:
-                    out.write(memoryview(piece).cast("B"))
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        self._put_large(oid, temp)
+            self._put_small(oid, b"".join(views))
+        else:
+            self._put_large(oid, self.cache.temp_path(), size, views)
 
     def put_file(self, oid: ObjectId, path: Path) -> None:
         """Upload the finished temp file, which then becomes the cached copy (no re-download to read it)."""
@@ -214,7 +206,7 @@ class S3BlobBackend(BlobBackend):
             return
         temp = self.cache.temp_path()
         os.replace(path, temp)
-        self._put_large(oid, temp)
+        self._put_large(oid, temp, size, None)
 
     def _put_small(self, oid: ObjectId, body: bytes) -> None:
         """One PutObject, put-if-absent: a 412 means the object is there already (same id, same bytes)."""
@@ -231,24 +223,27 @@ class S3BlobBackend(BlobBackend):
 
         self._call(f"write object {oid.short}", put)
 
-    def _put_large(self, oid: ObjectId, temp: Path) -> None:
-        """HEAD, then a parallel multipart upload if absent; the file becomes the cached copy."""
-        try:
-            if self._head(oid) is not None:
-                self._call(f"write object {oid.short}", lambda: self._touch(oid))
-                self._reused[oid] = self.cache.path(oid)  # the copy kept below
-            else:
-                from boto3.s3.transfer import TransferConfig
+    def _put_large(self, oid: ObjectId, temp: Path, size: int, pieces: Optional[list]) -> None:
+        """HEAD, then a parallel multipart upload if absent; ``temp`` becomes the cached copy.
 
-                transfer = TransferConfig(
-                    multipart_threshold=self.multipart_threshold,
-                    multipart_chunksize=self.part_size,
-                    max_concurrency=self.concurrency,
-                )
-                self._call(
-                    f"write object {oid.short}",
-                    lambda: self.client.upload_file(str(temp), self.bucket, self.key(oid), Config=transfer),
-                )
+        ``pieces``: the bytes in memory, sent from there part by part while
+        each part is also written to ``temp``; None: ``temp`` holds them.
+        """
+        try:
+            with part_source(temp, size, pieces) as read_part:
+                if self._head(oid) is not None:
+                    self._call(f"write object {oid.short}", lambda: self._touch(oid))
+                    self._reused[oid] = self.cache.path(oid)  # the copy kept below
+                    if pieces is not None:
+                        for offset in range(0, size, self.part_size):
+                            read_part(offset, min(self.part_size, size - offset))
+                else:
+                    self._call(
+                        f"write object {oid.short}",
+                        lambda: upload_parts(
+                            self.client, self.bucket, self.key(oid), size, read_part, self.part_size, self.concurrency
+                        ),  # fmt: skip
+                    )
             self.cache.add(oid, temp)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -287,39 +282,47 @@ class S3BlobBackend(BlobBackend):
         )
 
     # -- reads -------------------------------------------------------------
-    def _local(self, oid: ObjectId) -> Path:
-        """The verified local copy of ``oid``: from the cache, or downloaded, hashed and added to it."""
+    def _local(self, oid: ObjectId) -> tuple[Path, bool]:
+        """The verified local copy of ``oid``, and whether it was downloaded (and so hashed) just now.
+
+        From the cache, or downloaded in parallel parts hashed as they land
+        (s3parts.py) and added to the cache only if it hashes to ``oid``.
+        """
         cached = self.cache.lookup(oid)
         if cached is not None:
-            return cached
+            return cached, False
         temp = self.cache.temp_path()
         try:
-            self._call(
+            got = self._call(
                 f"read object {oid.short}",
-                lambda: self.client.download_file(self.bucket, self.key(oid), str(temp)),
+                lambda: download_hashed(
+                    self.client, self.bucket, self.key(oid), temp, self.part_size, self.concurrency
+                ),
             )
-            hasher = new_hasher(os.path.getsize(temp))
-            with open(temp, "rb") as handle:
-                for block in iter(lambda: handle.read(8 << 20), b""):
-                    hasher.update(block)
-            if ObjectId(hasher.digest()) != oid:
+            if got != oid:
                 raise CorruptObject(
-                    f"Object {oid} is corrupt in {self.where}: its bytes hash to {ObjectId(hasher.digest()).short}. "
+                    f"Object {oid} is corrupt in {self.where}: its bytes hash to {got.short}. "
                     "Run `cafstore fsck --remote-sample 0` to list every damaged object and the runs that use them.",
                     oid,
                 )
-            return self.cache.add(oid, temp)
+            return self.cache.add(oid, temp), True
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
 
-    def open(self, oid: ObjectId) -> memoryview:
-        path = self._local(oid)
+    def open_checked(self, oid: ObjectId) -> tuple[memoryview, bool]:
+        """A private map of the local copy; True if it was downloaded and hashed to ``oid`` just now, so
+        the store need not hash it again (a copy already in the cache is hashed by the store's read)."""
+        path, fresh = self._local(oid)
         try:
-            return map_private(path)
+            return map_private(path), fresh
         except FileNotFoundError:  # evicted between download and map by another reader
             self.cache.discard(oid)
-            return map_private(self._local(oid))
+            path, fresh = self._local(oid)
+            return map_private(path), fresh
+
+    def open(self, oid: ObjectId) -> memoryview:
+        return self.open_checked(oid)[0]
 
     def get(self, oid: ObjectId) -> bytes:
         return bytes(self.open(oid))
