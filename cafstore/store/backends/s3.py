@@ -265,7 +265,7 @@ class S3BlobBackend(BlobBackend):
                     "local copy is gone too; store the value again."
                 ) from exc
             self.cache.discard(oid)
-            self._put_large(oid, temp)
+            self._put_large(oid, temp, os.path.getsize(temp), None)
         else:
             self._put_small(oid, kept)
         self._reused.pop(oid, None)

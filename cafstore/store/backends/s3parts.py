@@ -37,6 +37,7 @@ from cafstore.store.objectid import ObjectId, new_hasher
 # How many times one part's body is requested again after its stream broke.
 PART_ATTEMPTS = 5
 MAX_PARTS = 10_000
+MIN_PART = 5 << 20
 _READ_BLOCK = 1 << 20
 
 
@@ -227,7 +228,7 @@ def upload_parts(client: Any, bucket: str, key: str, size: int, read_part: Calla
     Aborted if any part fails, so no parts are left to cost storage; a
     writer killed before that leaves an upload that gc aborts later.
     """
-    part_size = max(part_size, -(-size // MAX_PARTS))  # S3 takes at most 10,000 parts
+    part_size = max(part_size, MIN_PART, -(-size // MAX_PARTS))  # S3's limits: 5 MiB parts, 10,000 of them
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
     offsets = list(range(0, size, part_size))
 
