@@ -152,3 +152,12 @@ def s3_options(s3_server, request: pytest.FixtureRequest) -> dict:
     import uuid
 
     return {"bucket": s3_server.bucket, "prefix": f"t-{uuid.uuid4().hex[:12]}", "endpoint_url": s3_server.endpoint}
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_store_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The path of a new store, once with its blobs on local disk and once in SeaweedFS (a fresh prefix)."""
+    from s3server import init_s3_store
+
+    path = tmp_path / "store"
+    return init_s3_store(path, request.getfixturevalue("s3_options")) if request.param == "s3" else path
