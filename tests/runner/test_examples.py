@@ -15,10 +15,10 @@ needs_sklearn = pytest.mark.skipif(
 
 
 # Every example also runs with the store's blobs in SeaweedFS (issue 14). These are the ones that run
-# each example flow once; the S3 runs of the rest (more runs of a flow already covered) need --stress.
+# an example flow once (the rest have small artifacts too, like these); the S3 runs of the rest need --stress.
 _S3_BY_DEFAULT = {
-    "test_helloworld", "test_hello_artifact", "test_counter", "test_counter_branch", "test_foreach",
-    "test_merge_example_collects", "test_current_flow", "test_csv_include_file", "test_classifier_train_and_predict",
+    "test_helloworld", "test_hello_artifact", "test_foreach", "test_merge_example_collects",
+    "test_csv_include_file", "test_classifier_train_and_predict",
 }  # fmt: skip
 
 
