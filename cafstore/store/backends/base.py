@@ -137,6 +137,17 @@ class BlobBackend(abc.ABC):
         """
         return self.open(oid), False
 
+    def get_checked(self, oid: ObjectId) -> tuple[bytes, bool]:
+        """``get(oid)``, and whether the backend hashed exactly these bytes to ``oid`` just now
+        (as ``open_checked``)."""
+        return self.get(oid), False
+
+    def warm(self) -> None:
+        """Prepare, in a process about to fork task processes, what each of them would otherwise
+        redo on its first read or write (a remote backend loads its client library here). Makes no
+        request. A local backend has nothing to prepare."""
+        return None
+
     def remove_if_older(self, oid: ObjectId, cutoff: float) -> int:
         """Delete the blob unless it was (re)written at or after ``cutoff``; bytes freed.
 

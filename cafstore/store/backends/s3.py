@@ -30,50 +30,24 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Optiona
 from cafstore.exception import CorruptObject, ObjectNotFound, StoreError
 from cafstore.store.backends.base import BlobBackend, files_older_than
 from cafstore.store.backends.readcache import ReadCache, map_private
+from cafstore.store.backends.s3config import (
+    DEFAULT_CACHE_BYTES,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    OPTIONS,
+    RETRY_ATTEMPTS,
+    new_client,
+    options_from_url,
+    warm_session,
+)
 from cafstore.store.backends.s3errors import error_code, http_status, translate
 from cafstore.store.backends.s3parts import download_hashed, part_source, upload_parts
 from cafstore.store.objectid import ObjectId, new_hasher
 
+__all__ = ["S3BlobBackend", "options_from_url"]  # the latter for `cafstore init --blobs`
+
 T = TypeVar("T")
-
-# A sweep with benchmarks/s3_transfer.py (256 MiB, SeaweedFS on 127.0.0.1, parts of 8/16/32 MiB x 4/8
-# threads, docs/storage.md) found no setting clearly faster than another on this 2-core machine; these
-# stay until a real network (larger latency) says otherwise.
-DEFAULT_MULTIPART_THRESHOLD = 64 << 20
-DEFAULT_PART_SIZE = 16 << 20
-DEFAULT_CONCURRENCY = 8
-DEFAULT_CACHE_BYTES = 8 << 30
-# About a minute of backoff in all: rides out a server restart, fails a dead endpoint in finite time.
-RETRY_ATTEMPTS = 10
-_OPTIONS = {
-    "bucket",
-    "prefix",
-    "endpoint_url",
-    "region",
-    "cache_bytes",
-    "part_size",
-    "multipart_threshold",
-    "concurrency",
-}
-
-
-def parse_url(url: str) -> tuple[str, str]:
-    """(bucket, prefix) of ``s3://BUCKET/PREFIX``; a StoreError naming the form otherwise."""
-    if not url.startswith("s3://") or not url[5:].split("/", 1)[0]:
-        raise StoreError(f"{url!r} is not an S3 location: write it as s3://BUCKET or s3://BUCKET/PREFIX.")
-    bucket, _, prefix = url[5:].partition("/")
-    return bucket, prefix.strip("/")
-
-
-def options_from_url(url: str, endpoint_url: Optional[str] = None, cache_bytes: Optional[int] = None) -> dict:
-    """The options ``store.json`` records for ``cafstore init PATH --blobs s3://BUCKET/PREFIX``."""
-    bucket, prefix = parse_url(url)
-    options: dict = {"bucket": bucket, "prefix": prefix}
-    if endpoint_url:
-        options["endpoint_url"] = endpoint_url
-    if cache_bytes is not None:
-        options["cache_bytes"] = cache_bytes
-    return options
 
 
 class S3BlobBackend(BlobBackend):
@@ -94,16 +68,17 @@ class S3BlobBackend(BlobBackend):
         self.cache = ReadCache(self.root / "cache" / "s3", cache_bytes)
         self._client: Any = None
         self._client_pid = -1
+        self._session: Any = None  # a warmed boto3 session (warm), shared by the clients of forked tasks
         self._lock = threading.Lock()
         self._reused: dict[ObjectId, Any] = {}  # oid -> its bytes or local copy, until confirm()
 
     @classmethod
     def from_settings(cls, root: Path, config: Any, options: Mapping[str, Any]) -> "S3BlobBackend":
         """Options from store.json: bucket (required), prefix, endpoint_url, region, cache_bytes, part sizes."""
-        unknown = set(options) - _OPTIONS
+        unknown = set(options) - OPTIONS
         if unknown or not options.get("bucket"):
             raise StoreError(
-                f"The s3 blob backend needs a 'bucket' option and knows {sorted(_OPTIONS)}; the store's settings "
+                f"The s3 blob backend needs a 'bucket' option and knows {sorted(OPTIONS)}; the store's settings "
                 f"give {sorted(options)}. Check store.json in {root} (made by `cafstore init PATH --blobs s3://BUCKET/PREFIX`)."
             )
         return cls(Path(root), **dict(options))
@@ -127,20 +102,12 @@ class S3BlobBackend(BlobBackend):
         return self._client
 
     def _new_client(self, attempts: int) -> Any:
-        """A client with botocore's "standard" retry mode: exponential backoff with jitter (capped at
-        20 s a wait) on throttling, 5xx and connection errors, ``attempts`` tries in all."""
-        import boto3
-        from botocore.config import Config
+        return new_client(self.endpoint_url, self.region, self.concurrency, attempts, self._session)
 
-        config = Config(
-            retries={"mode": "standard", "max_attempts": attempts},
-            connect_timeout=5,
-            read_timeout=120,
-            max_pool_connections=max(10, self.concurrency * 2),
-        )
-        return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config
-        )
+    def warm(self) -> None:
+        """Load boto3 and the S3 models here, once, for the task processes this process will fork."""
+        if self._session is None:
+            self._session = warm_session(self.endpoint_url, self.region, self.concurrency)
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         """Run one S3 request; its failure becomes a store error naming ``action`` and the fix."""
@@ -324,8 +291,18 @@ class S3BlobBackend(BlobBackend):
     def open(self, oid: ObjectId) -> memoryview:
         return self.open_checked(oid)[0]
 
+    def get_checked(self, oid: ObjectId) -> tuple[bytes, bool]:
+        """The local copy's bytes, read (not mapped and copied); True if downloaded and hashed just now."""
+        path, fresh = self._local(oid)
+        try:
+            return path.read_bytes(), fresh
+        except FileNotFoundError:  # evicted between download and read by another reader
+            self.cache.discard(oid)
+            path, fresh = self._local(oid)
+            return path.read_bytes(), fresh
+
     def get(self, oid: ObjectId) -> bytes:
-        return bytes(self.open(oid))
+        return self.get_checked(oid)[0]
 
     # -- metadata ----------------------------------------------------------
     def exists(self, oid: ObjectId) -> bool:
