@@ -59,7 +59,8 @@ def warm(store_path: Optional[str] = None) -> None:
         logs.unbuffered_streams()
     if store_path is not None and store_path not in _STORES:
         _STORES[store_path] = Store(store_path)
-        _STORES[store_path].blobs.warm()  # an S3 store: its client library loaded once, not per task
+    if store_path is not None:
+        _STORES[store_path].blobs.warm()  # an S3 store's client library, loaded once tasks need it
 
 
 def _store(path: str) -> Store:
