@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--part-mib", type=int, default=0, help="cafstore's part size (default: the backend's)")
     parser.add_argument("--concurrency", type=int, default=0, help="cafstore's threads (default: the backend's)")
     parser.add_argument("--no-obstore", action="store_true")
+    parser.add_argument("--gets-only", action="store_true", help="time only the gets (each put once, untimed)")
     parser.add_argument("--endpoint")
     args = parser.parse_args()
     from s3server import S3Server, weed_binary
@@ -137,9 +138,14 @@ def main() -> None:
             extra = obstore_contenders(endpoint, bucket, data, work)
             puts.update(extra.get("put", {}))
             gets.update(extra.get("get", {}))
+        if args.gets_only:  # what the gets read: stored once, untimed
+            for put in puts.values():
+                put()
+            state.pop("caf_put", None)
+            puts = {}
         times: dict = {name: [] for name in [*puts, *gets]}
         for round_ in range(args.rounds):
-            for group in (puts, gets):
+            for group in (puts, gets) if puts else (gets,):
                 names = list(group)
                 names = names[round_ % len(names) :] + names[: round_ % len(names)]
                 if group is gets:  # the warm read needs the cold one before it
@@ -153,14 +159,23 @@ def main() -> None:
         print(f"{args.mib} MiB, {args.rounds} rounds, median (SeaweedFS {endpoint})")
         for name, seconds in median.items():
             print(f"  {name:<30} {seconds:7.2f} s  {args.mib / seconds:8.1f} MiB/s")
-        plain_put = min((median[n], n) for n in puts if not n.startswith(("cafstore", "obstore")))
+        plain_put = min(((median[n], n) for n in puts if not n.startswith(("cafstore", "obstore"))), default=None)
         plain_get = min((median[n], n) for n in gets if not n.startswith(("cafstore", "obstore")))
-        print(f"cafstore put / best plain put ({plain_put[1]}): {plain_put[0] / median['cafstore put_bytes']:.2f}")
+        if plain_put is not None:
+            print(f"cafstore put / best plain put ({plain_put[1]}): {plain_put[0] / median['cafstore put_bytes']:.2f}")
         for name in ("cafstore open, cold", "cafstore get_bytes, cold"):
             print(f"{name} / best plain get ({plain_get[1]}): {plain_get[0] / median[name]:.2f}")
+        # The same, round by round (each round's contenders ran minutes apart at most): the median ratio.
+        plain = [n for n in [*puts, *gets] if n.startswith("boto3")]
+        for name in [n for n in times if n.startswith("cafstore") and "warm" not in n]:
+            kind = [n for n in plain if (n in puts) == (name in puts)]
+            per_round = [min(times[n][r] for n in kind) / times[name][r] for r in range(args.rounds)]
+            print(f"{name} / best plain, per round: median {statistics.median(per_round):.2f} "
+                  f"({', '.join(f'{x:.2f}' for x in per_round)})")  # fmt: skip
         for name in [n for n in median if n.startswith("obstore")]:
             best = plain_put if " put" in name else plain_get
-            print(f"{name} / best boto3 ({best[1]}): {best[0] / median[name]:.2f}")
+            if best is not None:
+                print(f"{name} / best boto3 ({best[1]}): {best[0] / median[name]:.2f}")
     finally:
         if server is not None:
             server.stop()

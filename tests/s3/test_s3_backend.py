@@ -102,9 +102,12 @@ def test_gc_aborts_stale_multipart_uploads_and_keeps_fresh_ones(tmp_path, s3_opt
     store = Store(tmp_path / "store", StoreConfig(blob_backend="s3", blob_options=s3_options, durable=False))
     client, bucket = store.blobs.client, store.blobs.bucket
     stale = client.create_multipart_upload(Bucket=bucket, Key=f"{s3_options['prefix']}/{'a' * 64}")
-    time.sleep(1.1)
+    time.sleep(3)
+    fresh_at = time.time()
     client.create_multipart_upload(Bucket=bucket, Key=f"{s3_options['prefix']}/{'b' * 64}")
-    report = gc.collect(store, grace=1.0)
+    # A grace between the two uploads' ages however long the machine took to get here (the server
+    # records whole seconds): the stale one is 3 s older than the fresh one.
+    report = gc.collect(store, grace=time.time() - fresh_at + 1.5)
     assert report.aborted_uploads == 1
     left = client.list_multipart_uploads(Bucket=bucket, Prefix=s3_options["prefix"] + "/").get("Uploads", [])
     assert [u["Key"][-64:] for u in left] == ["b" * 64] and stale["UploadId"] not in str(left)
