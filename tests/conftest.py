@@ -180,3 +180,12 @@ def dask_cluster(s3_server, tmp_path_factory: pytest.TempPathFactory):
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(params=["local", "s3"])
+def any_store_path(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The path of a new store, once with its blobs on local disk and once in SeaweedFS (a fresh prefix)."""
+    from s3server import init_s3_store
+
+    path = tmp_path / "store"
+    return init_s3_store(path, request.getfixturevalue("s3_options")) if request.param == "s3" else path

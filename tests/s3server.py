@@ -31,6 +31,17 @@ def weed_binary() -> Optional[str]:
     return str(beside) if beside.exists() else shutil.which("weed")
 
 
+def init_s3_store(path: Path, options: dict) -> Path:
+    """Make ``path`` a new store whose large objects go to ``options``' bucket and prefix (its store.json
+    written now, as ``cafstore init PATH --blobs s3://...`` does); ``path``."""
+    from cafstore.store import Store, StoreConfig
+
+    store = Store(path, StoreConfig(blob_backend="s3", blob_options=options))
+    store.stats()  # the index made and stamped with the store's id, as `cafstore init` leaves it
+    store.close()
+    return path
+
+
 def free_port() -> int:
     """A port free on 127.0.0.1 whose gRPC twin (port + 10000, SeaweedFS's default offset) is free too."""
     while True:

@@ -302,7 +302,10 @@ class Store(RefVerbs):
         have just verified -- the hash costs about as much as one pass over
         the bytes (docs/performance.md, "Verified reads").
         """
-        oid = ObjectId(oid)
+        return self._open(ObjectId(oid), verify)[0]
+
+    def _open(self, oid: ObjectId, verify: bool) -> tuple[memoryview, bool]:
+        """``open``, and whether the bytes were hashed to ``oid`` (here, or by the backend on arrival)."""
         index = self.index
         with index.read() as txn:
             meta = index.object_meta(txn, oid.digest)
@@ -314,20 +317,22 @@ class Store(RefVerbs):
                     raise CorruptObject(f"Object {oid} is indexed as inline but its bytes are missing.", oid)
                 # Small objects are always verified: hashing a few KiB costs microseconds.
                 self._verify(oid, data)
-                return memoryview(bytearray(data))
+                return memoryview(bytearray(data)), True
             if meta[0] == LOCATION_CHUNKED:
                 chunk_list = index.inline_bytes(txn, oid.digest)
         if meta[0] == LOCATION_CHUNKED:
             from cafstore.store import chunks
 
             # Reassembled into a private buffer, which is what is hashed: nothing can change it after.
-            return chunks.assemble(self, oid, chunk_list, meta[2], verify=verify)
+            return chunks.assemble(self, oid, chunk_list, meta[2], verify=verify), verify
         try:
-            view = self.blobs.open(oid)
+            view, checked = self.blobs.open_checked(oid)
         except ObjectNotFound:
             if self.stat(oid).location != "chunked":  # `cafstore dedup` re-chunked it meanwhile?
                 raise
-            return self.open(oid, verify=verify)
+            return self._open(oid, verify)
+        if checked:  # a remote blob hashed to its id while it was downloaded, just now
+            return view, True
         if verify:
             if view.nbytes != meta[2]:
                 raise CorruptObject(
@@ -338,13 +343,28 @@ class Store(RefVerbs):
             # The hash reads the very pages the caller gets (the mapping is private to this
             # process, and object files are never written in place), so no other bytes can slip in.
             self._verify(oid, view)
-        return view
+        return view, verify
 
     def get_bytes(self, oid: "ObjectId | str", verify: bool = True) -> bytes:
-        """A copy of the object's bytes, verified by default (the copy is what is hashed)."""
-        data = bytes(self.open(oid, verify=False))
-        if verify:
-            self._verify(ObjectId(oid), data)
+        """A copy of the object's bytes, verified by default (the copy is what is hashed, unless the
+        backend hashed the very bytes copied as it downloaded them just now).
+
+        A file is read, not mapped and copied: one copy made by the kernel
+        costs about half of faulting in a map's pages and copying them.
+        """
+        oid = ObjectId(oid)
+        if self.stat(oid).location == "file":
+            try:
+                data, checked = self.blobs.get_checked(oid)
+            except ObjectNotFound:
+                if self.stat(oid).location != "chunked":  # `cafstore dedup` re-chunked it meanwhile?
+                    raise
+                return self.get_bytes(oid, verify)
+        else:
+            view, checked = self._open(oid, verify=False)
+            data = bytes(view)
+        if verify and not checked:
+            self._verify(oid, data)
         return data
 
     def _verify(self, oid: ObjectId, data: "bytes | memoryview") -> None:

@@ -60,6 +60,8 @@ def warm(store_path: Optional[str] = None) -> None:
         logs.unbuffered_streams()
     if store_path is not None and store_path not in _STORES:
         _STORES[store_path] = Store(store_path)
+    if store_path is not None:
+        _STORES[store_path].blobs.warm()  # an S3 store's client library, loaded once tasks need it
 
 
 def _store(path: str) -> Store:

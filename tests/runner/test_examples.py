@@ -7,14 +7,33 @@ import json
 
 import pytest
 from helpers import EXAMPLES, Stored, fsck_ok, run_flow
+from s3server import init_s3_store
 
 needs_sklearn = pytest.mark.skipif(
     importlib.util.find_spec("sklearn") is None, reason="scikit-learn is not installed (pip install -e '.[sklearn]')"
 )
 
 
+# Every example also runs with the store's blobs in SeaweedFS (issue 14). These are the ones that run
+# an example flow once (the rest have small artifacts too, like these); the S3 runs of the rest need --stress.
+_S3_BY_DEFAULT = {
+    "test_helloworld", "test_hello_artifact", "test_foreach", "test_merge_example_collects",
+    "test_csv_include_file", "test_classifier_train_and_predict",
+}  # fmt: skip
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    path = tmp_path / "store"
+    if request.param == "local":
+        return path
+    if request.node.originalname not in _S3_BY_DEFAULT and not request.config.getoption("--stress"):
+        pytest.skip("this example's S3 run is one more run of a flow already covered: run with --stress")
+    return init_s3_store(path, request.getfixturevalue("s3_options"))
+
+
 @pytest.fixture
-def store(tmp_path):
+def local_store(tmp_path):
     return tmp_path / "store"
 
 
@@ -39,7 +58,8 @@ def test_helloworld(store):
     assert fsck_ok(store)
 
 
-def test_helloworld_validate_and_show(store):
+def test_helloworld_validate_and_show(local_store):
+    store = local_store  # nothing is stored: no S3 variant
     done = example("helloworld.py", store=store, command="")
     assert done.returncode == 0 and "Usage:" in done.stdout and "run" in done.stdout
     done = example("helloworld.py", "--no-pylint", store=store, command="")

@@ -74,12 +74,14 @@ def test_the_cache_verifies_on_arrival_and_evicts_least_recently_used(tmp_path, 
     assert not any(p.name == str(oid) for p in backend.cache.directory.iterdir())
 
 
-def test_a_blob_gc_deletes_while_a_writer_reuses_it_is_stored_again(tmp_path, s3_options):
+@pytest.mark.parametrize("size", [100_000, 6 << 20], ids=["single-put", "multipart"])
+def test_a_blob_gc_deletes_while_a_writer_reuses_it_is_stored_again(tmp_path, s3_options, size):
     """The window gc's mtime check cannot close: a writer's put finds the blob (sends nothing), gc
     deletes it, then the writer indexes it. The writer's confirm after its commit stores it again."""
-    store = Store(tmp_path / "store", StoreConfig(blob_backend="s3", blob_options=s3_options, durable=False))
+    options = {**s3_options, "multipart_threshold": 5 << 20, "part_size": 5 << 20}
+    store = Store(tmp_path / "store", StoreConfig(blob_backend="s3", blob_options=options, durable=False))
     store.stats()  # the store exists (an index with its id) before any blob
-    data = os.urandom(100_000)
+    data = os.urandom(size)
     oid = hash_bytes(data)
     store.blobs.put_pieces(oid, [data], len(data))  # an unindexed blob (a dead writer's, or one gc unindexed)
     real_put = store.blobs.put_pieces
@@ -92,15 +94,20 @@ def test_a_blob_gc_deletes_while_a_writer_reuses_it_is_stored_again(tmp_path, s3
     assert store.put_bytes(data) == oid
     store.blobs.put_pieces = real_put  # type: ignore[method-assign]
     assert store.blobs.exists(oid) and store.fsck().ok
+    store.blobs.cache.discard(oid)
+    assert store.get_bytes(oid) == data
 
 
 def test_gc_aborts_stale_multipart_uploads_and_keeps_fresh_ones(tmp_path, s3_options):
     store = Store(tmp_path / "store", StoreConfig(blob_backend="s3", blob_options=s3_options, durable=False))
     client, bucket = store.blobs.client, store.blobs.bucket
     stale = client.create_multipart_upload(Bucket=bucket, Key=f"{s3_options['prefix']}/{'a' * 64}")
-    time.sleep(1.1)
+    time.sleep(3)
+    fresh_at = time.time()
     client.create_multipart_upload(Bucket=bucket, Key=f"{s3_options['prefix']}/{'b' * 64}")
-    report = gc.collect(store, grace=1.0)
+    # A grace between the two uploads' ages however long the machine took to get here (the server
+    # records whole seconds): the stale one is 3 s older than the fresh one.
+    report = gc.collect(store, grace=time.time() - fresh_at + 1.5)
     assert report.aborted_uploads == 1
     left = client.list_multipart_uploads(Bucket=bucket, Prefix=s3_options["prefix"] + "/").get("Uploads", [])
     assert [u["Key"][-64:] for u in left] == ["b" * 64] and stale["UploadId"] not in str(left)

@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+
 from cafstore import schema
+from cafstore.exception import RemoteStoreError
 from cafstore.store import Store
 
 FLOW = Path(__file__).parent.parent / "reliability" / "flows" / "reuse_flow.py"
@@ -25,7 +30,9 @@ def _cafstore(store: Path, *args: str) -> "subprocess.CompletedProcess[str]":
     )
 
 
-def _flow(store: Path, *args: str, env: "dict | None" = None) -> "subprocess.CompletedProcess[str]":
+def _flow(
+    store: Path, *args: str, env: "dict | None" = None, timeout: float = 180
+) -> "subprocess.CompletedProcess[str]":
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}
     environ.update({"CAFSTORE_USER": "tester", **(env or {})})
     return subprocess.run(
@@ -33,7 +40,7 @@ def _flow(store: Path, *args: str, env: "dict | None" = None) -> "subprocess.Com
         capture_output=True,
         text=True,
         env=environ,
-        timeout=180,
+        timeout=timeout,
     )
 
 
@@ -91,3 +98,27 @@ def test_small_artifacts_never_touch_the_bucket(tmp_path, s3_server, s3_options)
     ran = _flow(store_path, "run", "--size", "1000")
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert _keys(s3_server, s3_options) == []  # small values stay inline in the local index
+
+
+def test_tasks_with_only_small_artifacts_make_no_request_at_all(tmp_path, s3_server, s3_options):
+    """Not one request, not even a HEAD or a listing: with the store's endpoint pointed at a port where
+    nothing listens, a run that fails in its last step, its resume and a read of small artifacts all
+    go as on a local store. One
+    request would have failed, or waited out the retries' minute of backoff."""
+    from s3server import free_port
+
+    store_path = _init(tmp_path, s3_server, s3_options)
+    settings = json.loads((store_path / "store.json").read_text())
+    settings["blobs"]["options"]["endpoint_url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    (store_path / "store.json").write_text(json.dumps(settings))
+    with pytest.raises(RemoteStoreError, match="cannot be reached"):
+        Store(store_path).blobs.check_reachable()  # the endpoint really is dead
+    started = time.monotonic()
+    ran = _flow(store_path, "run", "--size", "1000", env={"FAIL_AT": "end"}, timeout=60)
+    assert ran.returncode == 1 and "FAIL_AT" in ran.stdout + ran.stderr, ran.stdout + ran.stderr
+    resumed = _flow(store_path, "resume", timeout=60)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    store = Store(store_path)
+    [(_, record_id)] = store.list_refs(schema.tasks_prefix("ReuseFlow", 2, "start"))
+    assert len(store.get_artifact(store.get_record(record_id)["artifacts"]["blob"])) == 1000
+    assert time.monotonic() - started < 45  # no retry backoff was waited out anywhere

@@ -128,6 +128,26 @@ class BlobBackend(abc.ABC):
             target[:] = data
         return data.nbytes
 
+    def open_checked(self, oid: ObjectId) -> tuple[memoryview, bool]:
+        """``open(oid)``, and whether the backend itself hashed exactly these bytes to ``oid`` just now.
+
+        A remote backend hashes a download as it lands (it must, before the
+        bytes may enter its cache); the store's verified read then need not
+        hash the same bytes a second time. A local read is never pre-checked.
+        """
+        return self.open(oid), False
+
+    def get_checked(self, oid: ObjectId) -> tuple[bytes, bool]:
+        """``get(oid)``, and whether the backend hashed exactly these bytes to ``oid`` just now
+        (as ``open_checked``)."""
+        return self.get(oid), False
+
+    def warm(self) -> None:
+        """Prepare, in a process about to fork task processes, what each of them would otherwise
+        redo on its first read or write (a remote backend loads its client library here). Makes no
+        request. A local backend has nothing to prepare."""
+        return None
+
     def remove_if_older(self, oid: ObjectId, cutoff: float) -> int:
         """Delete the blob unless it was (re)written at or after ``cutoff``; bytes freed.
 

@@ -30,49 +30,24 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Mapping, Optiona
 from cafstore.exception import CorruptObject, ObjectNotFound, StoreError
 from cafstore.store.backends.base import BlobBackend, files_older_than
 from cafstore.store.backends.readcache import ReadCache, map_private
+from cafstore.store.backends.s3config import (
+    DEFAULT_CACHE_BYTES,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_PART_SIZE,
+    OPTIONS,
+    RETRY_ATTEMPTS,
+    new_client,
+    options_from_url,
+    warm_session,
+)
 from cafstore.store.backends.s3errors import error_code, http_status, translate
+from cafstore.store.backends.s3parts import download_hashed, part_source, upload_parts
 from cafstore.store.objectid import ObjectId, new_hasher
 
+__all__ = ["S3BlobBackend", "options_from_url"]  # the latter for `cafstore init --blobs`
+
 T = TypeVar("T")
-
-# A sweep with benchmarks/s3_transfer.py (256 MiB, SeaweedFS on 127.0.0.1, parts of 8/16/32 MiB x 4/8
-# threads, docs/storage.md) found no setting clearly faster than another on this 2-core machine; these
-# stay until a real network (larger latency) says otherwise.
-DEFAULT_MULTIPART_THRESHOLD = 64 << 20
-DEFAULT_PART_SIZE = 16 << 20
-DEFAULT_CONCURRENCY = 8
-DEFAULT_CACHE_BYTES = 8 << 30
-# About a minute of backoff in all: rides out a server restart, fails a dead endpoint in finite time.
-RETRY_ATTEMPTS = 10
-_OPTIONS = {
-    "bucket",
-    "prefix",
-    "endpoint_url",
-    "region",
-    "cache_bytes",
-    "part_size",
-    "multipart_threshold",
-    "concurrency",
-}
-
-
-def parse_url(url: str) -> tuple[str, str]:
-    """(bucket, prefix) of ``s3://BUCKET/PREFIX``; a StoreError naming the form otherwise."""
-    if not url.startswith("s3://") or not url[5:].split("/", 1)[0]:
-        raise StoreError(f"{url!r} is not an S3 location: write it as s3://BUCKET or s3://BUCKET/PREFIX.")
-    bucket, _, prefix = url[5:].partition("/")
-    return bucket, prefix.strip("/")
-
-
-def options_from_url(url: str, endpoint_url: Optional[str] = None, cache_bytes: Optional[int] = None) -> dict:
-    """The options ``store.json`` records for ``cafstore init PATH --blobs s3://BUCKET/PREFIX``."""
-    bucket, prefix = parse_url(url)
-    options: dict = {"bucket": bucket, "prefix": prefix}
-    if endpoint_url:
-        options["endpoint_url"] = endpoint_url
-    if cache_bytes is not None:
-        options["cache_bytes"] = cache_bytes
-    return options
 
 
 class S3BlobBackend(BlobBackend):
@@ -93,16 +68,19 @@ class S3BlobBackend(BlobBackend):
         self.cache = ReadCache(self.root / "cache" / "s3", cache_bytes)
         self._client: Any = None
         self._client_pid = -1
+        self._session: Any = None  # a warmed boto3 session (warm), shared by the clients of forked tasks
+        self._forker: Optional[int] = None  # the process that forks tasks (it called warm), told of their need
+        self._marks = self.root / "cache" / "s3-clients"  # <pid>: a child of pid made a client
         self._lock = threading.Lock()
         self._reused: dict[ObjectId, Any] = {}  # oid -> its bytes or local copy, until confirm()
 
     @classmethod
     def from_settings(cls, root: Path, config: Any, options: Mapping[str, Any]) -> "S3BlobBackend":
         """Options from store.json: bucket (required), prefix, endpoint_url, region, cache_bytes, part sizes."""
-        unknown = set(options) - _OPTIONS
+        unknown = set(options) - OPTIONS
         if unknown or not options.get("bucket"):
             raise StoreError(
-                f"The s3 blob backend needs a 'bucket' option and knows {sorted(_OPTIONS)}; the store's settings "
+                f"The s3 blob backend needs a 'bucket' option and knows {sorted(OPTIONS)}; the store's settings "
                 f"give {sorted(options)}. Check store.json in {root} (made by `cafstore init PATH --blobs s3://BUCKET/PREFIX`)."
             )
         return cls(Path(root), **dict(options))
@@ -126,20 +104,24 @@ class S3BlobBackend(BlobBackend):
         return self._client
 
     def _new_client(self, attempts: int) -> Any:
-        """A client with botocore's "standard" retry mode: exponential backoff with jitter (capped at
-        20 s a wait) on throttling, 5xx and connection errors, ``attempts`` tries in all."""
-        import boto3
-        from botocore.config import Config
+        if self._session is None and self._forker not in (None, os.getpid()):  # tell the forking parent
+            with contextlib.suppress(OSError):  # its tasks need clients (a hint: only speed depends on it)
+                self._marks.mkdir(parents=True, exist_ok=True)
+                (self._marks / str(self._forker)).touch()
+        return new_client(self.endpoint_url, self.region, self.concurrency, attempts, self._session)
 
-        config = Config(
-            retries={"mode": "standard", "max_attempts": attempts},
-            connect_timeout=5,
-            read_timeout=120,
-            max_pool_connections=max(10, self.concurrency * 2),
-        )
-        return boto3.session.Session().client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.region, config=config
-        )
+    def warm(self) -> None:
+        """Load boto3 and the S3 models here, once, for the task processes this process will fork --
+        but only once one of them has needed a client (it leaves a mark for its parent). Measured: a
+        warmed task makes its client in tens of milliseconds instead of about a second (8 tasks with
+        200 KB artifacts: 2.6 s instead of 7.9 s), but every fork of the bigger process costs more (300
+        trivial tasks: 12.7 s instead of 10.0 s), so a run whose artifacts stay small is left alone."""
+        self._forker = os.getpid()
+        mark = self._marks / str(self._forker)
+        if self._session is None and mark.exists():
+            self._session = warm_session(self.endpoint_url, self.region, self.concurrency)
+            with contextlib.suppress(OSError):
+                mark.unlink()
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         """Run one S3 request; its failure becomes a store error naming ``action`` and the fix."""
@@ -186,20 +168,11 @@ class S3BlobBackend(BlobBackend):
         return self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
 
     def put_pieces(self, oid: ObjectId, pieces: Iterable, size: int) -> None:
+        views = [memoryview(piece).cast("B") for piece in pieces]
         if size < self.multipart_threshold:
-            body = b"".join(memoryview(piece).cast("B") for piece in pieces)
-            self._put_small(oid, body)
-            return
-        temp = self.cache.temp_path()
-        try:
-            with open(temp, "wb") as out:
-                for piece in pieces:
-                    out.write(memoryview(piece).cast("B"))
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        self._put_large(oid, temp)
+            self._put_small(oid, b"".join(views))
+        else:
+            self._put_large(oid, self.cache.temp_path(), size, views)
 
     def put_file(self, oid: ObjectId, path: Path) -> None:
         """Upload the finished temp file, which then becomes the cached copy (no re-download to read it)."""
@@ -214,7 +187,7 @@ class S3BlobBackend(BlobBackend):
             return
         temp = self.cache.temp_path()
         os.replace(path, temp)
-        self._put_large(oid, temp)
+        self._put_large(oid, temp, size, None)
 
     def _put_small(self, oid: ObjectId, body: bytes) -> None:
         """One PutObject, put-if-absent: a 412 means the object is there already (same id, same bytes)."""
@@ -231,24 +204,27 @@ class S3BlobBackend(BlobBackend):
 
         self._call(f"write object {oid.short}", put)
 
-    def _put_large(self, oid: ObjectId, temp: Path) -> None:
-        """HEAD, then a parallel multipart upload if absent; the file becomes the cached copy."""
-        try:
-            if self._head(oid) is not None:
-                self._call(f"write object {oid.short}", lambda: self._touch(oid))
-                self._reused[oid] = self.cache.path(oid)  # the copy kept below
-            else:
-                from boto3.s3.transfer import TransferConfig
+    def _put_large(self, oid: ObjectId, temp: Path, size: int, pieces: Optional[list]) -> None:
+        """HEAD, then a parallel multipart upload if absent; ``temp`` becomes the cached copy.
 
-                transfer = TransferConfig(
-                    multipart_threshold=self.multipart_threshold,
-                    multipart_chunksize=self.part_size,
-                    max_concurrency=self.concurrency,
-                )
-                self._call(
-                    f"write object {oid.short}",
-                    lambda: self.client.upload_file(str(temp), self.bucket, self.key(oid), Config=transfer),
-                )
+        ``pieces``: the bytes in memory, sent from there part by part while
+        each part is also written to ``temp``; None: ``temp`` holds them.
+        """
+        try:
+            with part_source(temp, size, pieces) as read_part:
+                if self._head(oid) is not None:
+                    self._call(f"write object {oid.short}", lambda: self._touch(oid))
+                    self._reused[oid] = self.cache.path(oid)  # the copy kept below
+                    if pieces is not None:
+                        for offset in range(0, size, self.part_size):
+                            read_part(offset, min(self.part_size, size - offset))
+                else:
+                    self._call(
+                        f"write object {oid.short}",
+                        lambda: upload_parts(
+                            self.client, self.bucket, self.key(oid), size, read_part, self.part_size, self.concurrency
+                        ),  # fmt: skip
+                    )
             self.cache.add(oid, temp)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -270,7 +246,7 @@ class S3BlobBackend(BlobBackend):
                     "local copy is gone too; store the value again."
                 ) from exc
             self.cache.discard(oid)
-            self._put_large(oid, temp)
+            self._put_large(oid, temp, os.path.getsize(temp), None)
         else:
             self._put_small(oid, kept)
         self._reused.pop(oid, None)
@@ -287,42 +263,60 @@ class S3BlobBackend(BlobBackend):
         )
 
     # -- reads -------------------------------------------------------------
-    def _local(self, oid: ObjectId) -> Path:
-        """The verified local copy of ``oid``: from the cache, or downloaded, hashed and added to it."""
+    def _local(self, oid: ObjectId) -> tuple[Path, bool]:
+        """The verified local copy of ``oid``, and whether it was downloaded (and so hashed) just now.
+
+        From the cache, or downloaded in parallel parts hashed as they land
+        (s3parts.py) and added to the cache only if it hashes to ``oid``.
+        """
         cached = self.cache.lookup(oid)
         if cached is not None:
-            return cached
+            return cached, False
         temp = self.cache.temp_path()
         try:
-            self._call(
+            got = self._call(
                 f"read object {oid.short}",
-                lambda: self.client.download_file(self.bucket, self.key(oid), str(temp)),
+                lambda: download_hashed(
+                    self.client, self.bucket, self.key(oid), temp, self.part_size, self.concurrency
+                ),
             )
-            hasher = new_hasher(os.path.getsize(temp))
-            with open(temp, "rb") as handle:
-                for block in iter(lambda: handle.read(8 << 20), b""):
-                    hasher.update(block)
-            if ObjectId(hasher.digest()) != oid:
+            if got != oid:
                 raise CorruptObject(
-                    f"Object {oid} is corrupt in {self.where}: its bytes hash to {ObjectId(hasher.digest()).short}. "
+                    f"Object {oid} is corrupt in {self.where}: its bytes hash to {got.short}. "
                     "Run `cafstore fsck --remote-sample 0` to list every damaged object and the runs that use them.",
                     oid,
                 )
-            return self.cache.add(oid, temp)
+            return self.cache.add(oid, temp), True
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
 
-    def open(self, oid: ObjectId) -> memoryview:
-        path = self._local(oid)
+    def open_checked(self, oid: ObjectId) -> tuple[memoryview, bool]:
+        """A private map of the local copy; True if it was downloaded and hashed to ``oid`` just now, so
+        the store need not hash it again (a copy already in the cache is hashed by the store's read)."""
+        path, fresh = self._local(oid)
         try:
-            return map_private(path)
+            return map_private(path), fresh
         except FileNotFoundError:  # evicted between download and map by another reader
             self.cache.discard(oid)
-            return map_private(self._local(oid))
+            path, fresh = self._local(oid)
+            return map_private(path), fresh
+
+    def open(self, oid: ObjectId) -> memoryview:
+        return self.open_checked(oid)[0]
+
+    def get_checked(self, oid: ObjectId) -> tuple[bytes, bool]:
+        """The local copy's bytes, read (not mapped and copied); True if downloaded and hashed just now."""
+        path, fresh = self._local(oid)
+        try:
+            return path.read_bytes(), fresh
+        except FileNotFoundError:  # evicted between download and read by another reader
+            self.cache.discard(oid)
+            path, fresh = self._local(oid)
+            return path.read_bytes(), fresh
 
     def get(self, oid: ObjectId) -> bytes:
-        return bytes(self.open(oid))
+        return self.get_checked(oid)[0]
 
     # -- metadata ----------------------------------------------------------
     def exists(self, oid: ObjectId) -> bool:
