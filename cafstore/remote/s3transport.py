@@ -68,7 +68,8 @@ class S3Transport(Transport):
     def __init__(self, url: str, endpoint_url: Optional[str], cache_dir: Optional[Path]) -> None:
         import importlib.util
 
-        from cafstore.store.backends.s3 import S3BlobBackend, parse_url
+        from cafstore.store.backends.s3 import S3BlobBackend
+        from cafstore.store.backends.s3config import parse_url
 
         if importlib.util.find_spec("boto3") is None:
             raise RemoteError(

@@ -100,7 +100,7 @@ def open_transport(url: str, endpoint_url: Optional[str] = None, cache_dir: Opti
 def normalize_url(url: str) -> str:
     """What ``remote add`` records: an S3 URL as given (without a trailing slash), a directory made absolute."""
     if url.startswith("s3://"):
-        from cafstore.store.backends.s3 import parse_url
+        from cafstore.store.backends.s3config import parse_url
 
         bucket, prefix = parse_url(url)  # a StoreError naming the form if there is no bucket
         return f"s3://{bucket}/{prefix}" if prefix else f"s3://{bucket}"
