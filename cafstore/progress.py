@@ -196,3 +196,28 @@ def callback(bar: Progress) -> Callable[[float, Optional[float]], None]:
         bar.update(done, total)
 
     return report
+
+
+# One object moving: a bar only past this size, so the small-object hot path never builds one.
+OBJECT_MIN_BYTES = 64 << 20
+OBJECT_DELAY = 1.0
+
+
+def _env_number(name: str, default: float) -> float:
+    try:
+        return float(os.environ[name])
+    except (KeyError, ValueError):
+        return default
+
+
+def for_object(label: str, size: int) -> Optional[Progress]:
+    """A bytes bar for moving one object of ``size`` bytes (an upload, a download), or None when it is
+    smaller than ``OBJECT_MIN_BYTES``: only a big object can take more than about a second, and a small
+    one should not pay even for an idle bar. Shown after ``OBJECT_DELAY`` seconds, on a terminal only.
+
+    ``CAFSTORE_PROGRESS_MIN_BYTES`` and ``CAFSTORE_PROGRESS_DELAY`` override both (for a slow link
+    worth watching at smaller sizes, and for tests that cannot move gigabytes).
+    """
+    if size < _env_number("CAFSTORE_PROGRESS_MIN_BYTES", OBJECT_MIN_BYTES):
+        return None
+    return Progress(label, size, unit="B", delay=_env_number("CAFSTORE_PROGRESS_DELAY", OBJECT_DELAY))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import os
-import pty
-import select
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
+
+from terminal import run_on_a_terminal
 
 from cafstore.progress import LINES, Progress, callback, eta_text, progress, rate_text
 
@@ -113,41 +112,12 @@ FLOW = textwrap.dedent(
 )
 
 
-def _run_on_a_terminal(args: list, cwd: Path, env: dict, timeout: float = 120) -> str:
-    """Run ``args`` with stdout and stderr on a pseudo-terminal; everything it printed."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(args, cwd=str(cwd), env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
-    os.close(slave)
-    chunks = []
-    deadline = time.monotonic() + timeout
-    poller = select.poll()  # not select(): in a long test session the descriptor may be above 1023
-    poller.register(master, select.POLLIN)
-    try:
-        while time.monotonic() < deadline:
-            if poller.poll(500):
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_a_foreach_shows_tasks_done_on_a_terminal_only(tmp_path: Path) -> None:
     flow = tmp_path / "tickflow.py"
     flow.write_text(FLOW)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}
     env["CAFSTORE_HOME"] = str(tmp_path / ".cafstore")
-    shown = _run_on_a_terminal([sys.executable, str(flow), "run", "--max-workers", "2"], tmp_path, env)
+    shown = run_on_a_terminal([sys.executable, str(flow), "run", "--max-workers", "2"], tmp_path, env)
     assert "Done!" in shown, shown[-2000:]
     lines = [line for line in shown.splitlines() if "[TickFlow/1/tick] foreach tasks done:" in line]
     assert lines, shown[-2000:]
