@@ -124,3 +124,32 @@ def test_a_foreach_shows_tasks_done_on_a_terminal_only(tmp_path: Path) -> None:
     assert "/24 (" in lines[0] and "/s" in lines[-1]
     piped = subprocess.run([sys.executable, str(flow), "run"], cwd=str(tmp_path), env=env, capture_output=True)
     assert piped.returncode == 0 and b"foreach tasks done" not in piped.stdout + piped.stderr
+
+
+BIG_VALUE = textwrap.dedent(
+    """
+    import os, sys
+    from cafstore.store import Store
+
+    store = Store(sys.argv[1])
+    oid = store.put_bytes(os.urandom(12 << 20))
+    store.close()
+    print("stored", oid.short)
+    """
+)
+
+
+def test_writing_a_big_value_to_a_local_store_shows_bytes_on_a_terminal_only(tmp_path: Path) -> None:
+    (tmp_path / "big.py").write_text(BIG_VALUE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}
+    env.update(CAFSTORE_HOME=str(tmp_path / ".cafstore"), CAFSTORE_PROGRESS_MIN_BYTES=str(8 << 20))
+    env["CAFSTORE_PROGRESS_DELAY"] = "0"  # 12 MiB is written far quicker than the default 1 s
+    shown = run_on_a_terminal([sys.executable, "big.py", str(tmp_path / "tty")], tmp_path, env, timeout=60)
+    assert "stored " in shown, shown[-2000:]
+    short = shown.split("stored ")[1].split()[0]
+    assert f"writing {short}" in shown and ("12.0 MiB" in shown or "12582912/12582912" in shown), shown[-2000:]
+    piped = subprocess.run(
+        [sys.executable, "big.py", str(tmp_path / "piped")], cwd=str(tmp_path), env=env, capture_output=True, text=True
+    )
+    assert piped.returncode == 0 and "stored " in piped.stdout, piped.stderr[-2000:]
+    assert "writing" not in piped.stdout + piped.stderr
