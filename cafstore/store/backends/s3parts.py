@@ -266,15 +266,15 @@ def upload_parts(client: Any, bucket: str, key: str, size: int, read_part: Calla
 
 def _collect(futures: list, part_size: int, size: int, bar: Optional[Progress]) -> list:
     """The parts' results in part order, waiting for each as it completes (not in order) so that a
-    failed part stops the upload at once and the bar moves as parts land."""
-    if bar is None:
-        return [future.result() for future in futures]
+    failed part stops the upload at once and a bar (drawn from this thread only) moves as parts land."""
     try:
         sent = 0
         for future in as_completed(futures):
             part = future.result()
             sent += min(part_size, size - (part["PartNumber"] - 1) * part_size)
-            bar.update(sent)
+            if bar is not None:
+                bar.update(sent)
         return [future.result() for future in futures]
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
