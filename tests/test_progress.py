@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import os
-import pty
-import select
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
+
+from terminal import run_on_a_terminal
 
 from cafstore.progress import LINES, Progress, callback, eta_text, progress, rate_text
 
@@ -61,7 +60,7 @@ def test_rich_renderer_and_callback() -> None:
     report(1024, None)
     report(2048, 2048)
     bar.close()
-    assert "sending" in out.getvalue() and "2048/2048" in out.getvalue()
+    assert "sending" in out.getvalue() and "2.0/2.0 KiB" in out.getvalue()
 
 
 def test_rate_and_eta_texts() -> None:
@@ -113,44 +112,44 @@ FLOW = textwrap.dedent(
 )
 
 
-def _run_on_a_terminal(args: list, cwd: Path, env: dict, timeout: float = 120) -> str:
-    """Run ``args`` with stdout and stderr on a pseudo-terminal; everything it printed."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(args, cwd=str(cwd), env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
-    os.close(slave)
-    chunks = []
-    deadline = time.monotonic() + timeout
-    poller = select.poll()  # not select(): in a long test session the descriptor may be above 1023
-    poller.register(master, select.POLLIN)
-    try:
-        while time.monotonic() < deadline:
-            if poller.poll(500):
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_a_foreach_shows_tasks_done_on_a_terminal_only(tmp_path: Path) -> None:
     flow = tmp_path / "tickflow.py"
     flow.write_text(FLOW)
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}
     env["CAFSTORE_HOME"] = str(tmp_path / ".cafstore")
-    shown = _run_on_a_terminal([sys.executable, str(flow), "run", "--max-workers", "2"], tmp_path, env)
+    shown = run_on_a_terminal([sys.executable, str(flow), "run", "--max-workers", "2"], tmp_path, env)
     assert "Done!" in shown, shown[-2000:]
     lines = [line for line in shown.splitlines() if "[TickFlow/1/tick] foreach tasks done:" in line]
     assert lines, shown[-2000:]
     assert "/24 (" in lines[0] and "/s" in lines[-1]
     piped = subprocess.run([sys.executable, str(flow), "run"], cwd=str(tmp_path), env=env, capture_output=True)
     assert piped.returncode == 0 and b"foreach tasks done" not in piped.stdout + piped.stderr
+
+
+BIG_VALUE = textwrap.dedent(
+    """
+    import os, sys
+    from cafstore.store import Store
+
+    store = Store(sys.argv[1])
+    oid = store.put_bytes(os.urandom(12 << 20))
+    store.close()
+    print("stored", oid.short)
+    """
+)
+
+
+def test_writing_a_big_value_to_a_local_store_shows_bytes_on_a_terminal_only(tmp_path: Path) -> None:
+    (tmp_path / "big.py").write_text(BIG_VALUE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAFSTORE_")}
+    env.update(CAFSTORE_HOME=str(tmp_path / ".cafstore"), CAFSTORE_PROGRESS_MIN_BYTES=str(8 << 20))
+    env["CAFSTORE_PROGRESS_DELAY"] = "0"  # 12 MiB is written far quicker than the default 1 s
+    shown = run_on_a_terminal([sys.executable, "big.py", str(tmp_path / "tty")], tmp_path, env, timeout=60)
+    assert "stored " in shown, shown[-2000:]
+    short = shown.split("stored ")[1].split()[0]
+    assert f"writing {short}" in shown and "12.0 MiB" in shown, shown[-2000:]
+    piped = subprocess.run(
+        [sys.executable, "big.py", str(tmp_path / "piped")], cwd=str(tmp_path), env=env, capture_output=True, text=True
+    )
+    assert piped.returncode == 0 and "stored " in piped.stdout, piped.stderr[-2000:]
+    assert "writing" not in piped.stdout + piped.stderr

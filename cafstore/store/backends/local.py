@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from cafstore.exception import ObjectNotFound, StorageFull, StoreError, StoreReadOnly
+from cafstore.progress import for_object
 from cafstore.store.backends.base import BlobBackend, files_older_than
 from cafstore.store.durable import fsync_path
 from cafstore.store.objectid import ObjectId
@@ -58,19 +59,27 @@ class LocalBlobBackend(BlobBackend):
         return self.tmp / f"{os.getpid()}-{uuid.uuid4().hex}"
 
     def put_pieces(self, oid: ObjectId, pieces: Iterable, size: int) -> None:
+        """Write the pieces to a temp file, then move it into place. A big value (``for_object``) is
+        written in 64 MiB blocks so a progress bar can follow it; any other in one write per piece."""
         temp = self.new_temp_path()
+        bar = for_object(f"writing {oid.short}", size)
+        block = 1 << 30 if bar is None else 64 << 20
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
                 for piece in pieces:
                     view = memoryview(piece).cast("B")
                     while view.nbytes:
-                        written = os.write(fd, view[: 1 << 30])
+                        written = os.write(fd, view[:block])
                         view = view[written:]
+                        if bar is not None:
+                            bar.advance(written)
                 if self.durable:
                     os.fsync(fd)
             finally:
                 os.close(fd)
+                if bar is not None:
+                    bar.close()
             self.put_file(oid, temp)
         except OSError as exc:
             _unlink_quietly(temp)

@@ -219,12 +219,11 @@ class S3BlobBackend(BlobBackend):
                         for offset in range(0, size, self.part_size):
                             read_part(offset, min(self.part_size, size - offset))
                 else:
-                    self._call(
-                        f"write object {oid.short}",
-                        lambda: upload_parts(
-                            self.client, self.bucket, self.key(oid), size, read_part, self.part_size, self.concurrency
-                        ),  # fmt: skip
-                    )
+                    # fmt: off
+                    self._call(f"write object {oid.short}", lambda: upload_parts(
+                        self.client, self.bucket, self.key(oid), size, read_part, self.part_size, self.concurrency,
+                        label=f"uploading {oid.short}"))
+                    # fmt: on
             self.cache.add(oid, temp)
         finally:
             with contextlib.suppress(FileNotFoundError):
@@ -274,12 +273,11 @@ class S3BlobBackend(BlobBackend):
             return cached, False
         temp = self.cache.temp_path()
         try:
-            got = self._call(
-                f"read object {oid.short}",
-                lambda: download_hashed(
-                    self.client, self.bucket, self.key(oid), temp, self.part_size, self.concurrency
-                ),
-            )
+            # fmt: off
+            got = self._call(f"read object {oid.short}", lambda: download_hashed(
+                self.client, self.bucket, self.key(oid), temp, self.part_size, self.concurrency,
+                label=f"downloading {oid.short}"))
+            # fmt: on
             if got != oid:
                 raise CorruptObject(
                     f"Object {oid} is corrupt in {self.where}: its bytes hash to {got.short}. "

@@ -26,11 +26,12 @@ import itertools
 import mmap
 import os
 import socket
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
 from cafstore.exception import StorageFull, StoreError
+from cafstore.progress import Progress, for_object
 from cafstore.store.backends.s3errors import error_code, http_status
 from cafstore.store.objectid import ObjectId, new_hasher
 
@@ -80,13 +81,15 @@ def _content_total(response: dict) -> int:
     return int(response["ContentLength"])
 
 
-def download_hashed(client: Any, bucket: str, key: str, temp: Path, part_size: int, concurrency: int) -> ObjectId:
+def download_hashed(client: Any, bucket: str, key: str, temp: Path, part_size: int, concurrency: int,
+                    label: str = "") -> ObjectId:  # fmt: skip
     """Download ``bucket/key`` into the new file ``temp``; the id its bytes hash to (as written in the file).
 
     The first request asks for the first part and learns the size from its
     Content-Range; the other parts are requested in parallel. The file is
     fully allocated first, so a full disk fails here with ``StorageFull``
-    rather than later.
+    rather than later. A large object shows a progress bar called ``label``
+    (on a terminal, once the download has lasted a while: ``for_object``).
     """
     import botocore.exceptions as bex
 
@@ -105,15 +108,20 @@ def download_hashed(client: Any, bucket: str, key: str, temp: Path, part_size: i
                 os.posix_fallocate(fd, 0, total)
         except OSError as exc:
             raise (_disk_full(exc, temp) or exc) from exc
-        return _fetch_and_hash(
-            client, bucket, key, fd, temp, first["Body"], first_length, total, part_size, concurrency
-        )
+        bar = for_object(label, total) if label else None
+        try:
+            return _fetch_and_hash(
+                client, bucket, key, fd, temp, first["Body"], first_length, total, part_size, concurrency, bar
+            )
+        finally:
+            if bar is not None:
+                bar.close()
     finally:
         os.close(fd)
 
 
 def _fetch_and_hash(client: Any, bucket: str, key: str, fd: int, temp: Path, first_body: Any, first_length: int,
-                    total: int, part_size: int, concurrency: int) -> ObjectId:  # fmt: skip
+                    total: int, part_size: int, concurrency: int, bar: Optional[Progress]) -> ObjectId:  # fmt: skip
     retryable = _stream_errors()
 
     def write_body(body: Any, offset: int, length: int) -> None:
@@ -163,6 +171,8 @@ def _fetch_and_hash(client: Any, bucket: str, key: str, fd: int, temp: Path, fir
                 for (offset, length), future in zip(parts, futures):
                     future.result()
                     hasher.update(view[offset : offset + length])
+                    if bar is not None:
+                        bar.update(offset + length)
             finally:
                 view.release()
         return ObjectId(hasher.digest())
@@ -221,9 +231,10 @@ def part_source(path: Path, size: int, pieces: Optional[list]) -> Iterator[Calla
 
 
 def upload_parts(client: Any, bucket: str, key: str, size: int, read_part: Callable[[int, int], bytes],
-                 part_size: int, concurrency: int) -> None:  # fmt: skip
+                 part_size: int, concurrency: int, label: str = "") -> None:  # fmt: skip
     """A multipart upload of ``size`` bytes, ``read_part(offset, length)`` giving each part's bytes
-    (called in the worker threads, so it may also write them somewhere local meanwhile).
+    (called in the worker threads, so it may also write them somewhere local meanwhile). A progress
+    bar called ``label`` counts the parts' bytes as they are sent (drawn from this thread only).
 
     Aborted if any part fails, so no parts are left to cost storage; a
     writer killed before that leaves an upload that gc aborts later.
@@ -241,7 +252,7 @@ def upload_parts(client: Any, bucket: str, key: str, size: int, read_part: Calla
         with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(offsets)))) as pool:
             futures: list[Future] = [pool.submit(send, n, offset) for n, offset in enumerate(offsets, 1)]
             try:
-                done = [future.result() for future in futures]
+                done = _collect(futures, part_size, size, for_object(label, size) if label else None)
             except BaseException:
                 for future in futures:
                     future.cancel()
@@ -251,3 +262,19 @@ def upload_parts(client: Any, bucket: str, key: str, size: int, read_part: Calla
         with contextlib.suppress(Exception):
             client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
         raise
+
+
+def _collect(futures: list, part_size: int, size: int, bar: Optional[Progress]) -> list:
+    """The parts' results in part order, waiting for each as it completes (not in order) so that a
+    failed part stops the upload at once and a bar (drawn from this thread only) moves as parts land."""
+    try:
+        sent = 0
+        for future in as_completed(futures):
+            part = future.result()
+            sent += min(part_size, size - (part["PartNumber"] - 1) * part_size)
+            if bar is not None:
+                bar.update(sent)
+        return [future.result() for future in futures]
+    finally:
+        if bar is not None:
+            bar.close()
