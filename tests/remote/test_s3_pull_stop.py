@@ -1,0 +1,106 @@
+"""An S3 remote (SeaweedFS) when the server is not there for a pull: stopped in the middle of a large
+object, or down from the start. The local store stays consistent and the rerun completes the pull."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from remote_helpers import FLOWS, cafstore, env_of, flow, ok, runs_of
+from s3server import free_port
+
+from cafstore import schema
+from cafstore.remote import config
+from cafstore.remote.push import push
+from cafstore.store import Store
+
+PAUSED = Path(__file__).parent / "pull_paused.py"
+
+
+def _fsck_ok(path: Path) -> None:
+    store = Store(path)
+    try:
+        report = store.fsck()
+        assert report.ok, report.problems
+    finally:
+        store.close()
+
+
+def _artifacts(path: Path, flow_name: str, run_id: int) -> dict:
+    """{step/task: {artifact: its bytes}} of one run, read back through the store."""
+    store = Store(path)
+    try:
+        out = {}
+        for name, oid in store.list_refs(schema.tasks_prefix(flow_name, run_id)):
+            record = store.get_record(oid)
+            out[name.rsplit("/", 2)[-2:][0]] = {k: store.get_bytes(v) for k, v in record["artifacts"].items()}
+        return out
+    finally:
+        store.close()
+
+
+def test_server_stopped_mid_pull_leaves_the_store_consistent_and_the_rerun_completes(
+    tmp_path, anne_store, as_user, s3_server, s3_options
+):
+    flow(anne_store, "anne", FLOWS / "shared_flow.py", "run", "--big-bytes", "40000000", "--width", "1")
+    url = f"s3://{s3_options['bucket']}/{s3_options['prefix']}"
+    as_user("anne")
+    anne = Store(anne_store)
+    config.add(anne, "origin", url, s3_options["endpoint_url"])
+    push(anne, "origin", ["SharedFlow/2"])  # its 40 MB artifact travels alone
+    anne.close()
+
+    bob = tmp_path / "bob"
+    ok(cafstore(bob, "bob", "init", bob))
+    ok(cafstore(bob, "bob", "remote", "add", "origin", url, "--endpoint-url", s3_options["endpoint_url"]))
+    signals = tmp_path / "signals"
+    signals.mkdir()
+    pulling = subprocess.Popen(
+        [sys.executable, str(PAUSED), str(bob), str(signals), "pull", "origin"],
+        env=env_of("bob"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (signals / "paused").exists():  # the large object's headers have arrived, its body not read
+        assert pulling.poll() is None and time.monotonic() < deadline, pulling.communicate()
+        time.sleep(0.01)
+    s3_server.stop(signal.SIGKILL)
+    try:
+        (signals / "go").touch()
+        out, err = pulling.communicate(timeout=60)
+        assert pulling.returncode == 1, out + err
+        assert "Traceback" not in err and "cannot be reached" in err and s3_options["endpoint_url"] in err, err
+        assert runs_of(bob) == {}  # no half-pulled run
+        _fsck_ok(bob)
+        store = Store(bob)
+        assert store.stats()["objects"] == 0  # nothing unverified was stored, not even the pack's objects
+        store.close()
+        assert not (bob / "tmp").exists() or not list((bob / "tmp").iterdir())  # the partial download is gone
+    finally:
+        s3_server.start()
+
+    pulled = ok(cafstore(bob, "bob", "pull", "origin"))
+    assert "1 runs pulled" in pulled, pulled
+    [(run, meta)] = runs_of(bob).items()
+    assert meta["user"] == "anne" and meta["status"] == "succeeded"
+    _fsck_ok(bob)
+    assert _artifacts(bob, "SharedFlow", meta["run_id"]) == _artifacts(anne_store, "SharedFlow", 2)
+
+
+def test_pull_with_the_server_down_from_the_start_says_so_at_once(tmp_path, s3_server):
+    bob = tmp_path / "bob"
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    ok(cafstore(bob, "bob", "init", bob))
+    ok(cafstore(bob, "bob", "remote", "add", "origin", f"s3://{s3_server.bucket}/nowhere", "--endpoint-url", dead))
+    started = time.monotonic()
+    failed = cafstore(bob, "bob", "pull", "origin")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+    assert "origin" in failed.stderr and dead in failed.stderr and "cannot be reached" in failed.stderr, failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr  # one paragraph
+    assert time.monotonic() - started < 20, "a server that is down is reported at once, not after minutes of retries"
+    assert runs_of(bob) == {}
