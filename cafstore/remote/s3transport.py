@@ -82,27 +82,70 @@ class S3Transport(Transport):
         root = cache_dir or Path(tempfile.gettempdir())
         # Only its client is used: no object of the backend's own layout is read or written here.
         self._backend = S3BlobBackend(root, self.bucket, self.prefix, endpoint_url=endpoint_url)
+        self._client_made = False
 
     @property
     def client(self) -> Any:
+        self._client_made = True
         return self._backend.client
+
+    def close(self) -> None:
+        if self._client_made:
+            self._client_made = False
+            self._backend.client.close()
+
+    def check(self) -> None:
+        """A server that is down is reported in seconds: this probe tries twice, where a transfer's
+        requests retry with backoff for about a minute (a server that stops mid-transfer may come back,
+        and the transfer then goes on)."""
+        from cafstore.store.backends.s3config import new_client
+
+        quick = new_client(self.endpoint_url, self._backend.region, 1, 2)
+        try:
+            self._call(
+                "list the remote",
+                lambda: quick.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1),
+            )
+        finally:
+            quick.close()
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         import botocore.exceptions as bex
+        from s3transfer.exceptions import RetriesExceededError
 
         from cafstore.store.backends.s3errors import translate
 
+        endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS"
         try:
             return fn()
+        except RetriesExceededError as exc:  # boto3's download gave up: every try lost the connection
+            raise self._unreachable(action, endpoint, exc.last_exception) from exc
+        except (  # a server that is down, or stopped in the middle of a request (after botocore's retries)
+            bex.EndpointConnectionError,
+            bex.ConnectTimeoutError,
+            bex.ConnectionClosedError,
+            bex.ReadTimeoutError,
+            bex.IncompleteReadError,
+            bex.ResponseStreamingError,
+        ) as exc:
+            raise self._unreachable(action, endpoint, exc) from exc
         except (bex.BotoCoreError, bex.ClientError) as exc:
-            endpoint = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or "AWS"
             error = translate(exc, action, self.url, endpoint)
             if isinstance(error, ObjectNotFound):
                 raise RemoteMissing(f"Could not {action}: it is missing from the remote {self.url}.") from exc
             raise error from exc
+
+    def _unreachable(self, action: str, endpoint: str, exc: BaseException) -> RemoteError:
+        remote = f"{self.name} ({self.url})" if self.name else self.url
+        return RemoteError(
+            f"Could not {action}: the server of the remote {remote} at {endpoint} cannot be reached or stopped "
+            f"answering ({exc}). Check that it is running and that the endpoint is right (the --endpoint-url "
+            "given to `cafstore remote add`, else AWS_ENDPOINT_URL). What was transferred whole is kept and "
+            "nothing half-transferred was stored: run the command again once the server answers to complete it."
+        )
 
     def put_if_absent(self, key: str, data: bytes) -> bool:
         import botocore.exceptions as bex
@@ -179,7 +222,7 @@ class S3Transport(Transport):
         def pages() -> list:
             return list(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=full))
 
-        for page in self._call(f"list {prefix}", pages):
+        for page in self._call(f"list {prefix or 'the remote'}", pages):
             for item in page.get("Contents", ()):
                 yield Listed(item["Key"][cut:], int(item["Size"]), item["LastModified"].timestamp())
 

@@ -31,6 +31,7 @@ class Transport(abc.ABC):
     """The verbs of one remote. Keys are ``/``-separated names under the remote's root."""
 
     url: str
+    name: str = ""  # the remote's name in the store that opened it (``remote add NAME``), for messages
 
     @abc.abstractmethod
     def put_if_absent(self, key: str, data: bytes) -> bool:
@@ -72,6 +73,12 @@ class Transport(abc.ABC):
     def check(self) -> None:
         """Raise the error a first use would meet, or return. A bucket's errors (unreachable, missing,
         denied) come with the first listing anyway; a directory checks that it exists."""
+        return None
+
+    def close(self) -> None:
+        """Release the connections this transport holds (push, pull and gc close it when done: a
+        process that syncs many times must not keep a pool of sockets per sync until the garbage
+        collector finds it)."""
         return None
 
 
