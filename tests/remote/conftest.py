@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from remote_helpers import EXAMPLES, FLOWS, flow
 
+from cafstore.store.index import close_all
+
 
 @pytest.fixture(scope="session")
 def anne_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -23,6 +25,15 @@ def anne_store(anne_template: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "anne"
     shutil.copytree(anne_template, copy)
     return copy
+
+
+@pytest.fixture(autouse=True)
+def _close_indexes():
+    """Close every store this test opened (their LMDB environments): the process keeps a store's
+    index open until ``Store.close()``, and the stores of a long session of tests that never close
+    theirs (three descriptors each) once took it past 1023 descriptors, where ``select()`` fails."""
+    yield
+    close_all()
 
 
 @pytest.fixture
