@@ -170,6 +170,13 @@ class RemoteStoreError(StoreError):
     headline = "object store error"
 
 
+class RemoteUnreachable(RemoteStoreError):
+    """A remote's server cannot be reached, or stopped answering mid-transfer, after the retries. Not a
+    ``RemoteError`` (which refuses one run, the others go on): the other runs would meet the same dead server."""
+
+    headline = "remote unreachable"
+
+
 class RemoteError(StoreError):
     """A remote (``cafstore remote``, ``push``, ``pull``, ``clone``) cannot be used: an unknown name, a
     URL of no known form, a layout this cafstore does not read, or a run that cannot travel."""

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
-from cafstore.exception import ObjectNotFound, RemoteError
+from cafstore.exception import ObjectNotFound, RemoteError, RemoteUnreachable
 from cafstore.remote.transport import Listed, RemoteMissing, Transport
 from cafstore.store.objectid import ObjectId, new_hasher
 
@@ -138,9 +138,9 @@ class S3Transport(Transport):
                 raise RemoteMissing(f"Could not {action}: it is missing from the remote {self.url}.") from exc
             raise error from exc
 
-    def _unreachable(self, action: str, endpoint: str, exc: BaseException) -> RemoteError:
+    def _unreachable(self, action: str, endpoint: str, exc: BaseException) -> RemoteUnreachable:
         remote = f"{self.name} ({self.url})" if self.name else self.url
-        return RemoteError(
+        return RemoteUnreachable(
             f"Could not {action}: the server of the remote {remote} at {endpoint} cannot be reached or stopped "
             f"answering ({exc}). Check that it is running and that the endpoint is right (the --endpoint-url "
             "given to `cafstore remote add`, else AWS_ENDPOINT_URL). What was transferred whole is kept and "

@@ -75,6 +75,7 @@ def test_server_stopped_mid_pull_leaves_the_store_consistent_and_the_rerun_compl
         out, err = pulling.communicate(timeout=60)
         assert pulling.returncode == 1, out + err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err  # one paragraph
+        assert "remote unreachable" in err and "run(s) were done" not in err, err  # stops: no other run tried
         assert "remote origin" in err and s3_options["endpoint_url"] in err and "run the command again" in err, err
         assert runs_of(bob) == {}  # no half-pulled run
         _fsck_ok(bob)
@@ -100,7 +101,9 @@ def test_pull_with_the_server_down_from_the_start_says_so_at_once(tmp_path, s3_s
     ok(cafstore(bob, "bob", "remote", "add", "origin", f"s3://{s3_server.bucket}/nowhere", "--endpoint-url", dead))
     started = time.monotonic()
     failed = cafstore(bob, "bob", "pull", "origin")
-    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr and "remote unreachable" in failed.stderr, (
+        failed.stderr
+    )
     assert "remote origin" in failed.stderr and dead in failed.stderr and "cannot be reached" in failed.stderr, (
         failed.stderr
     )
