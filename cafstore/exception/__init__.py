@@ -171,8 +171,7 @@ class RemoteStoreError(StoreError):
 
 
 class RemoteUnreachable(RemoteStoreError):
-    """A remote's server cannot be reached, or stopped answering mid-transfer, after the retries. Not a
-    ``RemoteError`` (which refuses one run, the others go on): the other runs would meet the same dead server."""
+    """A remote's server is down or stopped mid-transfer: stops the command (a RemoteError refuses only one run)."""
 
     headline = "remote unreachable"
 
