@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from remote_helpers import EXAMPLES, FLOWS, flow
 
+from cafstore.client import namespace
+from cafstore.client.connection import use_store
 from cafstore.store.index import close_all
 
 
@@ -29,10 +31,13 @@ def anne_store(anne_template: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _close_indexes():
-    """Close every store this test opened (their LMDB environments): the process keeps a store's
-    index open until ``Store.close()``, and the stores of a long session of tests that never close
-    theirs (three descriptors each) once took it past 1023 descriptors, where ``select()`` fails."""
+    """After each test: the client back to no store and the global namespace, and every store the test
+    opened closed. The process keeps a store's index (its LMDB environment, three descriptors) open
+    until ``Store.close()``: a long session of tests that never close theirs once went past 1023
+    descriptors, where ``select()`` fails."""
     yield
+    use_store(None)
+    namespace(None)
     close_all()
 
 

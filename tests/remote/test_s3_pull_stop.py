@@ -9,37 +9,16 @@ import sys
 import time
 from pathlib import Path
 
-from remote_helpers import FLOWS, cafstore, env_of, flow, ok, runs_of
+from remote_helpers import FLOWS, cafstore, client_artifacts, env_of, flow, fsck_ok, ok, runs_of
 from s3server import free_port
 
-from cafstore import schema
+from cafstore.client import Metaflow, Run, namespace
+from cafstore.client.connection import use_store
 from cafstore.remote import config
 from cafstore.remote.push import push
 from cafstore.store import Store
 
 PAUSED = Path(__file__).parent / "pull_paused.py"
-
-
-def _fsck_ok(path: Path) -> None:
-    store = Store(path)
-    try:
-        report = store.fsck()
-        assert report.ok, report.problems
-    finally:
-        store.close()
-
-
-def _artifacts(path: Path, flow_name: str, run_id: int) -> dict:
-    """{step/task: {artifact: its bytes}} of one run, read back through the store."""
-    store = Store(path)
-    try:
-        out = {}
-        for name, oid in store.list_refs(schema.tasks_prefix(flow_name, run_id)):
-            record = store.get_record(oid)
-            out[name.rsplit("/", 2)[-2:][0]] = {k: store.get_bytes(v) for k, v in record["artifacts"].items()}
-        return out
-    finally:
-        store.close()
 
 
 def test_server_stopped_mid_pull_leaves_the_store_consistent_and_the_rerun_completes(
@@ -77,8 +56,11 @@ def test_server_stopped_mid_pull_leaves_the_store_consistent_and_the_rerun_compl
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err  # one paragraph
         assert "remote unreachable" in err and "run(s) were done" not in err, err  # stops: no other run tried
         assert "remote origin" in err and s3_options["endpoint_url"] in err and "run the command again" in err, err
-        assert runs_of(bob) == {}  # no half-pulled run
-        _fsck_ok(bob)
+        assert runs_of(bob) == {}  # no half-pulled run, for the client either:
+        use_store(Store(bob))
+        namespace(None)
+        assert list(Metaflow()) == []
+        fsck_ok(bob)
         store = Store(bob)
         assert store.stats()["objects"] == 0  # nothing unverified was stored, not even the pack's objects
         store.close()
@@ -90,8 +72,12 @@ def test_server_stopped_mid_pull_leaves_the_store_consistent_and_the_rerun_compl
     assert "1 runs pulled" in pulled, pulled
     [(run, meta)] = runs_of(bob).items()
     assert meta["user"] == "anne" and meta["status"] == "succeeded"
-    _fsck_ok(bob)
-    assert _artifacts(bob, "SharedFlow", meta["run_id"]) == _artifacts(anne_store, "SharedFlow", 2)
+    fsck_ok(bob)
+    use_store(Store(bob))
+    namespace(None)
+    pulled_back = client_artifacts(Run(run))
+    use_store(Store(anne_store))
+    assert pulled_back == client_artifacts(Run("SharedFlow/2"))  # the 40 MB artifact included
 
 
 def test_pull_with_the_server_down_from_the_start_says_so_at_once(tmp_path, s3_server):
