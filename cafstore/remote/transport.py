@@ -71,8 +71,9 @@ class Transport(abc.ABC):
         """Remove ``key``; removing a key that is gone is not an error."""
 
     def check(self) -> None:
-        """Raise the error a first use would meet, or return. A bucket's errors (unreachable, missing,
-        denied) come with the first listing anyway; a directory checks that it exists."""
+        """Raise the error a first use would meet, or return, before a pull, clone or gc starts: a
+        directory checks that it exists, S3 asks the server once or twice (a server that is down is
+        then reported in seconds, not after the minute of retries each transfer request gets)."""
         return None
 
     def close(self) -> None:
