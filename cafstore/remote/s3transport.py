@@ -1,8 +1,8 @@
-"""An S3 remote: ``s3://BUCKET/PREFIX``, through the S3 blob backend's client and error mapping.
+"""An S3 remote: ``s3://BUCKET/PREFIX``, with the S3 blob backend's client settings and error mapping.
 
 The client (botocore's "standard" retries with backoff, timeouts, pool size)
 and the translation of botocore failures into store errors with their fix
-are the S3 backend's (cafstore/store/backends/s3.py, s3errors.py): a remote
+are the S3 backend's (cafstore/store/backends/s3config.py, s3errors.py): a remote
 and a store's blobs in the same bucket fail, retry and explain the same way.
 The endpoint is the ``--endpoint-url`` recorded by ``remote add``, else
 ``AWS_ENDPOINT_URL``, else AWS; credentials come from the standard AWS chain.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
@@ -68,7 +68,6 @@ class S3Transport(Transport):
     def __init__(self, url: str, endpoint_url: Optional[str], cache_dir: Optional[Path]) -> None:
         import importlib.util
 
-        from cafstore.store.backends.s3 import S3BlobBackend
         from cafstore.store.backends.s3config import parse_url
 
         if importlib.util.find_spec("boto3") is None:
@@ -79,28 +78,44 @@ class S3Transport(Transport):
         self.url = url
         self.bucket, self.prefix = parse_url(url)
         self.endpoint_url = endpoint_url
-        root = cache_dir or Path(tempfile.gettempdir())
-        # Only its client is used: no object of the backend's own layout is read or written here.
-        self._backend = S3BlobBackend(root, self.bucket, self.prefix, endpoint_url=endpoint_url)
-        self._client_made = False
+        del cache_dir  # nothing of an S3 remote is cached on disk beyond what RemoteCache keeps
+        self._session: Any = None  # one boto3 session: check()'s client costs ~10 ms from it, a new one ~0.1-0.7 s
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _new_client(self, attempts: int) -> Any:
+        """A client as the S3 blob backend makes its own (retries, timeouts, pool size: s3config)."""
+        import boto3
+
+        from cafstore.store.backends import s3config
+
+        with self._lock:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            return s3config.new_client(self.endpoint_url, None, CONCURRENCY, attempts, self._session)
 
     @property
     def client(self) -> Any:
-        self._client_made = True
-        return self._backend.client
+        if self._client is None:
+            from cafstore.store.backends import s3config
+
+            client = self._new_client(s3config.RETRY_ATTEMPTS)
+            with self._lock:
+                if self._client is None:
+                    self._client = client
+        return self._client
 
     def close(self) -> None:
-        if self._client_made:
-            self._client_made = False
-            self._backend.client.close()
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def check(self) -> None:
         """A server that is down is reported in seconds: this probe tries twice, where a transfer's
         requests retry with backoff for about a minute (a server that stops mid-transfer may come back,
         and the transfer then goes on)."""
-        from cafstore.store.backends.s3config import new_client
-
-        quick = new_client(self.endpoint_url, self._backend.region, 1, 2)
+        quick = self._new_client(2)
         try:
             self._call(
                 "list the remote",

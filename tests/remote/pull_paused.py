@@ -14,11 +14,11 @@ from pathlib import Path
 
 import boto3.session
 
-import cafstore.store.backends.s3 as s3_backend
+import cafstore.store.backends.s3config as s3config
 from cafstore.cli.main import main
 
 store, signals = sys.argv[1], Path(sys.argv[2])
-s3_backend.RETRY_ATTEMPTS = 1
+s3config.RETRY_ATTEMPTS = 1
 _make_client = boto3.session.Session.client
 _paused: list = []
 
