@@ -44,7 +44,7 @@ def test_repeated_pushes_and_pulls_leave_no_descriptor_open(tmp_path, anne_store
     gc.disable()  # what is released must be released by the code, not found later by the collector
     try:
         before = _open_descriptors()
-        for i in range(1, 3):
+        for i in range(1, 3):  # two more, each a new remote and a new store
             sync(i)
         after = _open_descriptors()
     finally:
