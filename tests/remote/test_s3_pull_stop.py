@@ -12,6 +12,7 @@ from pathlib import Path
 from remote_helpers import FLOWS, cafstore, client_artifacts, env_of, flow, fsck_ok, ok, runs_of
 from s3server import free_port
 
+from cafstore import schema
 from cafstore.client import Metaflow, Run, namespace
 from cafstore.client.connection import use_store
 from cafstore.remote import config
@@ -29,7 +30,9 @@ def test_server_stopped_mid_pull_leaves_the_store_consistent_and_the_rerun_compl
     as_user("anne")
     anne = Store(anne_store)
     config.add(anne, "origin", url, s3_options["endpoint_url"])
-    push(anne, "origin", ["SharedFlow/2"])  # its 40 MB artifact travels alone
+    push(anne, "origin", ["HelloWorldFlow/1", "SharedFlow/2"])  # SharedFlow's 40 MB artifact travels alone
+    tasks = [oid for _, oid in anne.list_refs(schema.tasks_prefix("SharedFlow", 2))]
+    own = set(tasks) | {anne.get_record(oid)["artifacts"]["big"] for oid in tasks}  # SharedFlow/2's alone
     anne.close()
 
     bob = tmp_path / "bob"
@@ -56,13 +59,14 @@ def test_server_stopped_mid_pull_leaves_the_store_consistent_and_the_rerun_compl
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err  # one paragraph
         assert "remote unreachable" in err and "run(s) were done" not in err, err  # stops: no other run tried
         assert "remote origin" in err and s3_options["endpoint_url"] in err and "run the command again" in err, err
-        assert runs_of(bob) == {}  # no half-pulled run, for the client either:
+        # The run pulled before the outage is kept; no half-pulled run, for the client either.
+        assert list(runs_of(bob)) == ["HelloWorldFlow/1"]
         use_store(Store(bob))
         namespace(None)
-        assert list(Metaflow()) == []
+        assert [f.id for f in Metaflow()] == ["HelloWorldFlow"]
         fsck_ok(bob)
         store = Store(bob)
-        assert store.stats()["objects"] == 0  # nothing unverified was stored, not even the pack's objects
+        assert not [oid for oid in own if store.exists(oid)]  # nothing of SharedFlow/2 was stored
         store.close()
         assert not (bob / "tmp").exists() or not list((bob / "tmp").iterdir())  # the partial download is gone
     finally:
@@ -70,8 +74,8 @@ def test_server_stopped_mid_pull_leaves_the_store_consistent_and_the_rerun_compl
 
     pulled = ok(cafstore(bob, "bob", "pull", "origin"))
     assert "1 runs pulled" in pulled, pulled
-    [(run, meta)] = runs_of(bob).items()
-    assert meta["user"] == "anne" and meta["status"] == "succeeded"
+    [run] = [name for name in runs_of(bob) if name.startswith("SharedFlow/")]
+    assert runs_of(bob)[run]["user"] == "anne" and runs_of(bob)[run]["status"] == "succeeded"
     fsck_ok(bob)
     use_store(Store(bob))
     namespace(None)
