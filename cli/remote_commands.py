@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any, Optional
 
@@ -137,7 +138,8 @@ def clone(state: CliState, url: str, path: Optional[str], endpoint_url: Optional
     target = check_store_path(Path(path or state.store_path or Path.cwd() / STORE_DIRNAME).expanduser(), "PATH")
     if (target / "index").exists():
         raise RemoteError(f"There is a store at {target} already; clone into a new PATH, or `cafstore pull` into it.")
-    open_transport(config.normalize_url(url), endpoint_url).check()  # before anything is created
+    with contextlib.closing(open_transport(config.normalize_url(url), endpoint_url)) as transport:
+        transport.check()  # before anything is created
     store = Store(target)
     config.add(store, name, url, endpoint_url)
     click.echo(f"Cloning into {store.path} ...")

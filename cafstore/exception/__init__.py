@@ -170,6 +170,12 @@ class RemoteStoreError(StoreError):
     headline = "object store error"
 
 
+class RemoteUnreachable(RemoteStoreError):
+    """A remote's server is down or stopped mid-transfer: stops the command (a RemoteError refuses only one run)."""
+
+    headline = "remote unreachable"
+
+
 class RemoteError(StoreError):
     """A remote (``cafstore remote``, ``push``, ``pull``, ``clone``) cannot be used: an unknown name, a
     URL of no known form, a layout this cafstore does not read, or a run that cannot travel."""

@@ -66,5 +66,8 @@ def get(store: Any, name: str) -> dict:
 
 
 def transport_of(store: Any, name: str) -> Transport:
+    """Remote ``name``'s transport; the caller closes it (``contextlib.closing``)."""
     settings = get(store, name)
-    return open_transport(settings["url"], settings.get("endpoint_url"), store.path / "cache" / "remotes")
+    transport = open_transport(settings["url"], settings.get("endpoint_url"), store.path / "cache" / "remotes")
+    transport.name = name
+    return transport

@@ -208,22 +208,22 @@ def pull(
     """Pull the runs ``specs`` names (default: all) from remote ``name``; what was done."""
     started = time.time()
     report = TransferReport(remote=name)
-    transport = config.transport_of(store, name)
-    transport.check()
-    own = store_id(store)
-    cache = RemoteCache(store, transport)
-    state = scan(transport)
-    meter = Meter(0, progress)
-    for ident in select_remote(state, specs):
-        label = f"{ident[0]}/{ident[1]}:{ident[2]}"
-        try:
-            _pull_one(store, transport, cache, own, name, state.runs[ident].key, ident, label, jobs, meter, report)
-        except RemoteError as exc:  # this run is refused, with nothing of it stored; the others go on
-            report.fail(label, exc)
-    report.bytes_sent = meter.done
-    report.seconds = time.time() - started
-    report.check()
-    return report
+    with contextlib.closing(config.transport_of(store, name)) as transport:
+        transport.check()
+        own = store_id(store)
+        cache = RemoteCache(store, transport)
+        state = scan(transport)
+        meter = Meter(0, progress)
+        for ident in select_remote(state, specs):
+            label = f"{ident[0]}/{ident[1]}:{ident[2]}"
+            try:
+                _pull_one(store, transport, cache, own, name, state.runs[ident].key, ident, label, jobs, meter, report)
+            except RemoteError as exc:  # this run is refused, with nothing of it stored; the others go on
+                report.fail(label, exc)
+        report.bytes_sent = meter.done
+        report.seconds = time.time() - started
+        report.check()
+        return report
 
 
 def _pull_one(

@@ -17,6 +17,7 @@ grace period, so a push that reuses one finishes long before gc may take it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -189,52 +190,52 @@ def push(
     """Push the runs ``specs`` names (default: the user's) to remote ``name``; what was done."""
     started = time.time()
     report = TransferReport(remote=name)
-    transport = config.transport_of(store, name)
-    own = store_id(store)
-    cache = RemoteCache(store, transport)
-    runs, report.skipped = select_local(store, list(specs))
-    state = scan(transport)
-    plans = []
-    for flow, run_id, meta in runs:
-        identity = identity_of(own, flow, run_id, meta)
-        tasks = local_tasks(store, flow, run_id)
-        pinned = store.get_raw_ref(schema.pin_ref(flow, run_id)) is not None
-        plan = Plan(
-            flow, run_id, identity, build_doc(store, own, identity, meta, tasks, pinned), state.runs.get(identity)
-        )
-        theirs = None if plan.remote is None else _doc_or_none(cache, plan.remote.key)
-        if theirs is None or theirs.get("tasks") != tasks:
-            try:
-                plan.objects = closure(store, roots_of(meta, tasks), plan.label)
-            except RemoteError as exc:  # this run lost data: refused, the others go on
-                report.fail(plan.label, exc)
-                continue
-        plans.append(plan)
-    sending = [p for p in plans if p.objects]
-    if sending:
-        have = held(state, cache, grace)
-        wanted: dict = {}
-        for plan in sending:
-            wanted.update(plan.objects)
-        missing = {oid: info for oid, info in wanted.items() if oid not in have}
-        report.objects_skipped = len(wanted) - len(missing)
-        report.bytes_skipped = sum(size for oid, (_, size) in wanted.items() if oid in have)
-        meter = Meter(sum(size for _, size in missing.values()), progress)
-        have.update(upload(store, transport, missing, meter, report, jobs))
-        for plan in sending:
-            plan.doc["packs"] = sorted({have[oid] for oid in plan.objects if have[oid] is not None})
-            plan.doc["loose"] = sorted(
-                [[oid, enc, size] for oid, (enc, size) in plan.objects.items() if have[oid] is None],
-                key=lambda e: str(e[0]),
+    with contextlib.closing(config.transport_of(store, name)) as transport:
+        own = store_id(store)
+        cache = RemoteCache(store, transport)
+        runs, report.skipped = select_local(store, list(specs))
+        state = scan(transport)
+        plans = []
+        for flow, run_id, meta in runs:
+            identity = identity_of(own, flow, run_id, meta)
+            tasks = local_tasks(store, flow, run_id)
+            pinned = store.get_raw_ref(schema.pin_ref(flow, run_id)) is not None
+            plan = Plan(
+                flow, run_id, identity, build_doc(store, own, identity, meta, tasks, pinned), state.runs.get(identity)
             )
-    for plan in plans:  # refs last: every object they reach is on the remote by now
-        try:
-            _write_ref(store, transport, cache, name, plan, report)
-        except RemoteError as exc:
-            report.fail(plan.label, exc)
-    report.seconds = time.time() - started
-    report.check()
-    return report
+            theirs = None if plan.remote is None else _doc_or_none(cache, plan.remote.key)
+            if theirs is None or theirs.get("tasks") != tasks:
+                try:
+                    plan.objects = closure(store, roots_of(meta, tasks), plan.label)
+                except RemoteError as exc:  # this run lost data: refused, the others go on
+                    report.fail(plan.label, exc)
+                    continue
+            plans.append(plan)
+        sending = [p for p in plans if p.objects]
+        if sending:
+            have = held(state, cache, grace)
+            wanted: dict = {}
+            for plan in sending:
+                wanted.update(plan.objects)
+            missing = {oid: info for oid, info in wanted.items() if oid not in have}
+            report.objects_skipped = len(wanted) - len(missing)
+            report.bytes_skipped = sum(size for oid, (_, size) in wanted.items() if oid in have)
+            meter = Meter(sum(size for _, size in missing.values()), progress)
+            have.update(upload(store, transport, missing, meter, report, jobs))
+            for plan in sending:
+                plan.doc["packs"] = sorted({have[oid] for oid in plan.objects if have[oid] is not None})
+                plan.doc["loose"] = sorted(
+                    [[oid, enc, size] for oid, (enc, size) in plan.objects.items() if have[oid] is None],
+                    key=lambda e: str(e[0]),
+                )
+        for plan in plans:  # refs last: every object they reach is on the remote by now
+            try:
+                _write_ref(store, transport, cache, name, plan, report)
+            except RemoteError as exc:
+                report.fail(plan.label, exc)
+        report.seconds = time.time() - started
+        report.check()
+        return report
 
 
 def _write_ref(

@@ -12,6 +12,7 @@ decoded, nothing is deleted and the refs at fault are named.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from cafstore.exception import CafstoreError, GcRefused
 from cafstore.remote import config
 from cafstore.remote.state import RemoteCache, scan
+from cafstore.remote.transport import Transport
 
 DEFAULT_GRACE = 3600.0
 
@@ -40,7 +42,11 @@ class RemoteGcReport:
 
 
 def collect_remote(store: Any, name: str, grace: float = DEFAULT_GRACE, dry_run: bool = False) -> RemoteGcReport:
-    transport = config.transport_of(store, name)
+    with contextlib.closing(config.transport_of(store, name)) as transport:
+        return _collect(store, transport, name, grace, dry_run)
+
+
+def _collect(store: Any, transport: Transport, name: str, grace: float, dry_run: bool) -> RemoteGcReport:
     transport.check()
     cache = RemoteCache(store, transport)
     report = RemoteGcReport(remote=name, dry_run=dry_run, grace=grace)

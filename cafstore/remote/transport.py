@@ -31,6 +31,7 @@ class Transport(abc.ABC):
     """The verbs of one remote. Keys are ``/``-separated names under the remote's root."""
 
     url: str
+    name: str = ""  # the remote's name in the store that opened it (``remote add NAME``), for messages
 
     @abc.abstractmethod
     def put_if_absent(self, key: str, data: bytes) -> bool:
@@ -70,8 +71,15 @@ class Transport(abc.ABC):
         """Remove ``key``; removing a key that is gone is not an error."""
 
     def check(self) -> None:
-        """Raise the error a first use would meet, or return. A bucket's errors (unreachable, missing,
-        denied) come with the first listing anyway; a directory checks that it exists."""
+        """Raise the error a first use would meet, or return, before a pull, clone or gc starts: a
+        directory checks that it exists, S3 asks the server once or twice (a server that is down is
+        then reported in seconds, not after the minute of retries each transfer request gets)."""
+        return None
+
+    def close(self) -> None:
+        """Release the connections this transport holds (push, pull and gc close it when done: a
+        process that syncs many times must not keep a pool of sockets per sync until the garbage
+        collector finds it)."""
         return None
 
 

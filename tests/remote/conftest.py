@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 from remote_helpers import EXAMPLES, FLOWS, flow
 
+from cafstore.client import namespace
+from cafstore.client.connection import use_store
+from cafstore.store.index import close_all
+
 
 @pytest.fixture(scope="session")
 def anne_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -23,6 +27,18 @@ def anne_store(anne_template: Path, tmp_path: Path) -> Path:
     copy = tmp_path / "anne"
     shutil.copytree(anne_template, copy)
     return copy
+
+
+@pytest.fixture(autouse=True)
+def _close_indexes():
+    """After each test: the client back to no store and the global namespace, and every store the test
+    opened closed. The process keeps a store's index (its LMDB environment, three descriptors) open
+    until ``Store.close()``: a long session of tests that never close theirs once went past 1023
+    descriptors, where ``select()`` fails."""
+    yield
+    use_store(None)
+    namespace(None)
+    close_all()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from cafstore import schema
 from cafstore.store import Store, records
@@ -96,5 +96,27 @@ def runs_of(store_path: Path) -> dict:
     store = Store(store_path)
     try:
         return {f"{m['flow']}/{m['run_id']}": m for _, m in store.list_refs(schema.RUNS_PREFIX)}
+    finally:
+        store.close()
+
+
+def client_artifacts(run: Any) -> dict:
+    """{step/task: ({artifact: value}, last line of its stdout)} of a run, read through the client."""
+    out = {}
+    for step in run:
+        for task in step:
+            out[task.pathspec.split("/", 2)[2]] = (
+                {a.id: a.data for a in task},
+                task.stdout.splitlines()[-1:] if task.stdout else [],
+            )
+    return out
+
+
+def fsck_ok(path: Path) -> None:
+    """``fsck`` of the store at ``path`` passes (the store closed again after)."""
+    store = Store(path)
+    try:
+        report = store.fsck()
+        assert report.ok, report.problems
     finally:
         store.close()

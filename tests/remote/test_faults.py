@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from remote_helpers import FLOWS, cafstore, env_of, flow, ok, remote_problems, runs_of
+from remote_helpers import FLOWS, cafstore, env_of, flow, fsck_ok, ok, remote_problems, runs_of
 
 from cafstore import schema
 from cafstore.exception import RemoteError
@@ -44,15 +44,6 @@ def _files(folder: Path, pattern: str = "*") -> list:
     return list(folder.glob(pattern)) if folder.exists() else []
 
 
-def _fsck_ok(path: Path) -> None:
-    store = Store(path)
-    try:
-        report = store.fsck()
-        assert report.ok, report.problems
-    finally:
-        store.close()
-
-
 def test_killed_push_and_pull_leave_both_sides_consistent_and_a_rerun_completes(tmp_path, anne_store, as_user):
     flow(anne_store, "anne", FLOWS / "shared_flow.py", "run", "--big-bytes", "16000000", "--width", "20")
     remote = tmp_path / "remote"
@@ -65,7 +56,7 @@ def test_killed_push_and_pull_leave_both_sides_consistent_and_a_rerun_completes(
     ):
         assert _kill_when(anne_store, "anne", ready, "push", "origin")
         assert remote_problems(remote) == []
-        _fsck_ok(anne_store)
+        fsck_ok(anne_store)
     rerun = ok(cafstore(anne_store, "anne", "push", "origin"))  # the rerun completes it, reusing what arrived
     assert re.search(r"[1-9]\d* objects \([\d.]+ MiB\) already there", rerun), rerun
     assert remote_problems(remote) == []
@@ -77,13 +68,13 @@ def test_killed_push_and_pull_leave_both_sides_consistent_and_a_rerun_completes(
     # Killed while downloading the large object, then while storing objects: no run half there.
     for ready in (lambda: _files(bob / "tmp"), lambda: _files(bob / "objects", "*/*")):
         assert _kill_when(bob, "bob", ready, "pull", "origin")
-        _fsck_ok(bob)
+        fsck_ok(bob)
         for meta in runs_of(bob).values():  # a run that is there is whole: its tasks came with it
             assert Store(bob).list_refs(schema.tasks_prefix(meta["flow"], meta["run_id"]))
     as_user("bob")
     pull(Store(bob), "origin")
     assert sorted(m["user"] for m in runs_of(bob).values()) == ["anne"] * 3
-    _fsck_ok(bob)
+    fsck_ok(bob)
 
     # Leftovers of the killed pushes (temp files, packs no ref names) go with gc --remote, and only they.
     kept = ok(cafstore(anne_store, "anne", "gc", "--remote", "origin"))
@@ -95,7 +86,7 @@ def test_killed_push_and_pull_leave_both_sides_consistent_and_a_rerun_completes(
     carol = Store(tmp_path / "carol")
     config.add(carol, "origin", str(remote))
     assert len(pull(carol, "origin").runs_sent) == 3
-    _fsck_ok(carol.path)
+    fsck_ok(carol.path)
 
 
 def _pushed(tmp_path: Path, anne_store: Path, as_user) -> Path:

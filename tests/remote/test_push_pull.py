@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from remote_helpers import FLOWS, cafstore, flow, ok, remote_problems, runs_of
+from remote_helpers import FLOWS, cafstore, client_artifacts, flow, ok, remote_problems, runs_of
 
 from cafstore import schema
 from cafstore.client import Flow, Run, namespace
@@ -13,24 +13,6 @@ from cafstore.remote import config
 from cafstore.remote.pull import pull
 from cafstore.remote.push import push
 from cafstore.store import Store, StoreConfig
-
-
-@pytest.fixture(autouse=True)
-def _client_store_reset():
-    yield
-    use_store(None)
-    namespace(None)
-
-
-def _artifacts(run: Run) -> dict:
-    out = {}
-    for step in run:
-        for task in step:
-            out[task.pathspec.split("/", 2)[2]] = (
-                {a.id: a.data for a in task},
-                task.stdout.splitlines()[-1:] if task.stdout else [],
-            )
-    return out
 
 
 def test_push_clone_read_resume_and_push_back(tmp_path, anne_store):
@@ -52,14 +34,14 @@ def test_push_clone_read_resume_and_push_back(tmp_path, anne_store):
     # Bob reads Anne's run exactly as Anne does: data, logs, tags, her namespace.
     use_store(anne_store)
     namespace(None)
-    theirs = _artifacts(Flow("SharedFlow")["1"])
+    theirs = client_artifacts(Flow("SharedFlow")["1"])
     use_store(bob)
     namespace("user:bob")
     assert list(Flow("SharedFlow").runs()) == []  # not in bob's namespace, like any run of anne's
     namespace("user:anne")
     pulled = Flow("SharedFlow").latest_run
     assert pulled.successful and "user:anne" in pulled.tags
-    assert _artifacts(pulled) == theirs
+    assert client_artifacts(pulled) == theirs
 
     # Bob resumes the pulled run, and pushes his run (his namespace only: anne's pulled run stays put).
     flow(bob, "bob", FLOWS / "shared_flow.py", "resume", "--origin-run-id", "1", "join")
@@ -155,9 +137,9 @@ def test_many_packs_and_loose_objects_move_in_parallel(tmp_path, anne_store, as_
     assert bob.fsck().ok
     use_store(anne_store)
     namespace(None)
-    theirs = _artifacts(Flow("SharedFlow")["1"])
+    theirs = client_artifacts(Flow("SharedFlow")["1"])
     use_store(bob.path)
-    assert _artifacts(Flow("SharedFlow").latest_run) == theirs
+    assert client_artifacts(Flow("SharedFlow").latest_run) == theirs
 
 
 def test_push_and_pull_report_bytes_to_a_progress_bar(tmp_path, anne_store, as_user):
