@@ -20,6 +20,25 @@ def _transfer(label: str, run: Any) -> Any:
         return run(callback(bar))
 
 
+def _transfer_command(body: Any) -> Any:
+    """``NAME [RUNS]... [--jobs N] [--json]``: what push and pull both take."""
+    for decorate in reversed(
+        (
+            click.command(),
+            click.argument("name"),
+            click.argument("runs", nargs=-1),
+            click.option(
+                "--jobs", type=click.IntRange(min=1, max=64), default=8, show_default=True, help="Parallel transfers."
+            ),
+            click.option("--json", "as_json", is_flag=True, help="Print the report as JSON."),
+            pass_state,
+            friendly_errors,
+        )
+    ):
+        body = decorate(body)
+    return body
+
+
 def _summary(verb: str, report: Any, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
@@ -83,13 +102,7 @@ def remote_remove(state: CliState, name: str) -> None:
     click.echo(f"Removed remote {name}")
 
 
-@click.command()
-@click.argument("name")
-@click.argument("runs", nargs=-1)
-@click.option("--jobs", type=click.IntRange(min=1, max=64), default=8, show_default=True, help="Parallel transfers.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@pass_state
-@friendly_errors
+@_transfer_command
 def push(state: CliState, name: str, runs: tuple, jobs: int, as_json: bool) -> None:
     """Send runs (Flow or Flow/N; default: every run of your namespace) to remote NAME.
 
@@ -102,13 +115,7 @@ def push(state: CliState, name: str, runs: tuple, jobs: int, as_json: bool) -> N
     _summary("pushed", report, as_json)
 
 
-@click.command()
-@click.argument("name")
-@click.argument("runs", nargs=-1)
-@click.option("--jobs", type=click.IntRange(min=1, max=64), default=8, show_default=True, help="Parallel transfers.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@pass_state
-@friendly_errors
+@_transfer_command
 def pull(state: CliState, name: str, runs: tuple, jobs: int, as_json: bool) -> None:
     """Fetch runs (Flow, Flow/N or Flow/STORE:N; default: all) from remote NAME, verifying every object."""
     from cafstore.remote.pull import pull as do_pull
