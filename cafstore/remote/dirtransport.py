@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import uuid
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -102,16 +101,6 @@ class DirTransport(Transport):
             return self._path(key).read_bytes()
         except FileNotFoundError as exc:
             raise RemoteMissing(f"{key} is missing from the remote {self.root}.") from exc
-        except OSError as exc:
-            raise self._fail(f"read {key}", exc) from exc
-
-    def download(self, key: str, destination: Path) -> None:
-        try:
-            shutil.copyfile(self._path(key), destination)
-        except FileNotFoundError as exc:
-            if not self._path(key).exists():
-                raise RemoteMissing(f"{key} is missing from the remote {self.root}.") from exc
-            raise self._fail(f"read {key}", exc) from exc
         except OSError as exc:
             raise self._fail(f"read {key}", exc) from exc
 

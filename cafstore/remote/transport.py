@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterator, NamedTuple, Optional
 
 from cafstore.exception import RemoteError
-from cafstore.store.objectid import ObjectId, new_hasher
+from cafstore.store.objectid import ObjectId
 
 
 class Listed(NamedTuple):
@@ -51,16 +51,9 @@ class Transport(abc.ABC):
         """The bytes of ``key``; ``RemoteMissing`` if there is no such key."""
 
     @abc.abstractmethod
-    def download(self, key: str, destination: Path) -> None:
-        """Copy ``key`` into the file ``destination`` (S3: parallel ranged reads)."""
-
     def download_hashed(self, key: str, destination: Path, size: int) -> ObjectId:
-        """``download`` and the blake3 of what arrived; a transport overrides it to hash while the bytes
-        arrive (a pull hashes every object: done after the download, it costs a second pass)."""
-        self.download(key, destination)
-        hasher = new_hasher(size)
-        hasher.update_mmap(str(destination))
-        return ObjectId(hasher.digest())
+        """Copy ``key`` (``size`` bytes) into the new file ``destination``; the blake3 of what arrived,
+        hashed while the bytes arrive (a pull verifies every object: hashing afterwards is a second pass)."""
 
     @abc.abstractmethod
     def list(self, prefix: str) -> Iterator[Listed]:
