@@ -41,7 +41,7 @@ def register(store_path: Union[str, Path], record: Dict[str, Any]) -> None:
     """Show the task ``record`` describes (``schema.running_task_record``) until :func:`clear`."""
     global _running
     _running = RunningTask(
-        Path(store_path).resolve(),
+        Path(store_path),  # resolved only when a step asks (``running``): most never do
         record["flow"],
         int(record["run_id"]),
         record["step"],
@@ -62,6 +62,6 @@ def running(store: Any, flow: str, run_id: int, step: Optional[str] = None) -> O
     if task is None or task.flow != flow or task.run_id != int(run_id) or step not in (None, task.step):
         return None
     path = getattr(store, "path", None)
-    if path is None or Path(path).resolve() != task.store_path:
+    if path is None or Path(path).resolve() != task.store_path.resolve():
         return None
     return task

@@ -104,7 +104,8 @@ def _file_key(path: Path) -> Optional[tuple]:
 def _verify(store: Any, index: Any) -> None:
     with index.read() as txn:
         store_id, generation = facts(index, txn)
-        has_content = index.count(txn, "objects") + index.count(txn, "refs") > 0
+        # Counted only for an index without an id: the one case whose verdict depends on it.
+        has_content = store_id is None and index.count(txn, "objects") + index.count(txn, "refs") > 0
     current = settings.read_settings(store.path)
     recorded = current["id"] if current else None
     where = store.path / "index"

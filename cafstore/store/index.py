@@ -39,7 +39,7 @@ import os
 import struct
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, NoReturn, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, NoReturn, Optional, TypeVar
 
 import lmdb
 
@@ -386,9 +386,22 @@ def _file_size(path: Path) -> int:
         return 0
 
 
+_real_paths: Dict[str, str] = {}  # index path as given -> resolved: a task opens its index a few times
+
+
+def _resolved(path: Path) -> str:
+    given = str(path)
+    real = _real_paths.get(given)
+    if real is None:
+        real = str(path.resolve())
+        if path.is_absolute():  # (a relative one depends on the working directory)
+            _real_paths[given] = real
+    return real
+
+
 def open_index(path: Path, config: StoreConfig) -> Index:
     """The process's one Index for ``path`` (a new one after a fork)."""
-    key = (str(path.resolve()), os.getpid())
+    key = (_resolved(path), os.getpid())
     with _lock:
         index = _open.get(key)
         if index is None:
@@ -401,7 +414,7 @@ def open_index(path: Path, config: StoreConfig) -> Index:
 
 def close_index(path: Path) -> None:
     """Close this process's handle on the index at ``path``, if open (``Store.close``)."""
-    key = (str(path.resolve()), os.getpid())
+    key = (_resolved(path), os.getpid())
     with _lock:
         index = _open.pop(key, None)
     if index is not None:

@@ -53,11 +53,25 @@ def backend_choice(store_dir: Path, config: Any) -> tuple[str, dict]:
     return name, options
 
 
+_texts: dict = {}  # (path, device, inode, mtime, size) of a store.json -> its text, as last read
+
+
 def read_settings(store_dir: Path) -> Optional[dict]:
-    """The parsed ``store.json`` (``{"backend": ..., "options": {...}, "id": ... or None}``), or None if there is none."""
+    """The parsed ``store.json`` (``{"backend": ..., "options": {...}, "id": ... or None}``), or None if there is none.
+
+    Every task process reads it when it opens the index (identity.py), so a file already read by
+    this process or by the scheduler it was forked from costs one ``stat``: the file only changes
+    by an atomic replace (a new inode), which the key sees.
+    """
     path = store_dir / SETTINGS_FILE
     try:
-        text = path.read_text(encoding="utf-8")
+        st = os.stat(path)
+        key = (str(path), st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+        text = _texts.get(key)
+        if text is None:
+            text = path.read_text(encoding="utf-8")
+            _texts.clear()  # one store.json per process is the common case: keep one entry
+            _texts[key] = text
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -50,12 +50,12 @@ def constant_ids(store: Any, flow_cls: type, parents: Sequence[str], is_join: bo
     The first task (no parents) stores them; a join takes them from its first
     input; any other task already inherits them from its parent.
     """
+    if parents and not is_join:
+        return {}  # inherited with the parent's artifacts; not worth a look at the class per task
     names = [NAME_ARTIFACT, *constant_names(flow_cls)]
     if not parents:
         values = {name: getattr(flow_cls, name) for name in names[1:]}
         values[NAME_ARTIFACT] = flow_cls.__name__
         return {name: store.put_artifact(value, name) for name, value in values.items()}
-    if is_join:
-        first = store.get_record(ObjectId(parents[0])).get("artifacts", {})
-        return {name: first[name] for name in names if name in first}
-    return {}
+    first = store.get_record(ObjectId(parents[0])).get("artifacts", {})
+    return {name: first[name] for name in names if name in first}

@@ -92,7 +92,9 @@ def execute(
     try:
         if store is None:
             store = _store(spec.store_path)
+        clock.lap("store")
         flow, state = _build(spec, flow_cls, store)
+        clock.lap("inputs")
         configure_from_artifacts(flow_cls, state.load)  # the run's configurations, before any option is read
         # Mutators, then --with, then mutators' second phase, as the flow command did; each is a
         # no-op where the scheduler's process already did it (fork).
@@ -100,8 +102,10 @@ def execute(
         if spec.with_decorators:
             apply_specs(flow_cls, spec.with_decorators)
         mutators.mutate(flow_cls)
+        clock.lap("decorators")
         options = step_options(getattr(flow_cls, spec.step))
         _set_current(spec, flow_cls)
+        clock.lap("current")
         _show_running(spec, started)
     except BaseException as exc:  # noqa: BLE001 - reported, never swallowed
         clear_current()
