@@ -2,6 +2,7 @@
 
     python benchmarks/scale_bench.py [--tasks 100,1000,10000] [--artifacts 1000,10000,100000]
         [--runs 1000,10000,100000] [--objects 10000,100000] [--huge] [--plot FILE] [--json FILE]
+    python benchmarks/scale_bench.py --replot FILE.json --plot FILE.png
 
 ``--huge`` adds the sizes that take minutes: a 100,000-task foreach and gc/fsck
 over 1,000,000 objects. Each part uses fresh stores in a temp directory under
@@ -278,7 +279,15 @@ def main(argv: "list | None" = None) -> int:
     parser.add_argument("--dir", default=None)
     parser.add_argument("--plot", default=None, help="write the curves to this image file")
     parser.add_argument("--json", default=None)
+    parser.add_argument(
+        "--replot", metavar="JSON", default=None, help="draw --plot from a --json file saved earlier; measure nothing"
+    )
     args = parser.parse_args(argv)
+    if args.replot:
+        if not args.plot:
+            parser.error("--replot needs --plot FILE")
+        plot(json.loads(Path(args.replot).read_text()), Path(args.plot))
+        return 0
     tasks, objects = _ints(args.tasks), _ints(args.objects)
     if args.huge:
         tasks.append(100_000)

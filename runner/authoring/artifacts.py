@@ -39,6 +39,12 @@ def item_at(values: Any, index: int) -> Any:
         return next(islice(values, index, index + 1))
 
 
+#: Foreach values already loaded by the process that forked this task (the fork executor's
+#: scheduler, ``preload_foreach_values``), by object id: a fork inherits them, so a task of a
+#: 100,000-way foreach takes its item without reading and unpickling the whole list again.
+PRELOADED: Dict[str, Any] = {}
+
+
 class ForeachFrame(NamedTuple):
     """One enclosing foreach, with the fields of Metaflow's ``flow._foreach_stack`` entries."""
 
@@ -60,7 +66,10 @@ class _ForeachFrames:
     def _item(self, frame: Dict[str, Any]) -> Any:
         key = str(frame["values"])
         if key not in self._values:
-            self._values[key] = load_value(self.store, ObjectId(key), frame["var"])
+            preloaded = PRELOADED.get(key, _MISSING)
+            if preloaded is _MISSING:
+                preloaded = load_value(self.store, ObjectId(key), frame["var"])
+            self._values[key] = preloaded
         return item_at(self._values[key], frame["index"])
 
     @property

@@ -24,7 +24,7 @@ import heapq
 import signal
 import sys
 import time
-from typing import Any, Callable, Deque, Dict, List, Optional, TextIO, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, TextIO, Tuple, Union
 
 from cafstore.runner.authoring.decorators import StepOptions, step_options
 from cafstore.runner.authoring.with_option import applied_specs
@@ -78,7 +78,7 @@ class Scheduler:
         self.out, self.err = out, err
         self.with_decorators = applied_specs(flow_cls)  # task processes that import the flow anew redo them
         self.options: Dict[str, StepOptions] = {n.name: step_options(getattr(flow_cls, n.name)) for n in graph}
-        self.ready: Deque[TaskSpec] = collections.deque()
+        self.ready: Deque[Union[TaskSpec, _Split]] = collections.deque()
         self.timers: List[Tuple[float, int, TaskSpec]] = []
         self.joins: Dict[Tuple[str, tuple], Dict[str, Any]] = {}
         self.branch_rank = {n.name: _branch_ranks(graph, n) for n in graph if n.type == "join"}
@@ -131,7 +131,13 @@ class Scheduler:
 
     def _launch(self) -> None:
         while self.ready and not self.failed and self.executor.running < self.config.max_workers:
-            spec = self.ready.popleft()
+            head = self.ready[0]
+            if isinstance(head, _Split):
+                spec = head.take()
+                if head.left == 0:
+                    self.ready.popleft()
+            else:
+                spec = self.ready.popleft()
             if self.reuse is not None and spec.attempt == 0:
                 reused = self.reuse(spec)
                 if reused is not None:  # the hook has said where the record came from
@@ -209,15 +215,8 @@ class Scheduler:
                 return
             target = node.out_funcs[0]
             self.fanout.split(target, count)
-            for index in range(count):
-                frame = {
-                    "step": spec.step,
-                    "var": node.foreach_param,
-                    "index": index,
-                    "num_splits": count,
-                    "values": result.foreach_values,
-                }
-                self.ready.append(self._spec(target, [record], [spec.step], spec.foreach_stack + [frame]))
+            if count:
+                self.ready.append(_Split(self, target, spec, record, node.foreach_param, count, result.foreach_values))
             return
         if node.type == "split-switch":  # one case, never a join (the rules see to that); maybe itself again
             self.ready.append(
@@ -248,14 +247,25 @@ class Scheduler:
             self.ready.append(self._spec(join, [r for r, _ in arrived], [s for _, s in arrived], outer))
 
     # -- helpers -------------------------------------------------------------------
-    def _spec(self, step: str, parents: List[str], parent_steps: List[str], stack: List[dict]) -> TaskSpec:
+    def _spec(
+        self,
+        step: str,
+        parents: List[str],
+        parent_steps: List[str],
+        stack: List[dict],
+        task_id: Optional[int] = None,
+    ) -> TaskSpec:
+        """A new task's spec; ``task_id``: one reserved earlier (a foreach's, see ``_Split``), else the next."""
         node = self.graph[step]
         ctx, run = self.ctx, self.ctx.run
+        if task_id is None:
+            task_id = self.next_task_id
+            self.next_task_id += 1
         spec = TaskSpec(
             flow_name=run.flow,
             run_id=run.run_id,
             step=step,
-            task_id=self.next_task_id,
+            task_id=task_id,
             attempt=0,
             max_attempts=self.options[step].max_attempts,
             store_path=ctx.store_path,
@@ -275,7 +285,6 @@ class Scheduler:
             origin_run_id=ctx.origin_run_id,
             with_decorators=self.with_decorators,
         )
-        self.next_task_id += 1
         self._specs[spec.task_id] = spec
         return spec
 
@@ -319,6 +328,45 @@ class Scheduler:
         self.out.flush()
         self.err.write(text.rstrip() + "\n")
         self.err.flush()
+
+
+class _Split:
+    """The tasks of one foreach split not started yet, made one at a time as workers free up.
+
+    A 100,000-way foreach would otherwise hold 100,000 specs in the ready queue at once
+    (about 1.5 KiB each). Their task ids are reserved together at the split, so they are
+    the same consecutive ids an eager expansion would give.
+    """
+
+    __slots__ = ("scheduler", "target", "parent", "record", "var", "count", "values", "first_id", "next_index")
+
+    def __init__(
+        self, scheduler: "Scheduler", target: str, parent: TaskSpec, record: Any, var: str, count: int, values: Any
+    ) -> None:
+        self.scheduler, self.target, self.parent, self.record = scheduler, target, parent, record
+        self.var, self.count, self.values = var, count, values
+        self.first_id = scheduler.next_task_id
+        scheduler.next_task_id += count
+        self.next_index = 0
+
+    @property
+    def left(self) -> int:
+        return self.count - self.next_index
+
+    def take(self) -> TaskSpec:
+        index = self.next_index
+        self.next_index += 1
+        frame = {
+            "step": self.parent.step,
+            "var": self.var,
+            "index": index,
+            "num_splits": self.count,
+            "values": self.values,
+        }
+        parent = self.parent
+        return self.scheduler._spec(
+            self.target, [self.record], [parent.step], parent.foreach_stack + [frame], task_id=self.first_id + index
+        )
 
 
 def _short(error: Dict[str, Any]) -> str:

@@ -64,7 +64,8 @@ def warm(store_path: Optional[str] = None) -> None:
         _STORES[store_path].blobs.warm()  # an S3 store's client library, loaded once tasks need it
 
 
-def _store(path: str) -> Store:
+def store_at(path: str) -> Store:
+    """This process's Store for ``path``: the one the scheduler warmed, inherited by a fork."""
     store = _STORES.get(path)
     if store is None:
         store = _STORES[path] = Store(path)
@@ -91,7 +92,7 @@ def execute(
     clock = _Clock()
     try:
         if store is None:
-            store = _store(spec.store_path)
+            store = store_at(spec.store_path)
         clock.lap("store")
         flow, state = _build(spec, flow_cls, store)
         clock.lap("inputs")
