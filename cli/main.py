@@ -2,7 +2,7 @@
 
 A command's module is imported only when that command runs (or ``--help`` lists them all):
 ``cafstore log`` should not pay for importing gc, remotes and the UI. ``SUBCOMMANDS`` names
-each module's commands; tests/cli/test_lazy_commands.py checks it against the modules' own
+each module's commands; tests/test_cli_commands.py checks it against the modules' own
 ``COMMANDS`` lists, so the two cannot drift apart.
 """
 

@@ -40,7 +40,7 @@ def item_at(values: Any, index: int) -> Any:
 
 
 #: Foreach values already loaded by the process that forked this task (the fork executor's
-#: scheduler, ``preload_foreach_values``), by object id: a fork inherits them, so a task of a
+#: scheduler, ``LocalForkExecutor._preload``), by object id: a fork inherits them, so a task of a
 #: 100,000-way foreach takes its item without reading and unpickling the whole list again.
 PRELOADED: Dict[str, Any] = {}
 

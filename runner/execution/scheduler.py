@@ -133,9 +133,10 @@ class Scheduler:
         while self.ready and not self.failed and self.executor.running < self.config.max_workers:
             head = self.ready[0]
             if isinstance(head, _Split):
-                spec = head.take()
+                task_id, stack = head.take()
                 if head.left == 0:
                     self.ready.popleft()
+                spec = self._spec(head.target, [head.record], [head.parent.step], stack, task_id=task_id)
             else:
                 spec = self.ready.popleft()
             if self.reuse is not None and spec.attempt == 0:
@@ -216,7 +217,10 @@ class Scheduler:
             target = node.out_funcs[0]
             self.fanout.split(target, count)
             if count:
-                self.ready.append(_Split(self, target, spec, record, node.foreach_param, count, result.foreach_values))
+                self.ready.append(
+                    _Split(target, spec, record, node.foreach_param, count, result.foreach_values, self.next_task_id)
+                )
+                self.next_task_id += count
             return
         if node.type == "split-switch":  # one case, never a join (the rules see to that); maybe itself again
             self.ready.append(
@@ -331,29 +335,29 @@ class Scheduler:
 
 
 class _Split:
-    """The tasks of one foreach split not started yet, made one at a time as workers free up.
+    """The tasks of one foreach split not started yet; the scheduler makes their specs one at a time
+    as workers free up.
 
     A 100,000-way foreach would otherwise hold 100,000 specs in the ready queue at once
-    (about 1.5 KiB each). Their task ids are reserved together at the split, so they are
-    the same consecutive ids an eager expansion would give.
+    (about 1.5 KiB each). Their task ids are reserved together at the split (from
+    ``first_id``), so they are the same consecutive ids an eager expansion would give.
     """
 
-    __slots__ = ("scheduler", "target", "parent", "record", "var", "count", "values", "first_id", "next_index")
+    __slots__ = ("target", "parent", "record", "var", "count", "values", "first_id", "next_index")
 
     def __init__(
-        self, scheduler: "Scheduler", target: str, parent: TaskSpec, record: Any, var: str, count: int, values: Any
+        self, target: str, parent: TaskSpec, record: Any, var: str, count: int, values: Any, first_id: int
     ) -> None:
-        self.scheduler, self.target, self.parent, self.record = scheduler, target, parent, record
-        self.var, self.count, self.values = var, count, values
-        self.first_id = scheduler.next_task_id
-        scheduler.next_task_id += count
+        self.target, self.parent, self.record = target, parent, record
+        self.var, self.count, self.values, self.first_id = var, count, values, first_id
         self.next_index = 0
 
     @property
     def left(self) -> int:
         return self.count - self.next_index
 
-    def take(self) -> TaskSpec:
+    def take(self) -> Tuple[int, List[dict]]:
+        """The next task's (task id, foreach stack)."""
         index = self.next_index
         self.next_index += 1
         frame = {
@@ -363,10 +367,7 @@ class _Split:
             "num_splits": self.count,
             "values": self.values,
         }
-        parent = self.parent
-        return self.scheduler._spec(
-            self.target, [self.record], [parent.step], parent.foreach_stack + [frame], task_id=self.first_id + index
-        )
+        return self.first_id + index, self.parent.foreach_stack + [frame]
 
 
 def _short(error: Dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import FLOWS, Stored, env_for, fsck_ok, run_flow
@@ -49,6 +50,18 @@ def _workspace(dask_cluster, s3_server, s3_options, flow: str = "dask_scale.py")
 
 def _on_cluster(cluster) -> tuple:
     return ("--executor", "dask", "--dask-scheduler", cluster.address)
+
+
+def _start_on_cluster(flow: Path, store: Path, cluster, n: str, env: dict, **popen: Any) -> subprocess.Popen:
+    """``python FLOW run --n N`` on ``cluster`` in the background, its stdout a text pipe."""
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(flow), "--store", str(store), "run", "--n", n, *_on_cluster(cluster)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env_for(env),
+        **popen,
+    )
 
 
 def _one_record_per_task(store: Path, flow: str) -> list:
@@ -95,13 +108,7 @@ def test_a_flow_runs_on_the_cluster_with_blobs_in_s3_and_never_touches_the_coord
 def test_a_worker_killed_mid_task_still_gives_one_committed_attempt_per_task(dask_cluster, s3_server, s3_options):
     flow, store = _workspace(dask_cluster, s3_server, s3_options)
     env = {"CAFSTORE_DASK_ENV": "DASK_TEST_*", "DASK_TEST_NAP": "3"}
-    proc = subprocess.Popen(
-        [sys.executable, str(flow), "--store", str(store), "run", "--n", "2", *_on_cluster(dask_cluster)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env_for(env),
-    )
+    proc = _start_on_cluster(flow, store, dask_cluster, "2", env)
     seen, killed = [], []
     err: list = []
     threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True).start()
@@ -162,13 +169,7 @@ def test_the_scheduler_stopped_mid_run_fails_the_run_which_then_resumes(tmp_path
         cluster.coordinator_dir = dask_cluster.coordinator_dir
         flow, store = _workspace(cluster, s3_server, s3_options)
         env = {"CAFSTORE_DASK_ENV": "DASK_TEST_*", "DASK_TEST_NAP": "30", "CAFSTORE_DASK_CONNECT_TIMEOUT": "3"}
-        proc = subprocess.Popen(
-            [sys.executable, str(flow), "--store", str(store), "run", "--n", "1", *_on_cluster(cluster)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env_for(env),
-        )
+        proc = _start_on_cluster(flow, store, cluster, "1", env)
         for line in proc.stdout:
             if "working on" in line:
                 cluster.stop_scheduler()
@@ -203,14 +204,7 @@ def test_run_state_is_crashed_when_the_coordinator_dies(dask_cluster, s3_server,
     """A coordinator killed mid-run leaves a run that shows as crashed, and resume picks it up."""
     flow, store = _workspace(dask_cluster, s3_server, s3_options)
     env = {"CAFSTORE_DASK_ENV": "DASK_TEST_*", "DASK_TEST_NAP": "2"}
-    proc = subprocess.Popen(
-        [sys.executable, str(flow), "--store", str(store), "run", "--n", "2", *_on_cluster(dask_cluster)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=env_for(env),
-        start_new_session=True,
-    )
+    proc = _start_on_cluster(flow, store, dask_cluster, "2", env, stderr=subprocess.DEVNULL, start_new_session=True)
     for line in proc.stdout:
         if "working on" in line:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -72,6 +72,15 @@ def _disk_full(exc: OSError, path: Path) -> Optional[StorageFull]:
     return None
 
 
+def _preallocate(fd: int, size: int, path: Path) -> None:
+    """Reserve ``size`` bytes for ``fd`` now, so a full disk says so before any byte travels."""
+    try:
+        if size:
+            os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        raise (_disk_full(exc, path) or exc) from exc
+
+
 def _content_total(response: dict) -> int:
     """The object's whole size from a ranged GET's ``Content-Range: bytes a-b/TOTAL`` (or its length
     when the server ignored the range and sent the whole object)."""
@@ -103,11 +112,7 @@ def download_hashed(client: Any, bucket: str, key: str, temp: Path, part_size: i
     first_length = int(first["ContentLength"])
     fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        try:
-            if total:
-                os.posix_fallocate(fd, 0, total)
-        except OSError as exc:
-            raise (_disk_full(exc, temp) or exc) from exc
+        _preallocate(fd, total, temp)
         bar = for_object(label, total) if label else None
         try:
             return _fetch_and_hash(
@@ -201,11 +206,7 @@ def part_source(path: Path, size: int, pieces: Optional[list]) -> Iterator[Calla
                 return data
 
         else:
-            try:
-                if size:
-                    os.posix_fallocate(fd, 0, size)
-            except OSError as exc:
-                raise (_disk_full(exc, path) or exc) from exc
+            _preallocate(fd, size, path)
             starts = list(itertools.accumulate((piece.nbytes for piece in pieces), initial=0))
 
             def read_part(offset: int, length: int) -> bytes:
